@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs every Debian package clusterctl's lab and test suite need on a fresh machine.
+# Safe to re-run. Must run as root (CI does). Daemons are NOT started on this machine:
+# a policy-rc.d that denies service starts is held in place for the duration of the install.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: must run as root (try: sudo $0)" >&2
+  exit 1
+fi
+
+PKGS=(
+  openssh-server openssh-client
+  dnsmasq
+  iptables nftables
+  isc-dhcp-client
+  iproute2 iputils-ping
+  util-linux procps psmisc
+  netcat-openbsd
+  bridge-utils
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps.sh: all packages present"
+  exit 0
+fi
+
+# Never let a package's postinst start sshd or dnsmasq on the real machine.
+policy=/usr/sbin/policy-rc.d
+restore=""
+if [ -e "$policy" ]; then
+  restore=$(mktemp)
+  cp -p "$policy" "$restore"
+fi
+cleanup() {
+  if [ -n "$restore" ]; then mv -f "$restore" "$policy"; else rm -f "$policy"; fi
+}
+trap cleanup EXIT
+printf '#!/bin/sh\nexit 101\n' >"$policy"
+chmod 755 "$policy"
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps.sh: installed ${missing[*]}"

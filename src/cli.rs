@@ -1,0 +1,248 @@
+//! The command-line surface (clap derive only). This is the contract later
+//! commands and tests rely on; behaviour lives in `commands/`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// clusterctl: turn installed Linux machines into a Beowulf-style cluster over SSH.
+///
+/// Not the Kubernetes Cluster API tool of the same name.
+#[derive(Debug, Parser)]
+#[command(name = "clusterctl", version, propagate_version = true)]
+#[command(
+    after_help = "Example:\n  clusterctl init --head root@192.168.1.50 --wan-iface eth0 --lan-iface eth1 --lan 10.0.0.0/24 --workers 'node[01-04]'\n  clusterctl check\n  clusterctl render --node node01"
+)]
+pub struct Cli {
+    /// More output (-v: round trips and commands; -vv: everything)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct InventoryArg {
+    /// The inventory file
+    #[arg(
+        short = 'i',
+        long = "inventory",
+        env = "CLUSTERCTL_INVENTORY",
+        default_value = "cluster.yaml",
+        value_name = "FILE"
+    )]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented inventory (a wizard on a terminal, flags without one)
+    #[command(
+        after_help = "Example:\n  clusterctl init --head pi@192.168.1.50 --wan-iface eth0 --lan-iface eth1 \\\n    --lan 10.0.0.0/24 --workers 'node[01-04]' --yes"
+    )]
+    Init(InitArgs),
+
+    /// Validate the inventory offline and report every problem at once
+    #[command(after_help = "Example:\n  clusterctl check -i cluster.yaml")]
+    Check(CheckArgs),
+
+    /// Render every file for a node (offline): print it, or write trees under --out
+    #[command(
+        after_help = "Example:\n  clusterctl render --node node01\n  clusterctl render --out rendered/"
+    )]
+    Render(RenderArgs),
+
+    /// Configure every node over SSH (--dry-run: show the plan, touch nothing)
+    #[command(after_help = "Example:\n  clusterctl apply --dry-run\n  clusterctl apply")]
+    Apply(ApplyArgs),
+
+    /// Show what apply would change on every node; exit 2 when changes are pending
+    #[command(after_help = "Example:\n  clusterctl diff || echo 'drift detected'")]
+    Diff(DiffArgs),
+
+    /// Add a worker to the inventory (keeping its comments), then apply
+    #[command(
+        after_help = "Example:\n  clusterctl add-node node05 --mac dc:a6:32:00:00:05 --no-apply"
+    )]
+    AddNode(AddNodeArgs),
+
+    /// Print a shell completion script
+    #[command(
+        after_help = "Example:\n  clusterctl completions bash > /etc/bash_completion.d/clusterctl"
+    )]
+    Completions(CompletionsArgs),
+
+    /// A virtual cluster on this Linux machine (root): try clusterctl without hardware
+    #[command(subcommand)]
+    Lab(LabCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Where to write the inventory
+    #[arg(
+        short = 'o',
+        long = "output",
+        default_value = "cluster.yaml",
+        value_name = "FILE"
+    )]
+    pub output: PathBuf,
+    /// How to reach the head over SSH
+    #[arg(long, value_name = "[USER@]HOST[:PORT]")]
+    pub head: Option<String>,
+    /// The head's interface on the outside network
+    #[arg(long, value_name = "IF")]
+    pub wan_iface: Option<String>,
+    /// The head's interface on the cluster LAN
+    #[arg(long, value_name = "IF")]
+    pub lan_iface: Option<String>,
+    /// The cluster LAN
+    #[arg(long, value_name = "CIDR")]
+    pub lan: Option<String>,
+    /// The head's LAN address [default: the first address of --lan]
+    #[arg(long, value_name = "IP")]
+    pub head_ip: Option<String>,
+    /// Dynamic DHCP pool [default: the upper half of --lan]
+    #[arg(long, value_name = "A-B")]
+    pub dhcp_range: Option<String>,
+    /// DNS domain of the cluster
+    #[arg(long, value_name = "D")]
+    pub domain: Option<String>,
+    /// Cluster name
+    #[arg(long, value_name = "N")]
+    pub name: Option<String>,
+    /// Workers, as a host list
+    #[arg(long, value_name = "HOSTLIST")]
+    pub workers: Option<String>,
+    /// Never prompt: take defaults for everything not given
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Overwrite an existing file
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+    /// Only this node (default: every node)
+    #[arg(long, value_name = "NAME")]
+    pub node: Option<String>,
+    /// Write one tree per node under DIR instead of printing
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Template overrides [default: templates/ next to the inventory, if present]
+    #[arg(long, value_name = "DIR")]
+    pub templates: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+    /// Show the plan and touch nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only these nodes (host list)
+    #[arg(long, value_name = "HOSTLIST")]
+    pub nodes: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+    /// Only these nodes (host list)
+    #[arg(long, value_name = "HOSTLIST")]
+    pub nodes: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddNodeArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+    /// The new worker's name
+    pub name: String,
+    /// Its MAC address (needed for a reserved DHCP lease)
+    #[arg(long)]
+    pub mac: Option<String>,
+    /// Its LAN address [default: the next free one]
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// MPI slots [default: mpi.slots]
+    #[arg(long)]
+    pub slots: Option<u32>,
+    /// Its own SSH target instead of a jump through the head
+    #[arg(long, value_name = "[USER@]HOST[:PORT]")]
+    pub ssh: Option<String>,
+    /// Only edit the inventory
+    #[arg(long)]
+    pub no_apply: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// bash, zsh, fish, elvish or powershell
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Bring the lab up (idempotent; converges to --workers)
+    #[command(after_help = "Example:\n  sudo clusterctl lab up --workers 3")]
+    Up(LabUpArgs),
+    /// Remove everything the lab made
+    Down(LabCommonArgs),
+    /// Show the lab's hosts and how to reach them
+    Status(LabCommonArgs),
+    /// Run a command on a lab host without SSH (a serial console)
+    #[command(after_help = "Example:\n  sudo clusterctl lab exec head ip addr")]
+    Exec(LabExecArgs),
+    /// SSH to a lab host (workers through the head)
+    #[command(after_help = "Example:\n  sudo clusterctl lab ssh w1")]
+    Ssh(LabExecArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct LabCommonArgs {
+    /// Name prefix of this lab (two labs with different prefixes never collide)
+    #[arg(long, default_value = "cl", env = "CLUSTERCTL_LAB_PREFIX")]
+    pub prefix: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LabUpArgs {
+    #[command(flatten)]
+    pub common: LabCommonArgs,
+    /// Number of workers
+    #[arg(long, default_value_t = 3)]
+    pub workers: u32,
+    /// Where to write the lab's inventory
+    #[arg(long, default_value = "lab/cluster.yaml", value_name = "FILE")]
+    pub inventory_out: PathBuf,
+    /// WAN subnet (head eth0 and the wan host)
+    #[arg(long, default_value = "192.0.2.0/24", value_name = "CIDR")]
+    pub wan: String,
+    /// Cluster LAN subnet (written to the inventory; the lab assigns no address on it)
+    #[arg(long, default_value = "10.77.0.0/24", value_name = "CIDR")]
+    pub lan: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LabExecArgs {
+    #[command(flatten)]
+    pub common: LabCommonArgs,
+    /// head, wan, w1, w2, ...
+    pub host: String,
+    /// The command and its arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(clusterctl::run(std::env::args_os()));
+}

@@ -1,0 +1,1 @@
+//! Lab tests (need root): see tests/integration/lab.rs
