@@ -1,1 +1,181 @@
-//! TODO
+//! Templates: the built-in set embedded in the binary, a user override
+//! directory (same relative paths), and the minijinja environment (strict
+//! undefined, trim_blocks, lstrip_blocks, keep_trailing_newline).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use minijinja::{Environment, UndefinedBehavior};
+
+use crate::error::{Error, Result};
+
+macro_rules! embed {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/templates/", $path)))),*]
+    };
+}
+
+/// Every built-in template, by its path relative to `templates/`.
+pub const BUILTIN: &[(&str, &str)] = embed![
+    "common/etc/clusterctl/hostfile.mpich.j2",
+    "common/etc/clusterctl/hostfile.openmpi.j2",
+    "common/etc/hosts.j2",
+    "head/etc/dnsmasq.d/clusterctl.conf.j2",
+    "head/etc/exports.j2",
+    "head/etc/iptables/rules.v4.j2",
+    "head/etc/network/interfaces.d/clusterctl.j2",
+    "head/etc/sysctl.d/90-clusterctl.conf.j2",
+    "worker/etc/fstab.j2",
+    "worker/etc/iptables/rules.v4.j2",
+    "worker/etc/network/interfaces.d/clusterctl.j2",
+    "worker/etc/resolv.conf.j2",
+];
+
+/// The first line of every whole file clusterctl owns.
+pub const HEADER: &str =
+    "# Managed by clusterctl: do not edit, changes are overwritten by `clusterctl apply`.";
+
+/// The loaded template set: built-ins with any overrides applied.
+pub struct Templates {
+    env: Environment<'static>,
+    /// Which templates came from the override directory (for messages).
+    overridden: BTreeMap<String, PathBuf>,
+}
+
+impl Templates {
+    /// Built-ins, overridden by files of the same relative path under `dir`.
+    /// An override for a name clusterctl does not know is an error (a typo would
+    /// otherwise be silently ignored).
+    pub fn load(dir: Option<&Path>) -> Result<Templates> {
+        let mut sources: BTreeMap<String, String> = BUILTIN
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect();
+        let mut overridden = BTreeMap::new();
+        if let Some(dir) = dir {
+            for file in walk(dir)? {
+                let rel = file
+                    .strip_prefix(dir)
+                    .unwrap_or(&file)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                if !sources.contains_key(&rel) {
+                    return Err(Error::Template {
+                        name: rel,
+                        message: format!("{} overrides no built-in template", file.display()),
+                    });
+                }
+                let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
+                    path: file.clone(),
+                    source,
+                })?;
+                sources.insert(rel.clone(), text);
+                overridden.insert(rel, file);
+            }
+        }
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| Error::Template {
+                name: "(syntax)".into(),
+                message: describe(&e),
+            })?;
+        env.set_syntax(syntax);
+        for (name, text) in sources {
+            env.add_template_owned(name.clone(), text)
+                .map_err(|e| Error::Template {
+                    name,
+                    message: describe(&e),
+                })?;
+        }
+        Ok(Templates { env, overridden })
+    }
+
+    /// Render one template with a serializable context.
+    pub fn render<C: serde::Serialize>(&self, name: &str, ctx: &C) -> Result<String> {
+        let tmpl = self.env.get_template(name).map_err(|e| Error::Template {
+            name: name.to_string(),
+            message: describe(&e),
+        })?;
+        tmpl.render(minijinja::value::Serde(ctx))
+            .map_err(|e| Error::Template {
+                name: match self.overridden.get(name) {
+                    Some(p) => format!("{name} (override {})", p.display()),
+                    None => name.to_string(),
+                },
+                message: describe(&e),
+            })
+    }
+}
+
+fn describe(e: &minijinja::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(line) = e.line() {
+        if !s.contains("line") {
+            s.push_str(&format!(" (line {line})"));
+        }
+    }
+    s
+}
+
+/// Every regular file under `dir`, sorted.
+fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|source| Error::Read {
+            path: d.clone(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| Error::Read {
+                path: d.clone(),
+                source,
+            })?;
+            let p = entry.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every file under templates/ is embedded, and every embedded one exists:
+    /// a template added on disk but not here would silently never render.
+    #[test]
+    fn builtin_list_matches_templates_dir() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let on_disk: Vec<String> = walk(&dir)
+            .unwrap()
+            .iter()
+            .map(|p| p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned())
+            .collect();
+        let embedded: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
+        assert_eq!(on_disk, embedded);
+    }
+
+    #[test]
+    fn strict_undefined_is_an_error() {
+        let t = Templates::load(None).unwrap();
+        let err = t
+            .render("common/etc/hosts.j2", &serde_json_like())
+            .unwrap_err();
+        assert!(err.to_string().contains("undefined"), "{err}");
+    }
+
+    fn serde_json_like() -> BTreeMap<String, String> {
+        BTreeMap::new()
+    }
+}
