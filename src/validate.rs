@@ -488,7 +488,9 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
         }
     }
     let mut workers = Vec::new();
-    let mut cursor = net.map(|n| u32::from(n.network()) + 1);
+    // Automatic addresses continue after the previous node's (head first), so a
+    // node added at the end gets the next address up; wrap around once.
+    let mut cursor: Option<u32> = head_ip.map(|ip| u32::from(ip) + 1);
     let domain = raw.domain.value.clone();
     let mut full_reported = false;
     let worker_count = pending.len();
@@ -496,23 +498,17 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
         let ip = match (p.ip, net) {
             (Some((ip, _)), _) => Some(ip),
             (None, Some(n)) => {
-                // Next free host address outside the DHCP range.
-                let mut found = None;
-                while let Some(c) = cursor {
+                let lo = u32::from(n.network()) + 1;
+                let hi = u32::from(n.broadcast()) - 1;
+                let start = cursor.filter(|c| (lo..=hi).contains(c)).unwrap_or(lo);
+                let free = |c: u32| {
                     let cand = Ipv4Addr::from(c);
-                    if c >= u32::from(n.broadcast()) {
-                        cursor = None;
-                        break;
-                    }
-                    cursor = Some(c + 1);
                     let in_range = range.is_some_and(|(a, b, _)| a <= cand && cand <= b);
-                    if !in_range && !taken.contains_key(&cand) {
-                        found = Some(cand);
-                        break;
-                    }
-                }
-                match found {
-                    Some(ip) => {
+                    !in_range && !taken.contains_key(&cand)
+                };
+                match (start..=hi).chain(lo..start).find(|c| free(*c)) {
+                    Some(c) => {
+                        let ip = Ipv4Addr::from(c);
                         taken.insert(ip, p.name.clone());
                         Some(ip)
                     }
@@ -527,6 +523,9 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
             }
             (None, None) => None,
         };
+        if let Some(ip) = ip {
+            cursor = Some(u32::from(ip) + 1);
+        }
         let slots = p.slots.unwrap_or(mpi_slots);
         let (ssh_target, via_head) = match &p.ssh {
             Some(t) => (t.clone(), false),

@@ -1,1 +1,180 @@
-//! TODO
+//! Format-preserving edits of cluster.yaml. serde-saphyr has no round-trip
+//! editor, so edits are textual and narrow: find the top-level `workers:` block
+//! sequence and insert an entry after its last item, copying its indentation.
+//! Every byte outside the inserted lines is kept (comments, blank lines, key
+//! order, quoting). The result is always re-parsed and validated by the caller.
+
+/// Insert a worker entry (given as `key: value` lines, first one `name: ...`)
+/// at the end of the top-level `workers:` sequence, creating it if absent.
+pub fn append_worker(text: &str, fields: &[(&str, String)]) -> Result<String, String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let key_idx = lines.iter().position(|l| {
+        let bare = strip_comment(l);
+        bare.starts_with("workers:") && !l.starts_with(' ')
+    });
+    let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+
+    let entry = |item_indent: usize| -> String {
+        let pad = " ".repeat(item_indent);
+        let mut s = String::new();
+        for (i, (k, v)) in fields.iter().enumerate() {
+            if i == 0 {
+                s.push_str(&format!("{pad}- {k}: {v}{newline}"));
+            } else {
+                s.push_str(&format!("{pad}  {k}: {v}{newline}"));
+            }
+        }
+        s
+    };
+
+    let Some(k) = key_idx else {
+        // No workers yet: append a new top-level key.
+        let mut out = text.to_string();
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push_str(newline);
+        }
+        out.push_str(&format!("workers:{newline}"));
+        out.push_str(&entry(2));
+        return Ok(out);
+    };
+
+    let after_key = strip_comment(lines[k])["workers:".len()..]
+        .trim()
+        .to_string();
+    if after_key == "[]" {
+        // `workers: []` -> `workers:` and a block sequence; keep any comment.
+        let line = lines[k];
+        let comment = line
+            .find(" #")
+            .map(|i| line[i..].trim_end_matches(['\n', '\r']).to_string());
+        let mut out: String = lines[..k].concat();
+        out.push_str(&format!("workers:{}{newline}", comment.unwrap_or_default()));
+        out.push_str(&entry(2));
+        out.push_str(&lines[k + 1..].concat());
+        return Ok(out);
+    }
+    if !after_key.is_empty() {
+        return Err("`workers:` is written in flow style ([...]) which clusterctl cannot edit without reformatting; \
+                    rewrite it as a block list (`- name: ...` lines)"
+            .into());
+    }
+
+    // Walk the block sequence: its items start with `-` at item_indent.
+    let mut item_indent = None;
+    let mut last_content = k; // last line that belongs to the sequence
+    for (i, line) in lines.iter().enumerate().skip(k + 1) {
+        let bare = strip_comment(line);
+        if bare.trim().is_empty() {
+            continue; // blank or comment-only lines do not end the sequence
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if line.starts_with('\t') {
+            return Err(format!("line {} is indented with a tab", i + 1));
+        }
+        match item_indent {
+            None => {
+                if bare.trim_start().starts_with('-') {
+                    item_indent = Some(indent);
+                    last_content = i;
+                } else {
+                    break; // `workers:` followed by another key: empty (null)
+                }
+            }
+            Some(ii) => {
+                if indent > ii || (indent == ii && bare.trim_start().starts_with('-')) {
+                    last_content = i;
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+    let ii = item_indent.unwrap_or(2);
+    let mut out: String = lines[..=last_content].concat();
+    if !out.ends_with('\n') {
+        out.push_str(newline);
+    }
+    out.push_str(&entry(ii));
+    out.push_str(&lines[last_content + 1..].concat());
+    Ok(out)
+}
+
+/// The line without a trailing `# comment` (a `#` preceded by whitespace or at
+/// the start, outside quotes) and without its line ending.
+fn strip_comment(line: &str) -> &str {
+    let line = line.trim_end_matches(['\n', '\r']);
+    let (mut single, mut double) = (false, false);
+    let mut prev_ws = true;
+    for (i, c) in line.char_indices() {
+        match c {
+            '\'' if !double => single = !single,
+            '"' if !single => double = !double,
+            '#' if !single && !double && prev_ws => return &line[..i],
+            _ => {}
+        }
+        prev_ws = c == ' ' || c == '\t';
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(name: &str) -> Vec<(&'static str, String)> {
+        vec![("name", name.to_string()), ("ip", "10.0.0.20".to_string())]
+    }
+
+    /// The original text, with exactly `added` inserted somewhere.
+    fn only_added(before: &str, after: &str, added: &str) {
+        let pos = after.find(added).expect("added lines present");
+        assert_eq!(
+            format!("{}{}", &after[..pos], &after[pos + added.len()..]),
+            before
+        );
+    }
+
+    #[test]
+    fn appends_after_last_item_keeping_trailing_comments() {
+        let before = "name: c\nworkers:\n  # first\n  - name: a # trailing\n    ip: 10.0.0.2\n\n  # about b\n  - names: b[1-2]\n\n# after workers\nnfs:\n  enabled: false\n";
+        let after = append_worker(before, &f("n5")).unwrap();
+        let added = "  - name: n5\n    ip: 10.0.0.20\n";
+        only_added(before, &after, added);
+        assert!(after.contains("  - names: b[1-2]\n  - name: n5\n"));
+    }
+
+    #[test]
+    fn items_at_key_indent() {
+        let before = "workers:\n- name: a\n  ip: 10.0.0.2\nmpi:\n  slots: 2\n";
+        let after = append_worker(before, &f("n5")).unwrap();
+        only_added(before, &after, "- name: n5\n  ip: 10.0.0.20\n");
+    }
+
+    #[test]
+    fn empty_flow_list_becomes_block() {
+        let after = append_worker("workers: [] # none yet\nmpi: {}\n", &f("n5")).unwrap();
+        assert_eq!(
+            after,
+            "workers: # none yet\n  - name: n5\n    ip: 10.0.0.20\nmpi: {}\n"
+        );
+    }
+
+    #[test]
+    fn missing_key_is_appended() {
+        let after = append_worker("name: c", &f("n5")).unwrap();
+        assert_eq!(
+            after,
+            "name: c\nworkers:\n  - name: n5\n    ip: 10.0.0.20\n"
+        );
+    }
+
+    #[test]
+    fn flow_style_is_refused() {
+        assert!(append_worker("workers: [{name: a}]\n", &f("n5")).is_err());
+    }
+
+    #[test]
+    fn hash_inside_quotes_is_not_a_comment() {
+        assert_eq!(strip_comment("a: \"x # y\" # c\n"), "a: \"x # y\" ");
+    }
+}

@@ -1,5 +1,128 @@
-//! TODO
+//! `clusterctl add-node`: add a worker to the inventory, keeping every comment
+//! and all formatting, validating the result before writing it atomically.
+
+use crate::cli::AddNodeArgs;
+use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-pub fn run(_a: impl std::fmt::Debug) -> Result<i32> {
-    Err(Error::NotImplemented { what: "add_node" })
+use crate::validate;
+use crate::yaml_edit;
+
+pub fn run(args: AddNodeArgs) -> Result<i32> {
+    if !args.no_apply {
+        return Err(Error::usage(
+            "add-node cannot apply yet: `clusterctl apply` is not implemented in this release",
+            Some("re-run with --no-apply to only add the node to the inventory"),
+        ));
+    }
+    let path = &args.inventory.path;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    // The current inventory must be valid: we only ever turn a good file into a good file.
+    let cluster = Cluster::from_str(&text, path)?;
+
+    let bad = |what: String, help: &str| Error::usage(what, Some(help));
+    validate::check_hostname(&args.name).map_err(|e| {
+        bad(
+            format!("invalid node name `{}`: it {e}", args.name),
+            "host names are RFC 1123 labels like `node05`",
+        )
+    })?;
+    if cluster.role_of(&args.name).is_some() {
+        return Err(bad(
+            format!("node `{}` is already in {}", args.name, path.display()),
+            "pick another name",
+        ));
+    }
+    let mut fields: Vec<(&str, String)> = vec![("name", args.name.clone())];
+    if let Some(mac) = &args.mac {
+        let mac = validate::normalize_mac(mac).map_err(|e| {
+            bad(
+                format!("--mac `{mac}` {e}"),
+                "copy it from `ip link` on the node",
+            )
+        })?;
+        fields.push(("mac", format!("\"{mac}\"")));
+    }
+    if let Some(ip) = &args.ip {
+        let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| {
+            bad(
+                format!("--ip `{ip}` is not an IPv4 address"),
+                "like 10.0.0.15",
+            )
+        })?;
+        fields.push(("ip", ip.to_string()));
+    }
+    if let Some(slots) = args.slots {
+        fields.push(("slots", slots.to_string()));
+    }
+    if let Some(ssh) = &args.ssh {
+        validate::parse_ssh_target(ssh).map_err(|e| {
+            bad(
+                format!("--ssh `{ssh}`: {e}"),
+                "write it as [USER@]HOST[:PORT]",
+            )
+        })?;
+        fields.push(("ssh", ssh.clone()));
+    }
+
+    let edit = |fields: &[(&str, String)]| -> Result<(String, Cluster)> {
+        let new_text = yaml_edit::append_worker(&text, fields)
+            .map_err(|e| Error::usage(format!("cannot edit {}: {e}", path.display()), None))?;
+        match Cluster::from_str(&new_text, path) {
+            Ok(cluster) => Ok((new_text, cluster)),
+            Err(Error::Inventory { diagnostics, .. }) => {
+                let mut msg = format!(
+                    "adding {} would make the inventory invalid; nothing was written",
+                    args.name
+                );
+                for d in &diagnostics {
+                    msg.push_str(&format!(
+                        "\n  {}: {}",
+                        d.node.as_deref().unwrap_or("inventory"),
+                        d.message
+                    ));
+                    if let Some(h) = &d.help {
+                        msg.push_str(&format!(" ({h})"));
+                    }
+                }
+                Err(Error::usage(
+                    msg,
+                    Some("fix the values you passed, or edit the inventory first"),
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    };
+    let (mut new_text, mut new_cluster) = edit(&fields)?;
+    if args.ip.is_none() {
+        // Pin the address validation assigned, so later edits cannot move it.
+        let ip = new_cluster
+            .worker(&args.name)
+            .map(|w| w.ip.to_string())
+            .unwrap_or_default();
+        let at = fields
+            .iter()
+            .position(|(k, _)| *k == "mac")
+            .map_or(1, |i| i + 1);
+        fields.insert(at, ("ip", ip));
+        (new_text, new_cluster) = edit(&fields)?;
+    }
+    super::write_atomic(path, &new_text, true)?;
+    let w = new_cluster
+        .worker(&args.name)
+        .ok_or_else(|| Error::usage("internal error: the new node vanished", None))?;
+    println!(
+        "added {} ({}{}) to {}",
+        w.name,
+        w.ip,
+        w.mac
+            .as_deref()
+            .map(|m| format!(", {m}"))
+            .unwrap_or_default(),
+        path.display()
+    );
+    println!("next: clusterctl apply -i {}", path.display());
+    Ok(0)
 }

@@ -27,3 +27,47 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Lab(cmd) => crate::lab::run(cmd),
     }
 }
+
+/// Write `content` to `path` atomically: a temp file in the same directory,
+/// flushed, then renamed over (or, with `replace == false`, linked into place so
+/// an existing file is never clobbered). An existing file's permissions are kept.
+pub(crate) fn write_atomic(path: &std::path::Path, content: &str, replace: bool) -> Result<()> {
+    use std::io::Write;
+    let err = |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(
+        ".{file_name}.clusterctl-{}.tmp",
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        if let Ok(meta) = std::fs::metadata(path) {
+            f.set_permissions(meta.permissions())?;
+        }
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        if replace {
+            std::fs::rename(&tmp, path)
+        } else {
+            std::fs::hard_link(&tmp, path)
+        }
+    })();
+    let _ = std::fs::remove_file(&tmp);
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Exists {
+            path: path.to_path_buf(),
+        }),
+        r => r.map_err(err),
+    }
+}
