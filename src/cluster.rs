@@ -215,3 +215,58 @@ impl Cluster {
         self.workers.iter().find(|w| w.name == name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const EXAMPLE: &str = include_str!("../examples/cluster.yaml");
+
+    #[test]
+    fn example_loads() {
+        let c = Cluster::from_str(EXAMPLE, Path::new("examples/cluster.yaml")).unwrap();
+        assert_eq!(
+            c.node_names(),
+            ["head", "node01", "node02", "node03", "node04"]
+        );
+        assert_eq!(c.workers[3].ip, Ipv4Addr::new(10, 0, 0, 14));
+        assert_eq!(c.workers[3].mac.as_deref(), Some("dc:a6:32:00:00:04"));
+        assert_eq!(c.firewall.wan_tcp_ports, [22]);
+        assert!(c.head.sudo && c.workers.iter().all(|w| w.via_head && w.sudo));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Arbitrary bytes never panic the loader: they load or give diagnostics.
+        #[test]
+        fn loader_never_panics_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = Cluster::from_str(&text, Path::new("fuzz.yaml"));
+        }
+
+        /// Near-valid input (the example with bytes replaced, inserted or cut)
+        /// reaches deep into validation; it must never panic either.
+        #[test]
+        fn loader_never_panics_on_mutated_example(
+            edits in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..3, any::<char>()), 1..8)
+        ) {
+            let mut text: Vec<char> = EXAMPLE.chars().collect();
+            for (at, kind, c) in edits {
+                if text.is_empty() { break; }
+                let i = at.index(text.len());
+                match kind {
+                    0 => text[i] = c,
+                    1 => text.insert(i, c),
+                    _ => { text.remove(i); }
+                }
+            }
+            let text: String = text.into_iter().collect();
+            if let Err(e) = Cluster::from_str(&text, Path::new("fuzz.yaml")) {
+                let reported = matches!(e, Error::Inventory { ref diagnostics, .. } if !diagnostics.is_empty());
+                prop_assert!(reported, "an invalid inventory must come back with diagnostics");
+            }
+        }
+    }
+}

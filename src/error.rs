@@ -58,7 +58,8 @@ impl Diagnostic {
         }
         out.push_str(": ");
         if let Some(node) = &self.node {
-            out.push_str(&format!("node {node}: "));
+            // Escaped: an invalid name may hold a newline or control character.
+            out.push_str(&format!("node {}: ", node.escape_debug()));
         }
         out.push_str(&self.message);
         if let Some(help) = &self.help {

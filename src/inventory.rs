@@ -233,6 +233,31 @@ fn strip_location_suffix(raw: &str) -> String {
 /// Turn saphyr/serde wording into ours and name the closest expected word for
 /// "unknown field `x`, expected one of a, b" (and the same for variants).
 fn reword(message: &str) -> (String, Option<String>) {
+    let example = "examples/cluster.yaml shows every field";
+    if let Some(field) = message.strip_prefix("missing field ") {
+        let field = field.trim_matches('`');
+        return (
+            format!("missing field `{field}`"),
+            Some(format!("add `{field}:`; {example}")),
+        );
+    }
+    if message == "unexpected end of input" {
+        return (
+            "the inventory is empty or ends too early".into(),
+            Some(format!("start from `clusterctl init`; {example}")),
+        );
+    }
+    if message.contains("found a tab") {
+        return (
+            message.to_string(),
+            Some("YAML indents with spaces, never tabs".into()),
+        );
+    }
+    for (ty, range) in [("u16", "0 to 65535"), ("u32", "0 to 4294967295")] {
+        if message.starts_with(&format!("invalid {ty}")) {
+            return (format!("not a whole number from {range}"), None);
+        }
+    }
     if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
         let key = rest
             .split(", set DuplicateKeyPolicy")

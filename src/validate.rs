@@ -244,6 +244,9 @@ fn parse_ip(d: &mut Diags, s: &S<String>, what: &str, node: Option<&str>) -> Opt
     }
 }
 
+/// A value and where it was written.
+type Positioned<T> = (T, Option<Location>);
+
 /// One worker before checks across nodes.
 struct Pending {
     name: String,
@@ -264,7 +267,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
         d.err(
             loc(&raw.name),
             None,
-            format!("cluster name `{}` {e}", raw.name.value),
+            format!("cluster name `{}` {e}", raw.name.value.escape_debug()),
             Some("a cluster name is a host-name label like `bramble`"),
         );
     }
@@ -335,8 +338,8 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
     if let Err(e) = check_hostname(&head_name) {
         d.err(
             loc(&h.name),
-            Some(&head_name),
-            format!("invalid host name `{head_name}`: it {e}"),
+            None,
+            format!("invalid head name `{}`: it {e}", head_name.escape_debug()),
             Some("host names are RFC 1123 labels like `head` or `node01`"),
         );
     }
@@ -857,8 +860,8 @@ fn expand_worker(
         if let Err(e) = check_hostname(name) {
             d.err(
                 at,
-                Some(name),
-                format!("invalid host name `{name}`: it {e}"),
+                None,
+                format!("invalid host name `{}`: it {e}", name.escape_debug()),
                 Some("host names are RFC 1123 labels like `node01`"),
             );
             return false;
@@ -981,6 +984,15 @@ fn expand_worker(
                     );
                 }
             }
+            if list.value.trim().is_empty() {
+                d.err(
+                    loc(list),
+                    None,
+                    "host list `` expands to no node".into(),
+                    Some("write ranges like node[01-16] or node[1-3,7]"),
+                );
+                return;
+            }
             let expanded = match hostlist::expand(&list.value) {
                 Ok(v) if v.is_empty() => {
                     d.err(
@@ -1009,7 +1021,7 @@ fn expand_worker(
                 .ip_start
                 .as_ref()
                 .and_then(|s| parse_ip(d, s, "ip_start", None).map(|ip| (ip, loc(s))));
-            let macs: Option<Vec<Option<(String, Option<Location>)>>> = w.macs.as_ref().map(|ms| {
+            let macs: Option<Vec<Option<Positioned<String>>>> = w.macs.as_ref().map(|ms| {
                 if ms.value.len() != expanded.len() {
                     d.err(
                         loc(ms),

@@ -187,7 +187,7 @@ fn collect(args: &InitArgs) -> Result<Answers> {
         }
         // The upper half of the LAN is the dynamic pool; the lower half is for nodes.
         None => (
-            Ipv4Addr::from(first + (last - first + 1) / 2),
+            Ipv4Addr::from(first + (last - first).div_ceil(2)),
             Ipv4Addr::from(last),
         ),
     };
