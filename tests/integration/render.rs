@@ -213,54 +213,48 @@ fn tool(name: &str) -> PathBuf {
     panic!("{name} is not installed: run scripts/install-deps.sh (as root)");
 }
 
-#[test]
-fn dnsmasq_accepts_every_rendered_config() {
+/// Run `tool args FILE` on `file` (a target path) of every node of every fixture.
+fn every_rendered(file: &str, tool_name: &str, args: &[&str]) {
+    let mut checked = 0;
     for (name, path) in fixtures() {
         let dir = render_out(&path);
         for node in std::fs::read_dir(&dir).unwrap() {
-            let conf = node.unwrap().path().join("etc/dnsmasq.d/clusterctl.conf");
-            if !conf.exists() {
+            let f = node.unwrap().path().join(file.trim_start_matches('/'));
+            if !f.exists() {
                 continue;
             }
-            let out = std::process::Command::new(tool("dnsmasq"))
-                .arg("--test")
-                .arg("-C")
-                .arg(&conf)
+            let out = std::process::Command::new(tool(tool_name))
+                .args(args)
+                .arg(&f)
                 .output()
                 .unwrap();
             assert!(
                 out.status.success(),
-                "{name}: dnsmasq rejects {}: {}",
-                conf.display(),
+                "{name}: {tool_name} rejects {}: {}",
+                f.display(),
                 String::from_utf8_lossy(&out.stderr)
             );
+            checked += 1;
         }
         let _ = std::fs::remove_dir_all(dir);
     }
+    assert!(checked >= fixtures().len(), "only {checked} files checked");
+}
+
+#[test]
+fn dnsmasq_accepts_every_rendered_config() {
+    every_rendered(
+        "/etc/dnsmasq.d/clusterctl.conf",
+        "dnsmasq",
+        &["--test", "-C"],
+    );
 }
 
 #[test]
 #[ignore = "needs root (iptables-restore --test): run with --include-ignored (CI does)"]
 fn iptables_accepts_every_rendered_ruleset() {
     assert!(is_root(), "this test needs root");
-    for (name, path) in fixtures() {
-        let dir = render_out(&path);
-        for node in std::fs::read_dir(&dir).unwrap() {
-            let rules = node.unwrap().path().join("etc/iptables/rules.v4");
-            let out = std::process::Command::new(tool("iptables-restore"))
-                .arg("--test")
-                .arg(&rules)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "{name}: iptables-restore rejects {}: {}",
-                rules.display(),
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let _ = std::fs::remove_dir_all(dir);
-    }
+    every_rendered("/etc/iptables/rules.v4", "iptables-restore", &["--test"]);
 }
 
 fn is_root() -> bool {
