@@ -12,6 +12,7 @@ pub mod error;
 pub mod hostlist;
 pub mod inventory;
 pub mod lab;
+pub mod plan;
 pub mod render;
 pub mod steps;
 pub mod templates;
