@@ -97,10 +97,11 @@ fn machine_id(paths: &Paths, host: &str) -> Result<String> {
             return Ok(id);
         }
     }
-    let uuid = fs::read_to_string("/proc/sys/kernel/random/uuid").map_err(|source| Error::Read {
-        path: "/proc/sys/kernel/random/uuid".into(),
-        source,
-    })?;
+    let uuid =
+        fs::read_to_string("/proc/sys/kernel/random/uuid").map_err(|source| Error::Read {
+            path: "/proc/sys/kernel/random/uuid".into(),
+            source,
+        })?;
     let id: String = uuid.trim().chars().filter(|c| *c != '-').collect();
     write_file(&path, &format!("{id}\n"), 0o644)?;
     Ok(id)
@@ -198,7 +199,11 @@ pub fn render_files(paths: &Paths, spec: &HostSpec, controller_pub: &str) -> Res
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
         0o644,
     )?;
-    write_file(&f("etc/machine-id"), &format!("{}\n", machine_id(paths, host)?), 0o444)?;
+    write_file(
+        &f("etc/machine-id"),
+        &format!("{}\n", machine_id(paths, host)?),
+        0o444,
+    )?;
     write_file(
         &f("etc/resolv.conf"),
         &format!("# lab host {host}: no resolver (none leaks from the machine); DHCP or clusterctl sets one\n"),
@@ -225,7 +230,11 @@ pub fn render_files(paths: &Paths, spec: &HostSpec, controller_pub: &str) -> Res
     )?;
     mkdir(&f("root"), 0o700)?;
     mkdir(&f("root/.ssh"), 0o700)?;
-    write_file(&f("root/.ssh/authorized_keys"), &format!("{controller_pub}\n"), 0o600)?;
+    write_file(
+        &f("root/.ssh/authorized_keys"),
+        &format!("{controller_pub}\n"),
+        0o600,
+    )?;
     // Plain dotfiles: the machine's own may run slow init on every SSH command.
     write_file(
         &f("root/.bashrc"),
@@ -255,7 +264,8 @@ pub struct Spawned {
 /// as their PID 1. Killing `unshare` kills the host (`--kill-child`), and
 /// killing the init ends every process of the host (PID namespace).
 pub fn spawn(paths: &Paths, prefix: &str, host: &str) -> Result<Spawned> {
-    let exe = std::env::current_exe().map_err(|e| Error::lab(format!("cannot find my own binary: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::lab(format!("cannot find my own binary: {e}")))?;
     let log_path = paths.console_log(host);
     let log = fs::OpenOptions::new()
         .create(true)
@@ -296,7 +306,8 @@ pub fn spawn(paths: &Paths, prefix: &str, host: &str) -> Result<Spawned> {
             help: Some("install util-linux: sudo scripts/install-deps.sh".into()),
         })?;
     let pid = child.id() as i32;
-    let unshare = Proc::of(pid).ok_or_else(|| Error::lab(format!("host {host}: unshare exited at once")))?;
+    let unshare =
+        Proc::of(pid).ok_or_else(|| Error::lab(format!("host {host}: unshare exited at once")))?;
     let stdout = child
         .stdout
         .take()
@@ -422,10 +433,17 @@ pub fn init_host(prefix: &str, host: &str) -> Result<i32> {
         .status();
     match status {
         Ok(s) if s.success() => say("booted"),
-        other => say(&format!("error boot script {} failed: {other:?}", rc.display())),
+        other => say(&format!(
+            "error boot script {} failed: {other:?}",
+            rc.display()
+        )),
     }
     // Let go of the handshake pipes: `lab up` is done with us.
-    if let Ok(null) = fs::OpenOptions::new().read(true).write(true).open("/dev/null") {
+    if let Ok(null) = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
         use std::os::fd::AsRawFd;
         // SAFETY: dup2 onto our own stdin/stdout descriptors.
         unsafe {

@@ -15,8 +15,9 @@
 //! script (`service ssh start`, `dhclient` on workers) and then reaps
 //! orphans. The only thing in the root namespace is the controller's veth
 //! `<prefix>-ctl`. `down` kills each host's recorded PIDs (verified by start
-//! time), which ends the whole PID namespace, then deletes the bridge
-//! namespace and the state directory; mounts die with the hosts' namespaces.
+//! time), which ends the whole PID namespace, kills the bridge holder (the
+//! bridges and veths go with its namespace), deletes `<prefix>-ctl` and the
+//! state directory; the hosts' mounts die with their mount namespaces.
 
 /// println! that never panics on a closed stdout (`lab up | head`).
 macro_rules! say {
@@ -85,7 +86,8 @@ fn preconditions() -> Result<()> {
         let found = if tool.starts_with('/') {
             Path::new(tool).exists()
         } else {
-            std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
+            std::env::var_os("PATH")
+                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).exists()))
         };
         if !found {
             return Err(Error::Lab {
@@ -147,11 +149,20 @@ fn teardown(prefix: &str) -> Result<usize> {
     let paths = Paths::new(prefix);
     let st = paths.load().unwrap_or(None);
     let mut stopped = 0;
+    // The controller's veth first: deleting it deletes its peer at once.
+    net::remove_ctl(prefix)?;
     if let Some(st) = &st {
-        stopped = st.hosts.iter().filter(|h| h.unshare.alive() || h.init.is_some_and(|i| i.alive())).count();
+        stopped = st
+            .hosts
+            .iter()
+            .filter(|h| h.unshare.alive() || h.init.is_some_and(|i| i.alive()))
+            .count();
         stop_hosts(&st.hosts)?;
+        if let Some(b) = st.bridges {
+            b.kill();
+            wait_gone_or_err(&[b])?;
+        }
     }
-    net::remove_fabric(prefix)?;
     if paths.dir.exists() {
         fs::remove_dir_all(&paths.dir).map_err(|source| Error::Write {
             path: paths.dir.clone(),
@@ -166,9 +177,7 @@ fn down(args: &LabCommonArgs) -> Result<i32> {
     let _lock = Lock::acquire()?;
     let t0 = Instant::now();
     let paths = Paths::new(&args.prefix);
-    let existed = paths.dir.exists()
-        || net::netns_exists(&format!("{}-br", args.prefix))
-        || net::link_exists(&format!("{}-ctl", args.prefix));
+    let existed = paths.dir.exists() || net::link_exists(&format!("{}-ctl", args.prefix));
     let stopped = teardown(&args.prefix)?;
     if existed {
         say!(
@@ -184,7 +193,7 @@ fn down(args: &LabCommonArgs) -> Result<i32> {
 
 /// Is the running lab whole enough to converge, rather than rebuild?
 fn healthy(st: &LabState, topo: &Topology) -> bool {
-    net::netns_exists(&topo.bridge_netns())
+    st.bridges.is_some_and(|b| b.alive())
         && net::link_exists(&topo.ctl_iface())
         && ["wan", "head"].iter().all(|n| {
             st.host(n)
@@ -207,7 +216,13 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         }
     };
     let mut st = match previous {
-        Some(st) if st.wan == topo.wan.to_string() && st.lan == topo.lan.to_string() && healthy(&st, &topo) => st,
+        Some(st)
+            if st.wan == topo.wan.to_string()
+                && st.lan == topo.lan.to_string()
+                && healthy(&st, &topo) =>
+        {
+            st
+        }
         other => {
             if let Some(st) = &other {
                 if st.wan != topo.wan.to_string() || st.lan != topo.lan.to_string() {
@@ -216,22 +231,28 @@ fn up(args: &LabUpArgs) -> Result<i32> {
                         topo.prefix, st.wan, st.lan, topo.wan, topo.lan
                     );
                 } else {
-                    eprintln!("lab {}: found a half-built or crashed lab: rebuilding", topo.prefix);
+                    eprintln!(
+                        "lab {}: found a half-built or crashed lab: rebuilding",
+                        topo.prefix
+                    );
                 }
             }
             // Leftovers of a crash without state (names are ours by prefix).
             teardown(&topo.prefix)?;
             net::check_routes(&topo)?;
-            let st = LabState {
+            let mut st = LabState {
                 prefix: topo.prefix.clone(),
                 wan: topo.wan.to_string(),
                 lan: topo.lan.to_string(),
                 workers: topo.workers,
                 inventory: args.inventory_out.clone(),
+                bridges: None,
                 hosts: Vec::new(),
             };
+            let bridges = net::spawn_bridge_holder()?;
+            st.bridges = Some(bridges);
             paths.save(&st)?;
-            net::create_fabric(&topo)?;
+            net::create_fabric(&topo, bridges)?;
             st
         }
     };
@@ -246,13 +267,16 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         .drain(..)
         .partition(|h| wanted.contains(&h.name) && h.init.is_some_and(|i| i.alive()));
     stop_hosts(&drop)?;
+    let bridges = st
+        .bridges
+        .ok_or_else(|| Error::lab("the lab state has no bridge namespace"))?;
     let bigger = Topology {
         workers: topo.workers.max(st.workers).max(drop_max_worker(&drop)),
         ..topo.clone()
     };
     for r in &drop {
         if let Some(spec) = bigger.host(&r.name) {
-            net::unplug(&topo, &spec);
+            net::unplug(bridges, &spec);
         }
         if !wanted.contains(&r.name) {
             let _ = fs::remove_dir_all(paths.host_dir(&r.name));
@@ -261,8 +285,12 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     st.hosts = keep;
     st.workers = topo.workers;
     let have: BTreeSet<String> = st.hosts.iter().map(|h| h.name.clone()).collect();
-    let to_start: Vec<_> = topo.hosts().into_iter().filter(|h| !have.contains(&h.name)).collect();
-    let started = start_hosts(&paths, &topo, &mut st, &to_start, &controller_pub)?;
+    let to_start: Vec<_> = topo
+        .hosts()
+        .into_iter()
+        .filter(|h| !have.contains(&h.name))
+        .collect();
+    let started = start_hosts(&paths, &topo, bridges, &mut st, &to_start, &controller_pub)?;
     st.hosts.sort_by_key(|h| host_order(&h.name));
 
     let inv = output::write_all(&topo, &paths, &args.inventory_out)?;
@@ -279,7 +307,11 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         t0.elapsed().as_secs_f64()
     );
     say_raw!("{}", output::reach_table(&topo, &inv));
-    say!("  inventory: {}  (next: clusterctl apply -i {})", inv.display(), inv.display());
+    say!(
+        "  inventory: {}  (next: clusterctl apply -i {})",
+        inv.display(),
+        inv.display()
+    );
     Ok(0)
 }
 
@@ -294,7 +326,12 @@ fn host_order(name: &str) -> (u32, u32) {
     match name {
         "wan" => (0, 0),
         "head" => (1, 0),
-        _ => (2, name.strip_prefix('w').and_then(|n| n.parse().ok()).unwrap_or(u32::MAX)),
+        _ => (
+            2,
+            name.strip_prefix('w')
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(u32::MAX),
+        ),
     }
 }
 
@@ -302,6 +339,7 @@ fn host_order(name: &str) -> (u32, u32) {
 fn start_hosts(
     paths: &Paths,
     topo: &Topology,
+    bridges: Proc,
     st: &mut LabState,
     specs: &[topology::HostSpec],
     controller_pub: &str,
@@ -338,10 +376,13 @@ fn start_hosts(
     for (s, spec) in spawned.iter_mut().zip(specs) {
         let log = paths.console_log(&s.name);
         s.expect("ready", deadline, &log)?;
-        let pid = s.init.map(|p| p.pid).ok_or_else(|| Error::lab(format!("host {}: no init", s.name)))?;
+        let pid = s
+            .init
+            .map(|p| p.pid)
+            .ok_or_else(|| Error::lab(format!("host {}: no init", s.name)))?;
         plug.push((spec.clone(), pid));
     }
-    net::ip_batch(Some(&topo.bridge_netns()), &net::plug_commands(&plug))?;
+    net::ip_batch(Some(bridges.pid), &net::plug_commands(&plug))?;
     for s in &mut spawned {
         s.go()?;
     }
@@ -372,7 +413,9 @@ fn status(args: &LabCommonArgs) -> Result<i32> {
             "  {:<5} {:<6} init pid {}",
             h.name,
             if alive { "up" } else { "DOWN" },
-            h.init.map(|i| i.pid.to_string()).unwrap_or_else(|| "?".into())
+            h.init
+                .map(|i| i.pid.to_string())
+                .unwrap_or_else(|| "?".into())
         );
     }
     for name in topo.hosts().into_iter().map(|h| h.name) {
@@ -381,16 +424,22 @@ fn status(args: &LabCommonArgs) -> Result<i32> {
             say!("  {name:<5} MISSING");
         }
     }
-    let nets_ok = net::netns_exists(&topo.bridge_netns()) && net::link_exists(&topo.ctl_iface());
+    let nets_ok = st.bridges.is_some_and(|b| b.alive()) && net::link_exists(&topo.ctl_iface());
     if !nets_ok {
-        say!("  bridges: MISSING ({} / {})", topo.bridge_netns(), topo.ctl_iface());
+        say!(
+            "  bridges: MISSING (bridge namespace holder or {})",
+            topo.ctl_iface()
+        );
     }
     say_raw!("{}", output::reach_table(&topo, &st.inventory));
     say!("  inventory: {}", st.inventory.display());
     if all_up && nets_ok {
         Ok(0)
     } else {
-        say!("lab {}: degraded; `sudo clusterctl lab up` repairs it", st.prefix);
+        say!(
+            "lab {}: degraded; `sudo clusterctl lab up` repairs it",
+            st.prefix
+        );
         Ok(1)
     }
 }
@@ -430,7 +479,13 @@ fn exec(args: &LabExecArgs) -> Result<i32> {
     cmd.args(["-t", &pid, "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--"])
         .args(["/usr/bin/env", "-i"])
         .arg(format!("PATH={}", host::HOST_PATH))
-        .args(["HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/bash", "LANG=C.UTF-8"])
+        .args([
+            "HOME=/root",
+            "USER=root",
+            "LOGNAME=root",
+            "SHELL=/bin/bash",
+            "LANG=C.UTF-8",
+        ])
         .arg(format!("TERM={term}"));
     if args.command.is_empty() {
         cmd.args(["/bin/bash", "-l"]);
@@ -481,6 +536,9 @@ mod tests {
 
     #[test]
     fn a_role_is_lowercase_in_files() {
-        assert_eq!(format!("{:?}", topology::Role::Worker).to_lowercase(), "worker");
+        assert_eq!(
+            format!("{:?}", topology::Role::Worker).to_lowercase(),
+            "worker"
+        );
     }
 }

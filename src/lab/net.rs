@@ -1,15 +1,18 @@
-//! The lab's wiring, done by shelling out to `ip`: the bridge namespace with
-//! its `wan` and `lan` bridges, the controller's veth in the root namespace
+//! The lab's wiring, done by shelling out to `ip`: the bridge namespace (held
+//! by a recorded process, not a named netns) with its `wan` and `lan` bridges, the controller's veth in the root namespace
 //! (the only thing the lab puts there), one veth per host interface, and the
 //! safety check that refuses subnets the machine already routes.
 
 use std::io::Write;
 use std::net::Ipv4Addr;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
 
+use super::state::Proc;
 use super::topology::{HostSpec, Topology};
 use crate::error::{Error, Result};
 
@@ -34,15 +37,20 @@ pub fn run(program: &str, args: &[&str]) -> Result<String> {
     }
 }
 
-/// Run `ip [-n NETNS] -batch -` with the given commands.
-pub fn ip_batch(netns: Option<&str>, commands: &[String]) -> Result<()> {
+/// Run `ip -batch -` with the given commands, in the network namespace of
+/// process `netns_pid` (the bridge holder) or in the root namespace.
+pub fn ip_batch(netns_pid: Option<i32>, commands: &[String]) -> Result<()> {
     if commands.is_empty() {
         return Ok(());
     }
-    let mut cmd = Command::new("ip");
-    if let Some(ns) = netns {
-        cmd.args(["-n", ns]);
-    }
+    let mut cmd = match netns_pid {
+        Some(pid) => {
+            let mut c = Command::new("nsenter");
+            c.arg(format!("--net=/proc/{pid}/ns/net")).arg("ip");
+            c
+        }
+        None => Command::new("ip"),
+    };
     let mut child = cmd
         .args(["-batch", "-"])
         .stdin(Stdio::piped())
@@ -67,10 +75,6 @@ pub fn ip_batch(netns: Option<&str>, commands: &[String]) -> Result<()> {
             String::from_utf8_lossy(&out.stderr).trim()
         )))
     }
-}
-
-pub fn netns_exists(name: &str) -> bool {
-    Path::new("/run/netns").join(name).exists()
 }
 
 pub fn link_exists(name: &str) -> bool {
@@ -164,13 +168,43 @@ pub fn check_routes(topo: &Topology) -> Result<()> {
     Ok(())
 }
 
-/// Create the bridge namespace, its two bridges and the controller's veth.
-pub fn create_fabric(topo: &Topology) -> Result<()> {
-    let ns = topo.bridge_netns();
+/// Start the process that holds the bridge namespace: `unshare --net` of
+/// `sleep infinity`, a namespace without any mount (unlike `ip netns add`,
+/// which leaves a shared bind mount of /run/netns behind for good). Killing
+/// it removes the bridges and every bridge-side veth, and their peers.
+pub fn spawn_bridge_holder() -> Result<Proc> {
+    let child = Command::new("unshare")
+        .args(["--net", "--", "sleep", "infinity"])
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Error::lab(format!("cannot run unshare: {e}")))?;
+    let pid = child.id() as i32;
+    let mine = std::fs::read_link("/proc/self/ns/net").ok();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    // Until unshare(2) has run, the child is still in our namespace.
+    loop {
+        let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+        if theirs.is_some() && theirs != mine {
+            break;
+        }
+        if Instant::now() > deadline {
+            return Err(Error::lab("the bridge namespace did not come up"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Proc::of(pid).ok_or_else(|| Error::lab("the bridge namespace holder exited at once"))
+}
+
+/// Make the two bridges in the holder's namespace and the controller's veth.
+pub fn create_fabric(topo: &Topology, bridges: Proc) -> Result<()> {
+    let ns = Some(bridges.pid);
     let ctl = topo.ctl_iface();
-    run("ip", &["netns", "add", &ns])?;
     ip_batch(
-        Some(&ns),
+        ns,
         &[
             "link set lo up".into(),
             "link add wan type bridge stp_state 0 forward_delay 0".into(),
@@ -182,10 +216,12 @@ pub fn create_fabric(topo: &Topology) -> Result<()> {
     // The controller's end: created in the root namespace, peer moved straight
     // into the bridge namespace.
     let mac = topo.mac(0x03, 0);
+    let pid = bridges.pid.to_string();
     run(
         "ip",
         &[
-            "link", "add", &ctl, "address", &mac, "type", "veth", "peer", "name", "ctl", "netns", &ns,
+            "link", "add", &ctl, "address", &mac, "type", "veth", "peer", "name", "ctl", "netns",
+            &pid,
         ],
     )?;
     // Nothing arriving from the lab is ever forwarded by this machine, and no
@@ -197,7 +233,7 @@ pub fn create_fabric(topo: &Topology) -> Result<()> {
         &["addr", "add", &topo.ctl_addr().to_string(), "dev", &ctl],
     )?;
     run("ip", &["link", "set", &ctl, "up"])?;
-    ip_batch(Some(&ns), &["link set ctl master wan up".into()])?;
+    ip_batch(ns, &["link set ctl master wan up".into()])?;
     Ok(())
 }
 
@@ -211,31 +247,17 @@ fn write_sysctl(path: &str, value: &str) -> Result<()> {
     })
 }
 
-/// Remove the bridge namespace (with every bridge-side veth, whose peers go
-/// with it) and the controller's veth. Missing pieces are fine.
-pub fn remove_fabric(topo_prefix: &str) -> Result<()> {
-    let ns = format!("{topo_prefix}-br");
-    let ctl = format!("{topo_prefix}-ctl");
-    let mut errors = Vec::new();
-    if netns_exists(&ns) {
-        if let Err(e) = run("ip", &["netns", "del", &ns]) {
-            errors.push(e.to_string());
-        }
-    }
+/// Remove the controller's veth (its peer goes with it). Missing is fine.
+pub fn remove_ctl(prefix: &str) -> Result<()> {
+    let ctl = format!("{prefix}-ctl");
     if link_exists(&ctl) {
         if let Err(e) = run("ip", &["link", "del", &ctl]) {
-            // Deleting the netns deletes the peer and with it this end; it
-            // may already be going.
             if link_exists(&ctl) {
-                errors.push(e.to_string());
+                return Err(e);
             }
         }
     }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::lab(errors.join("; ")))
-    }
+    Ok(())
 }
 
 /// The `ip -batch` commands (run in the bridge namespace) that plug the hosts
@@ -259,10 +281,14 @@ pub fn plug_commands(hosts: &[(HostSpec, i32)]) -> Vec<String> {
 }
 
 /// Delete a host's bridge ports (used when a host is removed; gone already is fine).
-pub fn unplug(topo: &Topology, spec: &HostSpec) {
-    let ns = topo.bridge_netns();
-    for iface in &spec.ifaces {
-        let _ = run("ip", &["-n", &ns, "link", "del", &iface.bridge_port]);
+pub fn unplug(bridges: Proc, spec: &HostSpec) {
+    let cmds: Vec<String> = spec
+        .ifaces
+        .iter()
+        .map(|i| format!("link del {}", i.bridge_port))
+        .collect();
+    for c in cmds {
+        let _ = ip_batch(Some(bridges.pid), &[c]);
     }
 }
 
@@ -300,7 +326,11 @@ unreachable 10.77.0.0/16 metric 5
         let t = Topology::new("cl", "192.0.2.0/24", "10.78.0.0/24", 1).unwrap();
         assert!(!conflicting_routes(&routes, &t).is_empty());
         let t = Topology::new("cl", "198.51.100.0/24", "10.77.0.0/24", 1).unwrap();
-        assert_eq!(conflicting_routes(&routes, &t).len(), 1, "unreachable 10.77/16 covers the LAN");
+        assert_eq!(
+            conflicting_routes(&routes, &t).len(),
+            1,
+            "unreachable 10.77/16 covers the LAN"
+        );
     }
 
     #[test]

@@ -49,7 +49,10 @@ pub fn inventory(topo: &Topology) -> String {
     for w in &workers {
         let mac = w.ifaces.first().map(|i| i.mac.as_str()).unwrap_or_default();
         let ip = w.lan_ip.map(|i| i.to_string()).unwrap_or_default();
-        s.push_str(&format!("  - name: {}\n    mac: \"{mac}\"\n    ip: {ip}\n", w.name));
+        s.push_str(&format!(
+            "  - name: {}\n    mac: \"{mac}\"\n    ip: {ip}\n",
+            w.name
+        ));
     }
     s.push_str(
         "\nnfs:\n  enabled: false          # the lab kernel has no nfsd; NFS in the lab comes later\n\
@@ -69,8 +72,13 @@ pub fn ssh_config(topo: &Topology, dir: &Path) -> String {
         dir.join(SSH_CONFIG).display()
     );
     for h in topo.hosts() {
-        let Some(addr) = h.ssh_address() else { continue };
-        s.push_str(&format!("\nHost {}\n  HostName {addr}\n  User root\n  Port 22\n", h.name));
+        let Some(addr) = h.ssh_address() else {
+            continue;
+        };
+        s.push_str(&format!(
+            "\nHost {}\n  HostName {addr}\n  User root\n  Port 22\n",
+            h.name
+        ));
         if h.role == Role::Worker {
             s.push_str("  ProxyJump head\n");
         }
@@ -88,7 +96,9 @@ pub fn ssh_config(topo: &Topology, dir: &Path) -> String {
 pub fn known_hosts(topo: &Topology, paths: &Paths) -> Result<String> {
     let mut s = String::new();
     for h in topo.hosts() {
-        let Some(addr) = h.ssh_address() else { continue };
+        let Some(addr) = h.ssh_address() else {
+            continue;
+        };
         let key = super::host::public_key(&paths.host_key(&h.name))?;
         // "ssh-ed25519 AAAA... comment": keep type and key.
         let mut parts = key.split_whitespace();
@@ -125,9 +135,12 @@ pub fn write_all(topo: &Topology, paths: &Paths, inventory_out: &Path) -> Result
         path: dir.to_path_buf(),
         source,
     })?;
-    let file = inventory_out
-        .file_name()
-        .ok_or_else(|| Error::lab(format!("--inventory-out {} is not a file", inventory_out.display())))?;
+    let file = inventory_out.file_name().ok_or_else(|| {
+        Error::lab(format!(
+            "--inventory-out {} is not a file",
+            inventory_out.display()
+        ))
+    })?;
     let key = fs::read_to_string(paths.key()).map_err(|source| Error::Read {
         path: paths.key(),
         source,
@@ -204,7 +217,9 @@ mod tests {
     fn ssh_config_jumps_to_workers() {
         let t = Topology::new("cl", "198.51.100.0/24", "10.77.0.0/24", 1).unwrap();
         let c = ssh_config(&t, Path::new("/x/lab"));
-        assert!(c.contains("Host w1\n  HostName 10.77.0.11\n  User root\n  Port 22\n  ProxyJump head\n"));
+        assert!(c.contains(
+            "Host w1\n  HostName 10.77.0.11\n  User root\n  Port 22\n  ProxyJump head\n"
+        ));
         assert!(c.contains("Host head\n  HostName 198.51.100.2\n"));
         assert!(c.contains("UserKnownHostsFile /x/lab/known_hosts"));
         assert!(c.contains("IdentityFile /x/lab/id_ed25519"));

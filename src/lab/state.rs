@@ -67,6 +67,9 @@ pub struct LabState {
     pub workers: u32,
     /// Absolute path of the inventory `up` wrote.
     pub inventory: PathBuf,
+    /// The process holding the bridge namespace.
+    #[serde(default)]
+    pub bridges: Option<Proc>,
     #[serde(default)]
     pub hosts: Vec<HostRecord>,
 }
@@ -120,21 +123,30 @@ impl Paths {
             Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(Error::Read { path, source }),
         };
-        serde_saphyr::from_str(&text).map(Some).map_err(|e| Error::Lab {
-            message: format!("{} is damaged: {e}", path.display()),
-            help: Some("run `clusterctl lab down` to clean up what it can, then `lab up`".into()),
-        })
+        serde_saphyr::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::Lab {
+                message: format!("{} is damaged: {e}", path.display()),
+                help: Some(
+                    "run `clusterctl lab down` to clean up what it can, then `lab up`".into(),
+                ),
+            })
     }
 
     pub fn save(&self, state: &LabState) -> Result<()> {
-        let text = serde_saphyr::to_string(state).map_err(|e| Error::lab(format!("cannot encode the lab state: {e}")))?;
+        let text = serde_saphyr::to_string(state)
+            .map_err(|e| Error::lab(format!("cannot encode the lab state: {e}")))?;
         let path = self.state_file();
         let tmp = path.with_extension("yaml.tmp");
         fs::create_dir_all(&self.dir).map_err(|source| Error::Write {
             path: self.dir.clone(),
             source,
         })?;
-        fs::write(&tmp, format!("# clusterctl lab state (do not edit)\n{text}")).map_err(|source| Error::Write {
+        fs::write(
+            &tmp,
+            format!("# clusterctl lab state (do not edit)\n{text}"),
+        )
+        .map_err(|source| Error::Write {
             path: tmp.clone(),
             source,
         })?;
@@ -214,7 +226,10 @@ mod tests {
             pid: me.pid,
             start: me.start + 1,
         };
-        assert!(!other.alive(), "a different start time is a different process");
+        assert!(
+            !other.alive(),
+            "a different start time is a different process"
+        );
         assert!(Proc::of(-1).is_none());
     }
 
@@ -226,6 +241,7 @@ mod tests {
             lan: "10.77.0.0/24".into(),
             workers: 2,
             inventory: "/tmp/lab/cluster.yaml".into(),
+            bridges: Some(Proc { pid: 9, start: 19 }),
             hosts: vec![HostRecord {
                 name: "head".into(),
                 unshare: Proc { pid: 10, start: 20 },

@@ -121,11 +121,6 @@ impl Topology {
         })
     }
 
-    /// The name of the network namespace that holds the bridges.
-    pub fn bridge_netns(&self) -> String {
-        format!("{}-br", self.prefix)
-    }
-
     /// The controller's veth in the root namespace.
     pub fn ctl_iface(&self) -> String {
         format!("{}-ctl", self.prefix)
@@ -326,7 +321,10 @@ mod tests {
         assert_eq!(t.wan_host_addr().to_string(), "198.51.100.1/24");
         assert_eq!(t.ctl_addr().to_string(), "198.51.100.254/24");
         let (a, b) = t.dhcp_range();
-        assert_eq!((a.to_string(), b.to_string()), ("10.77.0.100".into(), "10.77.0.200".into()));
+        assert_eq!(
+            (a.to_string(), b.to_string()),
+            ("10.77.0.100".into(), "10.77.0.200".into())
+        );
         let names: Vec<_> = t.hosts().into_iter().map(|h| h.name).collect();
         assert_eq!(names, ["wan", "head", "w1", "w2", "w3"]);
     }
@@ -360,8 +358,14 @@ mod tests {
         assert!(t.host("w0").is_none());
         assert!(t.host("w01").is_none());
         assert!(t.host("nope").is_none());
-        assert_eq!(t.host("w2").unwrap().ssh_address().unwrap().to_string(), "10.77.0.12");
-        assert_eq!(t.host("head").unwrap().ssh_address().unwrap().to_string(), "198.51.100.2");
+        assert_eq!(
+            t.host("w2").unwrap().ssh_address().unwrap().to_string(),
+            "10.77.0.12"
+        );
+        assert_eq!(
+            t.host("head").unwrap().ssh_address().unwrap().to_string(),
+            "198.51.100.2"
+        );
     }
 
     #[test]
