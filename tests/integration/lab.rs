@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::fs;
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -32,14 +33,34 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// Held while a lab test runs: the in-process mutex, and a file lock so two
+/// test processes on one machine (two checkouts) take turns too.
+struct Serial {
+    _file: fs::File,
+    _guard: MutexGuard<'static, ()>,
+}
+
 /// Take the lab lock; fail loudly when not root.
-fn serial() -> MutexGuard<'static, ()> {
+fn serial() -> Serial {
     assert!(
         is_root(),
         "lab tests need root (they create network namespaces, veths and mounts): \
          run `sudo cargo test -- --include-ignored`, as CI does"
     );
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/clusterctl-lab-tests.lock")
+        .expect("test lock file");
+    // SAFETY: flock(2) on a descriptor we own; released when it is closed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "cannot lock /tmp/clusterctl-lab-tests.lock");
+    Serial {
+        _file: file,
+        _guard: guard,
+    }
 }
 
 fn text(b: &[u8]) -> String {
