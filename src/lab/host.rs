@@ -145,6 +145,22 @@ initial-interval 1;
 backoff-cutoff 4;
 ";
 
+/// The wan host's DNS server: the upstream the head's dnsmasq forwards to.
+/// It knows `internet.test` (and names below it) and nothing else; it never
+/// forwards anywhere.
+fn wan_dns_conf(addr: std::net::Ipv4Addr) -> String {
+    format!(
+        "# The lab's stand-in for the internet's DNS (written by clusterctl lab).\n\
+         # Answers *.internet.test with {addr}; refuses to forward anything else.\n\
+         no-resolv\n\
+         no-hosts\n\
+         interface=eth0\n\
+         bind-interfaces\n\
+         no-dhcp-interface=eth0\n\
+         address=/internet.test/{addr}\n"
+    )
+}
+
 /// The boot script PID 1 runs once the host's interfaces exist.
 fn rc_script(spec: &HostSpec) -> String {
     let mut s = format!(
@@ -163,6 +179,12 @@ fn rc_script(spec: &HostSpec) -> String {
         s.push_str(&format!("ip route add default via {gw}\n"));
     }
     s.push_str("service ssh start\n");
+    if spec.role == Role::Wan {
+        s.push_str(
+            "# The internet's DNS, as the cluster sees it (the inventory's upstream_dns).\n\
+             service dnsmasq start\n",
+        );
+    }
     if spec.role == Role::Worker {
         s.push_str(
             "# Like a fresh install: ask for an address until a DHCP server answers.\n\
@@ -222,6 +244,15 @@ pub fn render_files(paths: &Paths, spec: &HostSpec, controller_pub: &str) -> Res
         0o644,
     )?;
     write_file(&f("etc/dhcp/dhclient.conf"), DHCLIENT_CONF, 0o644)?;
+    if spec.role == Role::Wan {
+        if let Some(addr) = spec.ifaces.first().and_then(|i| i.address) {
+            write_file(
+                &f("etc/dnsmasq.d/lab-wan.conf"),
+                &wan_dns_conf(addr.addr()),
+                0o644,
+            )?;
+        }
+    }
     write_file(&f("etc/clusterctl-lab/rc"), &rc_script(spec), 0o755)?;
     write_file(
         &f("etc/clusterctl-lab/role"),

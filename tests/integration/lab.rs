@@ -678,6 +678,7 @@ fn the_inventory_is_ready_for_apply() {
     struct Lan {
         cidr: String,
         dhcp_range: String,
+        upstream_dns: Vec<String>,
     }
     #[derive(serde::Deserialize)]
     struct Head {
@@ -737,6 +738,26 @@ fn the_inventory_is_ready_for_apply() {
         out.status.success(),
         "{}",
         describe("ssh head with strict checking", &out)
+    );
+    // The inventory's upstream DNS (the wan host) answers for internet.test
+    // and forwards nothing anywhere.
+    let dns = inv
+        .lan
+        .upstream_dns
+        .first()
+        .expect("an upstream DNS")
+        .clone();
+    assert_eq!(dns, "198.18.20.1");
+    let got = lab.sh(
+        "head",
+        &format!("echo 'nameserver {dns}' > /etc/resolv.conf && getent hosts www.internet.test"),
+    );
+    assert!(got.starts_with(&dns), "{got}");
+    let out = lab.exec("head", &["getent", "hosts", "example.com"]);
+    assert!(
+        !out.status.success(),
+        "{}",
+        describe("a name outside the lab", &out)
     );
     lab.down();
 }
