@@ -237,9 +237,10 @@ fn up(args: &LabUpArgs) -> Result<i32> {
                     );
                 }
             }
-            // Leftovers of a crash without state (names are ours by prefix).
-            teardown(&topo.prefix)?;
+            // Refuse before touching anything (the lab's own routes are not
+            // conflicts), then clear leftovers of a crash (names are ours by prefix).
             net::check_routes(&topo)?;
+            teardown(&topo.prefix)?;
             let mut st = LabState {
                 prefix: topo.prefix.clone(),
                 wan: topo.wan.to_string(),
