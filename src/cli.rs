@@ -209,6 +209,9 @@ pub enum LabCommand {
     /// SSH to a lab host (workers through the head)
     #[command(after_help = "Example:\n  sudo clusterctl lab ssh w1")]
     Ssh(LabExecArgs),
+    /// Internal: PID 1 of a lab host (builds its root, boots it, reaps orphans)
+    #[command(hide = true)]
+    InitHost(LabInitHostArgs),
 }
 
 #[derive(Debug, Args)]
@@ -228,8 +231,8 @@ pub struct LabUpArgs {
     /// Where to write the lab's inventory
     #[arg(long, default_value = "lab/cluster.yaml", value_name = "FILE")]
     pub inventory_out: PathBuf,
-    /// WAN subnet (head eth0 and the wan host)
-    #[arg(long, default_value = "192.0.2.0/24", value_name = "CIDR")]
+    /// WAN subnet (head eth0, the wan host, and this machine's end of the lab)
+    #[arg(long, default_value = "198.51.100.0/24", value_name = "CIDR")]
     pub wan: String,
     /// Cluster LAN subnet (written to the inventory; the lab assigns no address on it)
     #[arg(long, default_value = "10.77.0.0/24", value_name = "CIDR")]
@@ -245,4 +248,12 @@ pub struct LabExecArgs {
     /// The command and its arguments
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabInitHostArgs {
+    #[command(flatten)]
+    pub common: LabCommonArgs,
+    /// The host this process is PID 1 of
+    pub host: String,
 }

@@ -1,1 +1,763 @@
-//! Lab tests (need root): see tests/integration/lab.rs
+//! Lab tests: they bring real labs up and down on this machine, so they need
+//! root. Marked ignored (a plain `cargo test` reports them as ignored with the
+//! reason); CI runs `cargo test -- --include-ignored` as root. Run that way
+//! without root they fail with a clear message, never pass silently.
+//!
+//! Each test holds a process-wide mutex (one lab at a time on 2 cores), uses
+//! its own prefix and subnets (a crashed test cannot poison the next), and a
+//! `Lab` guard brings its lab down even when the test fails. Every lab runs a
+//! private copy of the binary, so a rebuild during the test cannot swap the
+//! hosts' PID 1 under them.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use clusterctl::lab::state::{LabState, Proc};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+/// Held while a lab test runs: the in-process mutex, and a file lock so two
+/// test processes on one machine (two checkouts) take turns too.
+struct Serial {
+    _file: fs::File,
+    _guard: MutexGuard<'static, ()>,
+}
+
+/// Take the lab lock; fail loudly when not root.
+fn serial() -> Serial {
+    assert!(
+        is_root(),
+        "lab tests need root (they create network namespaces, veths and mounts): \
+         run `sudo cargo test -- --include-ignored`, as CI does"
+    );
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open("/tmp/clusterctl-lab-tests.lock")
+        .expect("test lock file");
+    // SAFETY: flock(2) on a descriptor we own; released when it is closed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "cannot lock /tmp/clusterctl-lab-tests.lock");
+    Serial {
+        _file: file,
+        _guard: guard,
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn describe(what: &str, out: &Output) -> String {
+    format!(
+        "{what}: {}\n--- stdout\n{}--- stderr\n{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    )
+}
+
+/// One lab for one test; brought down on drop.
+struct Lab {
+    prefix: String,
+    wan: String,
+    lan: String,
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+impl Lab {
+    /// A lab with prefix `prefix` on WAN 198.18.N.0/24 and LAN 10.78.N.0/24.
+    fn new(prefix: &str, n: u8) -> Lab {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("clusterctl");
+        fs::copy(env!("CARGO_BIN_EXE_clusterctl"), &bin).expect("copy the binary");
+        let lab = Lab {
+            prefix: prefix.to_string(),
+            wan: format!("198.18.{n}.0/24"),
+            lan: format!("10.78.{n}.0/24"),
+            dir,
+            bin,
+        };
+        // A crashed earlier run of this test may have left its lab.
+        let out = lab.run(&["lab", "down"]);
+        assert!(out.status.success(), "{}", describe("pre-clean down", &out));
+        lab
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .env("CLUSTERCTL_LAB_PREFIX", &self.prefix)
+            .current_dir(self.dir.path());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().expect("run clusterctl")
+    }
+
+    fn up(&self, workers: u32) -> Output {
+        let w = workers.to_string();
+        let out = self.run(&[
+            "lab",
+            "up",
+            "--workers",
+            &w,
+            "--wan",
+            &self.wan,
+            "--lan",
+            &self.lan,
+        ]);
+        assert!(out.status.success(), "{}", describe("lab up", &out));
+        out
+    }
+
+    fn down(&self) {
+        let out = self.run(&["lab", "down"]);
+        assert!(out.status.success(), "{}", describe("lab down", &out));
+    }
+
+    /// `lab exec HOST -- ARGS...`
+    fn exec(&self, host: &str, args: &[&str]) -> Output {
+        let mut all = vec!["lab", "exec", host, "--"];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
+    /// Run a shell script on a host; it must succeed; returns its stdout.
+    fn sh(&self, host: &str, script: &str) -> String {
+        let out = self.exec(host, &["sh", "-c", script]);
+        assert!(
+            out.status.success(),
+            "{}",
+            describe(&format!("on {host}: {script}"), &out)
+        );
+        text(&out.stdout)
+    }
+
+    fn state(&self) -> LabState {
+        let path = format!("/run/clusterctl-lab/{}/state.yaml", self.prefix);
+        let t = fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        serde_saphyr::from_str(&t).expect("state parses")
+    }
+
+    fn inits(&self) -> Vec<(String, Proc)> {
+        self.state()
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.init.expect("init recorded")))
+            .collect()
+    }
+
+    /// Every recorded process: the hosts' inits and the bridge holder.
+    fn all_procs(&self) -> Vec<(String, Proc)> {
+        let mut all = self.inits();
+        all.push((
+            "bridges".into(),
+            self.state().bridges.expect("bridge holder recorded"),
+        ));
+        all
+    }
+
+    fn lab_dir(&self) -> PathBuf {
+        self.dir.path().join("lab")
+    }
+
+    fn lan_ip(&self, host: u8) -> String {
+        let third = self.lan.split('.').nth(2).unwrap_or("0");
+        format!("10.78.{third}.{host}")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = self.run(&["lab", "down"]);
+    }
+}
+
+/// What the lab could leave behind on the machine.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    netns: String,
+    links: BTreeSet<String>,
+    mounts: String,
+}
+
+fn snapshot() -> Snapshot {
+    let netns = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip netns");
+    let links = Command::new("ip")
+        .args(["-o", "link"])
+        .output()
+        .expect("ip link");
+    Snapshot {
+        netns: text(&netns.stdout),
+        links: text(&links.stdout)
+            .lines()
+            .filter_map(|l| l.split(':').nth(1).map(|n| n.trim().to_string()))
+            .collect(),
+        mounts: fs::read_to_string("/proc/self/mounts").expect("mounts"),
+    }
+}
+
+/// The network namespace of every live process (zombies have none).
+fn live_netns() -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    if let Ok(dir) = fs::read_dir("/proc") {
+        for e in dir.flatten() {
+            if let Ok(ns) = fs::read_link(e.path().join("ns/net")) {
+                out.insert(ns.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
+
+fn assert_gone(lab: &Lab, inits: &[(String, Proc)], netns: &BTreeSet<String>, before: &Snapshot) {
+    for (name, p) in inits {
+        assert!(
+            !p.alive(),
+            "host {name} (pid {}) still alive after down",
+            p.pid
+        );
+    }
+    let live = live_netns();
+    for ns in netns {
+        assert!(!live.contains(ns), "a process is still in lab netns {ns}");
+    }
+    assert_eq!(&snapshot(), before, "the machine differs after down");
+    let state = format!("/run/clusterctl-lab/{}", lab.prefix);
+    assert!(!Path::new(&state).exists(), "{state} left behind");
+}
+
+fn host_netns(inits: &[(String, Proc)]) -> BTreeSet<String> {
+    inits
+        .iter()
+        .map(|(_, p)| {
+            fs::read_link(format!("/proc/{}/ns/net", p.pid))
+                .expect("host netns")
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn up_then_down_leaves_the_machine_as_before() {
+    let _g = serial();
+    let before = snapshot();
+    let lab = Lab::new("tupdown", 11);
+    let t0 = Instant::now();
+    let out = lab.up(3);
+    eprintln!("3 workers up in {:?}", t0.elapsed());
+    let s = text(&out.stdout);
+    assert!(s.contains("w3") && s.contains("inventory:"), "{s}");
+    let st = lab.run(&["lab", "status"]);
+    assert!(st.status.success(), "{}", describe("status", &st));
+
+    let inits = lab.all_procs();
+    let names: Vec<_> = inits.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["wan", "head", "w1", "w2", "w3", "bridges"]);
+    let netns = host_netns(&inits);
+    assert_eq!(
+        netns.len(),
+        6,
+        "every host and the bridges have their own netns"
+    );
+    let mine = fs::read_link("/proc/self/ns/net")
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(!netns.contains(&mine));
+    // The only link in the root namespace is the controller's veth.
+    let during = snapshot();
+    let added: Vec<_> = during.links.difference(&before.links).collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert!(added[0].starts_with("tupdown-ctl"), "{added:?}");
+    assert_eq!(
+        during.mounts, before.mounts,
+        "no mount in the root namespace"
+    );
+
+    let t0 = Instant::now();
+    lab.down();
+    eprintln!("down in {:?}", t0.elapsed());
+    assert_gone(&lab, &inits, &netns, &before);
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn hosts_are_isolated_from_each_other_and_the_machine() {
+    let _g = serial();
+    let lab = Lab::new("tiso", 12);
+    let hosts_before = fs::read("/etc/hosts").expect("/etc/hosts");
+    let fwd_before = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let ipt = || {
+        text(
+            &Command::new("iptables")
+                .arg("-S")
+                .output()
+                .expect("iptables")
+                .stdout,
+        )
+    };
+    let ipt_before = ipt();
+    lab.up(1);
+
+    // Identity: own hostname, machine-id, host key; empty resolver.
+    assert_eq!(lab.sh("head", "hostname").trim(), "head");
+    assert_eq!(lab.sh("w1", "cat /etc/hostname").trim(), "w1");
+    let ids: BTreeSet<String> = ["wan", "head", "w1"]
+        .iter()
+        .map(|h| lab.sh(h, "cat /etc/machine-id").trim().to_string())
+        .chain([fs::read_to_string("/etc/machine-id")
+            .unwrap_or_default()
+            .trim()
+            .to_string()])
+        .collect();
+    assert_eq!(ids.len(), 4, "machine-ids must differ: {ids:?}");
+    assert!(!lab
+        .sh("head", "cat /etc/resolv.conf")
+        .contains("nameserver"));
+    assert!(!lab.sh("w1", "cat /etc/hosts").contains("127.0.1.1"));
+    // No systemd: PID 1 is the lab's reaper; sshd runs under it.
+    let ps = lab.sh(
+        "head",
+        "cat /proc/1/cmdline | tr '\\0' ' '; echo; ps -eo comm",
+    );
+    assert!(ps.contains("init-host"), "{ps}");
+    assert!(ps.contains("sshd"), "{ps}");
+    // The machine's private places are not visible.
+    let tmp = lab.dir.path().display().to_string();
+    lab.sh(
+        "head",
+        &format!("test ! -e {tmp} && test ! -e /run/clusterctl-lab"),
+    );
+
+    // Changes on the head...
+    lab.sh(
+        "head",
+        "echo '10.99.99.99 isolation-marker' >> /etc/hosts && \
+         echo 'address=/marker/10.99.99.99' > /etc/dnsmasq.d/isolation-test.conf && \
+         sysctl -qw net.ipv4.ip_forward=1 && \
+         iptables -A INPUT -s 10.99.99.99 -j DROP && \
+         hostname head-renamed",
+    );
+    assert!(lab
+        .sh("head", "cat /etc/hosts")
+        .contains("isolation-marker"));
+    assert!(lab.sh("head", "iptables -S").contains("10.99.99.99"));
+    assert_eq!(
+        lab.sh("head", "cat /proc/sys/net/ipv4/ip_forward").trim(),
+        "1"
+    );
+    // ...are not seen on another host...
+    assert!(!lab.sh("w1", "cat /etc/hosts").contains("isolation-marker"));
+    lab.sh("w1", "test ! -e /etc/dnsmasq.d/isolation-test.conf");
+    assert!(!lab.sh("w1", "iptables -S").contains("10.99.99.99"));
+    assert_eq!(
+        lab.sh("w1", "cat /proc/sys/net/ipv4/ip_forward").trim(),
+        fwd_before.trim()
+    );
+    assert_eq!(lab.sh("w1", "hostname").trim(), "w1");
+    // ...nor on the machine.
+    assert_eq!(fs::read("/etc/hosts").unwrap(), hosts_before);
+    assert!(!Path::new("/etc/dnsmasq.d/isolation-test.conf").exists());
+    assert_eq!(
+        fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        fwd_before
+    );
+    assert_eq!(ipt(), ipt_before);
+    assert_ne!(
+        fs::read_to_string("/proc/sys/kernel/hostname")
+            .unwrap()
+            .trim(),
+        "head-renamed"
+    );
+    // Kernel-wide sysctls are read-only in a host.
+    let out = lab.exec(
+        "head",
+        &["sh", "-c", "echo 1 > /proc/sys/vm/overcommit_memory"],
+    );
+    assert!(
+        !out.status.success(),
+        "{}",
+        describe("kernel sysctl write", &out)
+    );
+    lab.down();
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn ssh_to_head_directly_and_to_a_worker_through_it() {
+    let _g = serial();
+    let lab = Lab::new("tssh", 13);
+    lab.up(1);
+    let out = lab.run(&["lab", "ssh", "head", "--", "hostname"]);
+    assert!(out.status.success(), "{}", describe("lab ssh head", &out));
+    assert_eq!(text(&out.stdout).trim(), "head");
+
+    // Console and ssh pass the command's exit code through.
+    assert_eq!(
+        lab.exec("w1", &["sh", "-c", "exit 7"]).status.code(),
+        Some(7)
+    );
+    assert_eq!(
+        lab.run(&["lab", "ssh", "head", "--", "exit", "3"])
+            .status
+            .code(),
+        Some(3)
+    );
+
+    // Workers have no address until someone gives them one (here: by hand).
+    assert!(!lab.sh("w1", "ip -4 -o addr show eth0").contains("inet "));
+    let head_lan = lab.lan_ip(1);
+    let w1_ip = lab.lan_ip(11);
+    lab.sh("head", &format!("ip addr add {head_lan}/24 dev eth1"));
+    lab.sh("w1", &format!("ip addr add {w1_ip}/24 dev eth0"));
+    let out = lab.run(&["lab", "ssh", "w1", "--", "hostname"]);
+    assert!(out.status.success(), "{}", describe("lab ssh w1", &out));
+    assert_eq!(text(&out.stdout).trim(), "w1");
+
+    // The written ssh_config works on its own (as `clusterctl apply` uses it).
+    let cfg = lab.lab_dir().join("ssh_config");
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(&cfg)
+        .args(["w1", "cat", "/etc/hostname"])
+        .output()
+        .expect("ssh");
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("ssh -F ssh_config w1", &out)
+    );
+    assert_eq!(text(&out.stdout).trim(), "w1");
+    lab.down();
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn workers_get_their_address_from_a_dhcp_server_on_the_head() {
+    let _g = serial();
+    let lab = Lab::new("tdhcp", 14);
+    lab.up(1);
+    let inv = fs::read_to_string(lab.lab_dir().join("cluster.yaml")).unwrap();
+    let mac = inv
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("mac: "))
+        .map(|m| m.trim_matches('"').to_string())
+        .expect("a worker MAC in the inventory");
+    let (head_lan, w1_ip) = (lab.lan_ip(1), lab.lan_ip(11));
+    // What clusterctl apply will do, by hand: address eth1, configure dnsmasq,
+    // start it the sysvinit way, inside the head's own mount namespace.
+    lab.sh(
+        "head",
+        &format!(
+            "ip addr add {head_lan}/24 dev eth1 && \
+             printf 'interface=eth1\\nbind-interfaces\\ndhcp-range={lo},{hi},1h\\ndhcp-host={mac},w1,{w1_ip}\\n' \
+             > /etc/dnsmasq.d/lab-test.conf && service dnsmasq restart",
+            lo = lab.lan_ip(100),
+            hi = lab.lan_ip(200)
+        ),
+    );
+    // The worker's DHCP client has been retrying since boot; it must get the
+    // reserved address within a few retry periods.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let a = lab.sh("w1", "ip -4 -o addr show eth0");
+        if a.contains(&format!("{w1_ip}/")) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "w1 got no lease: {a}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    lab.down();
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn up_is_idempotent_and_converges_to_the_worker_count() {
+    let _g = serial();
+    let lab = Lab::new("tconv", 15);
+    lab.up(2);
+    let first = lab.inits();
+    lab.up(2);
+    assert_eq!(lab.inits(), first, "a re-run changes nothing");
+
+    lab.up(3);
+    let grown = lab.inits();
+    assert_eq!(&grown[..4], &first[..], "existing hosts are kept");
+    assert_eq!(grown[4].0, "w3");
+    let inv = fs::read_to_string(lab.lab_dir().join("cluster.yaml")).unwrap();
+    assert!(inv.contains("name: w3"), "{inv}");
+
+    lab.up(1);
+    let shrunk = lab.inits();
+    assert_eq!(
+        &shrunk[..],
+        &first[..3],
+        "surplus workers removed, the rest kept"
+    );
+    for (name, p) in &grown[3..] {
+        assert!(!p.alive(), "{name} still running");
+    }
+    let bridges = lab.state().bridges.expect("bridge holder recorded");
+    let ports = Command::new("nsenter")
+        .arg(format!("--net=/proc/{}/ns/net", bridges.pid))
+        .args(["ip", "-o", "link"])
+        .output()
+        .expect("ip");
+    let ports = text(&ports.stdout);
+    assert!(
+        ports.contains("w1-0") && !ports.contains("w2-0") && !ports.contains("w3-0"),
+        "{ports}"
+    );
+    let inv = fs::read_to_string(lab.lab_dir().join("cluster.yaml")).unwrap();
+    assert!(
+        inv.contains("name: w1") && !inv.contains("name: w2"),
+        "{inv}"
+    );
+
+    // A crashed host is restarted by the next up.
+    let (_, w1) = shrunk[2];
+    kill9(w1.pid);
+    assert!(clusterctl::lab::state::wait_gone(&[w1], Duration::from_secs(5)).is_empty());
+    let st = lab.run(&["lab", "status"]);
+    assert_eq!(
+        st.status.code(),
+        Some(1),
+        "{}",
+        describe("status of a degraded lab", &st)
+    );
+    lab.up(1);
+    let healed = lab.inits();
+    assert_eq!(&healed[..2], &first[..2]);
+    assert_ne!(healed[2].1, w1);
+    assert_eq!(lab.sh("w1", "hostname").trim(), "w1");
+    lab.down();
+}
+
+/// SIGKILL a process the lab recorded, through the `kill` command.
+fn kill9(pid: i32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn two_consecutive_up_down_cycles() {
+    let _g = serial();
+    let before = snapshot();
+    let lab = Lab::new("tcycle", 16);
+    for round in 0..2 {
+        lab.up(1);
+        let inits = lab.all_procs();
+        let netns = host_netns(&inits);
+        let out = lab.run(&["lab", "ssh", "head", "--", "hostname"]);
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            describe("ssh head", &out)
+        );
+        lab.down();
+        assert_gone(&lab, &inits, &netns, &before);
+    }
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn refuses_subnets_the_machine_already_routes() {
+    let _g = serial();
+    let a = Lab::new("trouta", 17);
+    a.up(0);
+    // Lab B on the same WAN: A's route is not B's own, so B must refuse.
+    let b = Lab::new("troutb", 18);
+    let out = b.run(&[
+        "lab",
+        "up",
+        "--workers",
+        "0",
+        "--wan",
+        &a.wan,
+        "--lan",
+        &b.lan,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe("second lab on a routed subnet", &out)
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("already has a route"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+    assert!(!Path::new("/run/clusterctl-lab/troutb").exists());
+    assert!(!Path::new("/sys/class/net/troutb-ctl").exists());
+    a.down();
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn without_root_lab_says_so_in_one_line() {
+    let _g = serial();
+    let lab = Lab::new("tnoroot", 19);
+    // Let an unprivileged user run the private copy of the binary.
+    fs::set_permissions(lab.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&lab.bin)
+        .args(["lab", "up"])
+        .current_dir("/")
+        .output()
+        .expect("setpriv");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe("lab up as nobody", &out)
+    );
+    let err = text(&out.stderr);
+    assert!(err.starts_with("error: lab: the lab needs root"), "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error:")).count(),
+        1,
+        "{err}"
+    );
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn the_inventory_is_ready_for_apply() {
+    let _g = serial();
+    let lab = Lab::new("tinv", 20);
+    lab.up(2);
+    let dir = lab.lab_dir();
+    for f in ["cluster.yaml", "ssh_config", "known_hosts", "id_ed25519"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    let mode = fs::metadata(dir.join("id_ed25519"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o077, 0, "the private key is private");
+
+    #[derive(serde::Deserialize)]
+    struct Inv {
+        name: String,
+        lan: Lan,
+        head: Head,
+        ssh: Ssh,
+        workers: Vec<Worker>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Lan {
+        cidr: String,
+        dhcp_range: String,
+        upstream_dns: Vec<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Head {
+        ssh: String,
+        lan_ip: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Ssh {
+        config: String,
+        known_hosts: String,
+        identity: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Worker {
+        name: String,
+        mac: String,
+        ip: String,
+    }
+    let text_inv = fs::read_to_string(dir.join("cluster.yaml")).unwrap();
+    let inv: Inv =
+        serde_saphyr::from_str(&text_inv).expect("inventory is YAML of the expected shape");
+    assert_eq!(inv.name, "lab");
+    assert_eq!(inv.lan.cidr, lab.lan);
+    assert_eq!(
+        inv.lan.dhcp_range,
+        format!("{}-{}", lab.lan_ip(100), lab.lan_ip(200))
+    );
+    assert_eq!(inv.head.ssh, "root@198.18.20.2:22");
+    assert_eq!(inv.head.lan_ip, lab.lan_ip(1));
+    assert_eq!(
+        (
+            inv.ssh.config.as_str(),
+            inv.ssh.known_hosts.as_str(),
+            inv.ssh.identity.as_str()
+        ),
+        ("ssh_config", "known_hosts", "id_ed25519")
+    );
+    assert_eq!(inv.workers.len(), 2);
+    assert_eq!(inv.workers[1].name, "w2");
+    assert_eq!(inv.workers[1].ip, lab.lan_ip(12));
+    let mac = &inv.workers[1].mac;
+    assert!(
+        mac.len() == 17 && mac.split(':').all(|b| u8::from_str_radix(b, 16).is_ok()),
+        "{mac}"
+    );
+    // Each host really has that MAC.
+    let hw = lab.sh("w2", "cat /sys/class/net/eth0/address");
+    assert_eq!(hw.trim(), mac);
+    // known_hosts has the head's real host key: strict checking passes.
+    let out = Command::new("ssh")
+        .arg("-F")
+        .arg(dir.join("ssh_config"))
+        .args(["head", "true"])
+        .output()
+        .expect("ssh");
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("ssh head with strict checking", &out)
+    );
+    // The inventory's upstream DNS (the wan host) answers for internet.test
+    // and forwards nothing anywhere.
+    let dns = inv
+        .lan
+        .upstream_dns
+        .first()
+        .expect("an upstream DNS")
+        .clone();
+    assert_eq!(dns, "198.18.20.1");
+    let got = lab.sh(
+        "head",
+        &format!("echo 'nameserver {dns}' > /etc/resolv.conf && getent hosts www.internet.test"),
+    );
+    assert!(got.starts_with(&dns), "{got}");
+    let out = lab.exec("head", &["getent", "hosts", "example.com"]);
+    assert!(
+        !out.status.success(),
+        "{}",
+        describe("a name outside the lab", &out)
+    );
+    lab.down();
+}
