@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cluster;
 pub mod commands;
 pub mod error;
+pub mod facts;
 pub mod hostlist;
 pub mod inventory;
 pub mod lab;
@@ -16,6 +17,7 @@ pub mod plan;
 pub mod render;
 pub mod steps;
 pub mod templates;
+pub mod transport;
 pub mod validate;
 pub mod yaml_edit;
 

@@ -2,6 +2,7 @@
 
 mod add_node;
 mod check;
+mod diff;
 mod init;
 mod render;
 
@@ -17,8 +18,11 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Check(args) => check::run(args),
         Command::Render(args) => render::run(args),
         Command::AddNode(args) => add_node::run(args),
+        Command::Apply(args) if args.dry_run => {
+            diff::run(&args.inventory.path, args.nodes.as_deref(), cli.verbose)
+        }
         Command::Apply(_) => Err(Error::NotImplemented { what: "apply" }),
-        Command::Diff(_) => Err(Error::NotImplemented { what: "diff" }),
+        Command::Diff(args) => diff::run(&args.inventory.path, args.nodes.as_deref(), cli.verbose),
         Command::Completions(args) => {
             let mut cmd = Cli::command();
             clap_complete::generate(args.shell, &mut cmd, "clusterctl", &mut std::io::stdout());

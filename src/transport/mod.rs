@@ -1,0 +1,83 @@
+//! How clusterctl talks to a node: one small trait (run a shell script with
+//! stdin, get its output) and its implementations. Transports only run what
+//! they are given; deciding what to run is facts/plan/apply's job. Every call
+//! is one round trip, counted.
+
+mod fake;
+mod local;
+mod ssh;
+
+pub use fake::FakeHost;
+pub use local::Local;
+pub use ssh::{SshOptions, SshTransport};
+
+/// What a remote script returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub status: i32,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+/// A node could not be reached or the transport itself failed (not: the
+/// script exited non-zero, which is an [`Output`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransportError {
+    pub message: String,
+    /// The node did not answer at all (connection refused, timeout, auth).
+    pub unreachable: bool,
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub trait Transport: Send + Sync {
+    /// Run `script` with `sh` (as root: via `sudo -n` when the node needs it),
+    /// feeding it `stdin`. One round trip.
+    fn run(&self, script: &str) -> Result<Output, TransportError>;
+    /// Round trips made so far.
+    fn round_trips(&self) -> usize;
+    /// Where this transport goes, for messages.
+    fn describe(&self) -> String;
+}
+
+/// Quote a string for POSIX sh: `'...'` with embedded quotes escaped.
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("/etc/hosts"), "/etc/hosts");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("$(reboot)"), "'$(reboot)'");
+    }
+
+    /// The quoting survives a real shell.
+    #[test]
+    fn quoting_round_trips_through_sh() {
+        for s in ["plain", "a b", "it's", "$(x) `y` \"z\" \\ ;|&", "new\nline"] {
+            let out = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("printf %s {}", shell_quote(s)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), s);
+        }
+    }
+}

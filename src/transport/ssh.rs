@@ -1,0 +1,200 @@
+//! The system `ssh` client: honours ~/.ssh/config (or the inventory's config),
+//! the agent, known_hosts and ProxyJump. One master connection per node
+//! (ControlMaster in a private directory) is kept for the whole run and closed
+//! when the transport is dropped, so no ssh process outlives clusterctl.
+//! Host keys are checked strictly unless accept-new was asked for.
+//!
+//! We drive the `ssh` binary directly rather than through the `openssh` crate:
+//! the behaviour is the same (it is the same binary and the same mux protocol),
+//! and it keeps clusterctl free of an async runtime.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use super::local::run_sh;
+use super::{shell_quote, Output, Transport, TransportError};
+use crate::cluster::SshTarget;
+
+/// Client settings shared by every node of a run.
+#[derive(Debug, Clone, Default)]
+pub struct SshOptions {
+    pub config: Option<PathBuf>,
+    pub known_hosts: Option<PathBuf>,
+    pub identity: Option<PathBuf>,
+    pub accept_new_host_keys: bool,
+    /// Directory for control sockets (private, 0700).
+    pub control_dir: PathBuf,
+    pub connect_timeout: u32,
+}
+
+pub struct SshTransport {
+    target: SshTarget,
+    jump: Option<SshTarget>,
+    sudo: bool,
+    opts: SshOptions,
+    trips: AtomicUsize,
+}
+
+impl SshTransport {
+    pub fn new(target: SshTarget, jump: Option<SshTarget>, sudo: bool, opts: SshOptions) -> Self {
+        SshTransport {
+            target,
+            jump,
+            sudo,
+            opts,
+            trips: AtomicUsize::new(0),
+        }
+    }
+
+    /// `-o` options common to the node and its jump host.
+    fn common_args(&self) -> Vec<String> {
+        let o = &self.opts;
+        let mut a = Vec::new();
+        if let Some(c) = &o.config {
+            a.extend(["-F".into(), path(c)]);
+        }
+        if let Some(k) = &o.known_hosts {
+            a.extend(["-o".into(), format!("UserKnownHostsFile={}", path(k))]);
+        }
+        if let Some(i) = &o.identity {
+            a.extend([
+                "-i".into(),
+                path(i),
+                "-o".into(),
+                "IdentitiesOnly=yes".into(),
+            ]);
+        }
+        let strict = if o.accept_new_host_keys {
+            "accept-new"
+        } else {
+            "yes"
+        };
+        a.extend([
+            "-o".into(),
+            format!("StrictHostKeyChecking={strict}"),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            format!("ConnectTimeout={}", o.connect_timeout.max(1)),
+            "-o".into(),
+            "ServerAliveInterval=15".into(),
+        ]);
+        a
+    }
+
+    fn dest_args(t: &SshTarget) -> Vec<String> {
+        let mut a = vec!["-p".to_string(), t.port.to_string()];
+        if let Some(u) = &t.user {
+            a.extend(["-l".into(), u.clone()]);
+        }
+        a.push(t.host.clone());
+        a
+    }
+
+    fn control_path(&self) -> String {
+        // %C: a hash of (local host, remote host, port, user, jump) - short and unique.
+        path(&self.opts.control_dir.join("%C"))
+    }
+
+    fn command(&self, remote: &str) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.args(self.common_args());
+        cmd.args([
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            &format!("ControlPath={}", self.control_path()),
+            "-o",
+            "ControlPersist=300",
+        ]);
+        if let Some(j) = &self.jump {
+            // The jump runs with exactly our options; every word is quoted for sh.
+            let mut inner: Vec<String> = vec!["ssh".into()];
+            inner.extend(self.common_args());
+            inner.extend(["-W".into(), "%h:%p".into()]);
+            inner.extend(Self::dest_args(j));
+            let line = inner
+                .iter()
+                .map(|w| {
+                    if w == "%h:%p" {
+                        w.clone()
+                    } else {
+                        shell_quote(w)
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            cmd.args(["-o", &format!("ProxyCommand={line}")]);
+        }
+        cmd.args(Self::dest_args(&self.target));
+        cmd.arg(remote);
+        cmd
+    }
+}
+
+fn path(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+impl Transport for SshTransport {
+    fn run(&self, script: &str) -> Result<Output, TransportError> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        let remote = if self.sudo { "sudo -n sh -s" } else { "sh -s" };
+        let out = run_sh(&mut self.command(remote), script)?;
+        // ssh itself exits 255 when it could not connect or authenticate.
+        if out.status == 255 {
+            let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            return Err(TransportError {
+                message: format!("ssh to {} failed: {}", self.describe(), last_line(&err)),
+                unreachable: true,
+            });
+        }
+        if self.sudo
+            && String::from_utf8_lossy(&out.stderr).contains("sudo: a password is required")
+        {
+            return Err(TransportError {
+                message: format!("{}: sudo wants a password; allow passwordless sudo for this user (NOPASSWD) or connect as root", self.describe()),
+                unreachable: false,
+            });
+        }
+        Ok(out)
+    }
+
+    fn round_trips(&self) -> usize {
+        self.trips.load(Ordering::Relaxed)
+    }
+
+    fn describe(&self) -> String {
+        match &self.jump {
+            Some(j) => format!("{} via {}", self.target, j),
+            None => self.target.to_string(),
+        }
+    }
+}
+
+impl Drop for SshTransport {
+    /// Close the master connection so no ssh process outlives the run.
+    fn drop(&mut self) {
+        if self.trips.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut cmd = Command::new("ssh");
+        cmd.args(self.common_args());
+        cmd.args([
+            "-o",
+            &format!("ControlPath={}", self.control_path()),
+            "-O",
+            "exit",
+        ]);
+        cmd.args(Self::dest_args(&self.target));
+        let _ = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+fn last_line(s: &str) -> &str {
+    s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s)
+}
