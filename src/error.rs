@@ -145,7 +145,7 @@ impl Error {
             Error::Write { .. } => Some("check the directory exists and is writable".into()),
             Error::Exists { .. } => Some("pass --force to overwrite it, or -o to write elsewhere".into()),
             Error::NotImplemented { what } => Some(format!(
-                "`{what}` arrives in a later release; `clusterctl render` shows every file it would write"
+                "`{what}` arrives in a later release; `clusterctl diff` shows what it would change"
             )),
             Error::Template { .. } => Some(
                 "fix the template (an override in your templates/ directory?) or remove the override".into(),

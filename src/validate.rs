@@ -47,7 +47,23 @@ pub fn check_hostname(name: &str) -> Result<(), String> {
     if name.bytes().all(|b| b.is_ascii_digit()) {
         return Err("is all digits".into());
     }
+    // dnsmasq reads these bare words in dhcp-host= as keywords or lease times.
+    let lease_time = name.len() > 1
+        && name[..name.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && name.ends_with(['s', 'm', 'h', 'd', 'w']);
+    if lease_time || matches!(name, "ignore" | "infinite" | "deprecated") {
+        return Err("is a word dnsmasq reads as a keyword or lease time".into());
+    }
     Ok(())
+}
+
+/// `/home/` and `/home/./` are `/home`: compare paths by what they name.
+fn normalize_path(p: &str) -> String {
+    let segs: Vec<&str> = p
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    format!("/{}", segs.join("/"))
 }
 
 /// A DNS domain: dot-separated hostname labels, at most 253 characters.
@@ -493,7 +509,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
     let mut workers = Vec::new();
     // Automatic addresses continue after the previous node's (head first), so a
     // node added at the end gets the next address up; wrap around once.
-    let mut cursor: Option<u32> = head_ip.map(|ip| u32::from(ip) + 1);
+    let mut cursor: Option<u32> = head_ip.and_then(|ip| u32::from(ip).checked_add(1));
     let domain = raw.domain.value.clone();
     let mut full_reported = false;
     let worker_count = pending.len();
@@ -527,7 +543,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
             (None, None) => None,
         };
         if let Some(ip) = ip {
-            cursor = Some(u32::from(ip) + 1);
+            cursor = u32::from(ip).checked_add(1);
         }
         let slots = p.slots.unwrap_or(mpi_slots);
         let (ssh_target, via_head) = match &p.ssh {
@@ -597,11 +613,12 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
                 );
                 ok = false;
             }
-            let mount = e
-                .mount
-                .as_ref()
-                .map(|m| m.value.clone())
-                .unwrap_or_else(|| e.path.value.clone());
+            let mount = normalize_path(
+                &e.mount
+                    .as_ref()
+                    .map(|m| m.value.clone())
+                    .unwrap_or_else(|| e.path.value.clone()),
+            );
             if let Some(m) = &e.mount {
                 if let Err(msg) = check_abs_path(&m.value) {
                     d.err(
@@ -637,7 +654,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
                     ok = false;
                 }
             }
-            if !seen_paths.insert(e.path.value.clone()) {
+            if !seen_paths.insert(normalize_path(&e.path.value)) {
                 d.err(
                     loc(&e.path),
                     None,
@@ -662,7 +679,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
                     "rw"
                 };
                 exports.push(Export {
-                    path: e.path.value.clone(),
+                    path: normalize_path(&e.path.value),
                     mount,
                     mount_options: format!("{access},_netdev,nofail"),
                     options,
@@ -672,7 +689,12 @@ pub fn validate(raw: &RawInventory, base: &Path) -> Result<Cluster, Vec<Diagnost
     }
 
     // --- firewall
+    // 22 and the port the controller reaches the head on are always open:
+    // a firewall that drops our own SSH session would lock the user out.
     let mut ports: BTreeSet<u16> = BTreeSet::from([22]);
+    if let Some(t) = &head_ssh {
+        ports.insert(t.port);
+    }
     let mut lan_policy = LanPolicy::default();
     if let Some(fw) = &raw.firewall {
         for p in &fw.wan_tcp_ports {
@@ -1051,10 +1073,15 @@ fn expand_worker(
                     })
                     .collect()
             });
-            if let (Some((start, at)), Some(n)) = (start, net) {
+            if let Some((start, at)) = start {
                 let last = u64::from(u32::from(start)) + expanded.len() as u64 - 1;
-                if last >= u64::from(u32::from(n.broadcast())) {
-                    d.err(at, None, format!("more nodes than the LAN can hold: {} nodes from {start} run past the end of {n}", expanded.len()), Some("start lower, use fewer nodes, or use a larger LAN"));
+                // Without a valid LAN, still refuse to run past the address space.
+                let end = net.map_or(u64::from(u32::MAX), |n| {
+                    u64::from(u32::from(n.broadcast())) - 1
+                });
+                if last > end {
+                    let lan = net.map_or("the IPv4 address space".to_string(), |n| n.to_string());
+                    d.err(at, None, format!("more nodes than the LAN can hold: {} nodes from {start} run past the end of {lan}", expanded.len()), Some("start lower, use fewer nodes, or use a larger LAN"));
                     return;
                 }
             }
@@ -1062,7 +1089,9 @@ fn expand_worker(
                 if !single(&name, loc(list), d) {
                     continue;
                 }
-                let ip = start.map(|(s, at)| (Ipv4Addr::from(u32::from(s) + i as u32), at));
+                // In range: checked above (last <= end).
+                let ip = start
+                    .map(|(s, at)| (Ipv4Addr::from(u32::from(s).saturating_add(i as u32)), at));
                 let mac = macs.as_ref().and_then(|v| v.get(i).cloned().flatten());
                 out.push(Pending {
                     name,

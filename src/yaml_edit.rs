@@ -99,6 +99,24 @@ pub fn append_worker(text: &str, fields: &[(&str, String)]) -> Result<String, St
     Ok(out)
 }
 
+/// A YAML double-quoted scalar: no value clusterctl writes is then read back
+/// as a bool, null, number or flow collection (`null`, `yes`, `[::1]`).
+pub fn quote(value: &str) -> String {
+    let mut s = String::with_capacity(value.len() + 2);
+    s.push('"');
+    for c in value.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\n' => s.push_str("\\n"),
+            c if c.is_control() => s.push_str(&format!("\\u{:04x}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
 /// The line without a trailing `# comment` (a `#` preceded by whitespace or at
 /// the start, outside quotes) and without its line ending.
 fn strip_comment(line: &str) -> &str {
@@ -171,6 +189,16 @@ mod tests {
     #[test]
     fn flow_style_is_refused() {
         assert!(append_worker("workers: [{name: a}]\n", &f("n5")).is_err());
+    }
+
+    #[test]
+    fn quoted_values_read_back_as_strings() {
+        for v in ["null", "yes", "[2001:db8::7]:22", "a\"b\\c", "12", "~"] {
+            let doc = format!("v: {}\n", quote(v));
+            let back: std::collections::BTreeMap<String, String> =
+                serde_saphyr::from_str(&doc).unwrap();
+            assert_eq!(back["v"], v, "{doc}");
+        }
     }
 
     #[test]

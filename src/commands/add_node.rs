@@ -35,7 +35,7 @@ pub fn run(args: AddNodeArgs) -> Result<i32> {
             "pick another name",
         ));
     }
-    let mut fields: Vec<(&str, String)> = vec![("name", args.name.clone())];
+    let mut fields: Vec<(&str, String)> = vec![("name", yaml_edit::quote(&args.name))];
     if let Some(mac) = &args.mac {
         let mac = validate::normalize_mac(mac).map_err(|e| {
             bad(
@@ -43,7 +43,7 @@ pub fn run(args: AddNodeArgs) -> Result<i32> {
                 "copy it from `ip link` on the node",
             )
         })?;
-        fields.push(("mac", format!("\"{mac}\"")));
+        fields.push(("mac", yaml_edit::quote(&mac)));
     }
     if let Some(ip) = &args.ip {
         let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| {
@@ -64,7 +64,7 @@ pub fn run(args: AddNodeArgs) -> Result<i32> {
                 "write it as [USER@]HOST[:PORT]",
             )
         })?;
-        fields.push(("ssh", ssh.clone()));
+        fields.push(("ssh", yaml_edit::quote(ssh)));
     }
 
     let edit = |fields: &[(&str, String)]| -> Result<(String, Cluster)> {

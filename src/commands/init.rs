@@ -224,7 +224,8 @@ fn inventory_text(a: &Answers) -> String {
     };
     let workers = match &a.workers {
         Some(list) => format!(
-            "workers:\n  # A range: names expand in order; addresses are assigned after the head's.\n  # Add `macs: [..]` (one per node, in order) to pin each node's DHCP lease to its NIC,\n  # or use `clusterctl add-node NAME --mac MAC` for one node at a time.\n  - names: {list}\n"
+            "workers:\n  # A range: names expand in order; addresses are assigned after the head's.\n  # Add `macs: [..]` (one per node, in order) to pin each node's DHCP lease to its NIC,\n  # or use `clusterctl add-node NAME --mac MAC` for one node at a time.\n  - names: {}\n",
+            crate::yaml_edit::quote(list)
         ),
         None => "workers: []                     # add with: clusterctl add-node NAME --mac MAC --no-apply\n".into(),
     };
@@ -245,7 +246,7 @@ lan:\n\
 \n\
 head:\n\
 \x20 name: {head_name}\n\
-\x20 ssh: {head}\n\
+\x20 ssh: {head_q}\n\
 {become_line}\
 \x20 wan_iface: {wan}\n\
 \x20 lan_iface: {lanif}\n\
@@ -274,7 +275,7 @@ mpi:\n\
         lan = a.lan,
         d0 = a.dhcp.0,
         d1 = a.dhcp.1,
-        head = a.head,
+        head_q = crate::yaml_edit::quote(&a.head),
         wan = a.wan_iface,
         lanif = a.lan_iface,
         head_ip = a.head_ip,

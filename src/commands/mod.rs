@@ -32,46 +32,52 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     }
 }
 
-/// Write `content` to `path` atomically: a temp file in the same directory,
-/// flushed, then renamed over (or, with `replace == false`, linked into place so
-/// an existing file is never clobbered). An existing file's permissions are kept.
+/// Write `content` to `path` atomically: a temp file with an unpredictable name
+/// in the same directory (created exclusively, so a planted symlink is never
+/// followed), flushed, then renamed over, or with `replace == false` linked into
+/// place so an existing file is never clobbered. An existing file's permissions
+/// are kept; a symlinked path is written through to its target.
 pub(crate) fn write_atomic(path: &std::path::Path, content: &str, replace: bool) -> Result<()> {
     use std::io::Write;
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            std::fs::canonicalize(path).map_err(|source| Error::Write {
+                path: path.to_path_buf(),
+                source,
+            })?
+        }
+        _ => path.to_path_buf(),
+    };
     let err = |source| Error::Write {
-        path: path.to_path_buf(),
+        path: target.clone(),
         source,
     };
-    let dir = match path.parent() {
+    let dir = match target.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let file_name = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{file_name}.clusterctl-{}.tmp",
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        if let Ok(meta) = std::fs::metadata(path) {
-            f.set_permissions(meta.permissions())?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".clusterctl-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(err)?;
+    if let Ok(meta) = std::fs::metadata(&target) {
+        tmp.as_file()
+            .set_permissions(meta.permissions())
+            .map_err(err)?;
+    }
+    tmp.write_all(content.as_bytes()).map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    let persisted = if replace {
+        tmp.persist(&target).map(|_| ())
+    } else {
+        tmp.persist_noclobber(&target).map(|_| ())
+    };
+    match persisted {
+        Ok(()) => Ok(()),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
+            Err(Error::Exists { path: target })
         }
-        f.write_all(content.as_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        if replace {
-            std::fs::rename(&tmp, path)
-        } else {
-            std::fs::hard_link(&tmp, path)
-        }
-    })();
-    let _ = std::fs::remove_file(&tmp);
-    match result {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Exists {
-            path: path.to_path_buf(),
-        }),
-        r => r.map_err(err),
+        Err(e) => Err(err(e.error)),
     }
 }

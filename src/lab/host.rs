@@ -12,7 +12,7 @@
 use std::fs;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsFd;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
@@ -35,7 +35,18 @@ fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
             source,
         })?;
     }
-    fs::write(path, text).map_err(|source| Error::Write {
+    // Created with its final mode, so a private key is never readable even briefly.
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|source| Error::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|source| Error::Write {
         path: path.to_path_buf(),
         source,
     })?;

@@ -147,7 +147,14 @@ fn wait_gone_or_err(procs: &[Proc]) -> Result<Vec<Proc>> {
 /// Remove a whole lab (or what is left of it). Returns how many hosts it stopped.
 fn teardown(prefix: &str) -> Result<usize> {
     let paths = Paths::new(prefix);
-    let st = paths.load().unwrap_or(None);
+    // A damaged state file must not be taken for "nothing recorded": the hosts
+    // it listed may still run, and removing the record would orphan them.
+    let st = paths.load().map_err(|e| Error::Lab {
+        message: format!("cannot read the lab's state ({e}); nothing was stopped"),
+        help: Some(format!(
+            "repair or inspect /run/clusterctl-lab/{prefix}/state.yaml; its hosts may still run (ps -ef | grep 'lab init-host --prefix {prefix}')"
+        )),
+    })?;
     let mut stopped = 0;
     // The controller's veth first: deleting it deletes its peer at once.
     net::remove_ctl(prefix)?;

@@ -279,8 +279,34 @@ fn parse_subnet(flag: &str, text: &str) -> Result<Ipv4Net> {
             help: Some(format!("did you mean {flag} {}?", net.trunc())),
         });
     }
+    // The controller gets an address (and so a route) on the WAN: a public range
+    // would divert the machine's real traffic into the lab.
+    if net.prefix_len() < 16
+        || !LAB_RANGES
+            .iter()
+            .any(|r| r.parse::<Ipv4Net>().is_ok_and(|r| r.contains(&net)))
+    {
+        return Err(Error::Lab {
+            message: format!("{flag} {text} is not a private or test range of /16 or smaller"),
+            help: Some(format!(
+                "use a subnet inside one of {}",
+                LAB_RANGES.join(", ")
+            )),
+        });
+    }
     Ok(net)
 }
+
+/// Ranges a lab may use: RFC 1918, the benchmarking range and the TEST-NETs.
+const LAB_RANGES: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "192.0.2.0/24",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+];
 
 fn nth(net: Ipv4Net, n: u32) -> Ipv4Addr {
     Ipv4Addr::from(u32::from(net.network()) + n)
