@@ -28,7 +28,8 @@ const SETUP_SCRIPT: &str = include_str!("host-setup.sh");
 /// PATH inside every host.
 pub const HOST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
+/// Write a file created with its final mode (parents created as needed).
+pub(super) fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(|source| Error::Write {
             path: dir.to_path_buf(),

@@ -4,7 +4,6 @@
 //! inventory's directory. Plus the summary printed after `up`.
 
 use std::fs;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use super::state::Paths;
@@ -111,25 +110,7 @@ pub fn known_hosts(topo: &Topology, paths: &Paths) -> Result<String> {
 }
 
 fn write(path: &Path, text: &str, mode: u32) -> Result<()> {
-    // Created with its final mode, so a private key is never readable even briefly.
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    super::host::write_file(path, text, mode)
 }
 
 /// Write the inventory and its ssh files; returns the inventory's absolute path.
