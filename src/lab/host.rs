@@ -28,44 +28,34 @@ const SETUP_SCRIPT: &str = include_str!("host-setup.sh");
 /// PATH inside every host.
 pub const HOST_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
-/// Write a file created with its final mode (parents created as needed).
+/// The error for a failed write of `path`.
+fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Write a file created with its final mode (parents created as needed), so a
+/// private key is never readable even briefly.
 pub(super) fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
     if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(|source| Error::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        fs::create_dir_all(dir).map_err(write_err(dir))?;
     }
-    // Created with its final mode, so a private key is never readable even briefly.
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
         .open(path)
-        .map_err(|source| Error::Write {
-            path: path.to_path_buf(),
-            source,
-        })?;
-    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+        .map_err(write_err(path))?;
+    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(write_err(path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(write_err(path))
 }
 
 fn mkdir(path: &Path, mode: u32) -> Result<()> {
-    fs::create_dir_all(path).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    fs::create_dir_all(path).map_err(write_err(path))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(write_err(path))
 }
 
 /// Generate an ed25519 key pair at `path` unless one is there already.
