@@ -18,6 +18,7 @@ PKGS=(
   util-linux procps psmisc
   netcat-openbsd
   bridge-utils
+  ifupdown
 )
 
 missing=()

@@ -147,22 +147,47 @@ pub struct RenderArgs {
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
     #[command(flatten)]
-    pub inventory: InventoryArg,
-    /// Show the plan and touch nothing
+    pub remote: RemoteArgs,
+    /// Show the plan and touch nothing (same as `clusterctl diff`)
     #[arg(long)]
     pub dry_run: bool,
-    /// Only these nodes (host list)
-    #[arg(long, value_name = "HOSTLIST")]
-    pub nodes: Option<String>,
+    /// How long to wait for workers that cannot be reached yet (e.g. still
+    /// waiting for their DHCP lease from the head), in seconds
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub wait: u64,
 }
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
     #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// What every command that talks to nodes takes.
+#[derive(Debug, Args, Clone)]
+pub struct RemoteArgs {
+    #[command(flatten)]
     pub inventory: InventoryArg,
     /// Only these nodes (host list)
     #[arg(long, value_name = "HOSTLIST")]
     pub nodes: Option<String>,
+    /// Nodes worked on at once; keep it below sshd's MaxStartups (10) on the
+    /// head, which every connection to a worker passes through
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub forks: u32,
+    /// Trust and record the host key of a node seen for the first time
+    /// (default: strict, unknown keys are refused)
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Output format: human-readable text, or JSON on stdout for scripts
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -33,14 +33,22 @@ pub struct Facts {
     pub ifaces: Vec<(String, String)>,
     pub cpus: u32,
     pub mem_kib: u64,
+    /// Commands apply may need that the node has (`ifup`, `dnsmasq`, ...).
+    pub tools: std::collections::BTreeSet<String>,
+    /// The interface carrying this SSH session (apply never takes it down).
+    pub session_iface: Option<String>,
     #[serde(skip)]
     pub files: BTreeMap<String, Observed>,
 }
 
+/// Commands the probe looks for (apply's validators and handlers use them).
+pub const TOOLS: &str = "base64 mktemp ip ifup ifdown sysctl iptables-restore dnsmasq \
+service systemctl rc-service exportfs mount.nfs";
+
 /// The probe script for these managed paths.
 pub fn probe_script(paths: &[&str]) -> String {
     let mut s = String::from(
-        r#"set -u
+        &r#"set -u
 LC_ALL=C; export LC_ALL
 ( . /etc/os-release 2>/dev/null; echo "@@os ${ID:-unknown} ${VERSION_ID:-}" )
 if [ -d /run/systemd/system ]; then i=systemd
@@ -58,6 +66,13 @@ if command -v nft >/dev/null 2>&1; then echo "@@nft yes"; else echo "@@nft no"; 
 echo "@@hostname $(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
 echo "@@cpus $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 0)"
 echo "@@mem $(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)"
+for t in TOOLS; do
+  command -v "$t" >/dev/null 2>&1 && echo "@@tool $t"
+done
+c=${CLUSTERCTL_SSH_CLIENT:-${SSH_CLIENT:-}}; c=${c%% *}
+if [ -n "$c" ]; then
+  echo "@@session-if $(ip -o route get "$c" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p')"
+fi
 for d in /sys/class/net/*; do
   [ -e "$d/address" ] && echo "@@iface ${d##*/} $(cat "$d/address")"
 done
@@ -72,7 +87,8 @@ probe() {
     echo "@@missing $1"
   fi
 }
-"#,
+"#
+        .replace("TOOLS", TOOLS),
     );
     for p in paths {
         s.push_str(&format!("probe {}\n", shell_quote(p)));
@@ -110,6 +126,8 @@ pub fn parse(text: &str) -> Result<Facts, String> {
         ifaces: Vec::new(),
         cpus: 0,
         mem_kib: 0,
+        tools: Default::default(),
+        session_iface: None,
         files: BTreeMap::new(),
     };
     let mut lines = text.lines();
@@ -135,6 +153,13 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             "@@hostname" => f.hostname = rest.to_string(),
             "@@cpus" => f.cpus = rest.trim().parse().unwrap_or(0),
             "@@mem" => f.mem_kib = rest.trim().parse().unwrap_or(0),
+            "@@tool" => {
+                f.tools.insert(rest.trim().to_string());
+            }
+            "@@session-if" => {
+                let i = rest.trim();
+                f.session_iface = (!i.is_empty()).then(|| i.to_string());
+            }
             "@@iface" => {
                 if let Some((n, m)) = rest.split_once(' ') {
                     f.ifaces.push((n.to_string(), m.to_string()));
@@ -210,6 +235,7 @@ mod tests {
         assert_eq!(f.files[missing.to_str().unwrap()], Observed::default());
         assert!(f.cpus >= 1 && f.mem_kib > 0);
         assert!(!f.ifaces.is_empty());
+        assert!(f.tools.contains("base64") && f.tools.contains("mktemp"));
         let _ = std::fs::remove_dir_all(dir);
     }
 

@@ -5,6 +5,7 @@
 //! `cluster` (the resolved model) -> `render` (desired files per node, via
 //! `steps` and `templates`) -> later: facts, plan, apply.
 
+pub mod apply;
 pub mod cli;
 pub mod cluster;
 pub mod commands;

@@ -1,7 +1,6 @@
 //! desired (render) vs observed (facts) -> what to change on one node, with a
 //! unified diff per file and the handlers the changed steps need. Pure: no I/O.
 //! `diff`/`apply --dry-run` print a plan and stop; apply executes it.
-//! (Groundwork for the apply issue: used by tests today, by apply next.)
 
 use std::collections::BTreeMap;
 
@@ -35,6 +34,9 @@ pub struct FileChange {
     /// The complete file to write (for a block file: the user's lines plus the block).
     pub content: String,
     pub mode: u32,
+    /// Owner and group to write (a block file keeps the user's).
+    pub owner: String,
+    pub group: String,
     /// Unified diff (empty when the content is unchanged).
     pub diff: String,
 }
@@ -102,12 +104,18 @@ pub fn plan_node(
             (Manage::Block, Some(m)) => m,
             _ => f.mode,
         };
+        let (owner, group) = match (f.manage, &obs.owner, &obs.group) {
+            (Manage::Block, Some(o), Some(g)) => (o.clone(), g.clone()),
+            _ => (f.owner.to_string(), f.group.to_string()),
+        };
         plan.changes.push(FileChange {
             step: f.step,
             path: f.path,
             action,
             content: new,
             mode,
+            owner,
+            group,
             diff,
         });
     }

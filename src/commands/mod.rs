@@ -1,9 +1,11 @@
 //! One short script per subcommand, over the core modules.
 
 mod add_node;
+mod apply;
 mod check;
 mod diff;
 mod init;
+mod remote;
 mod render;
 
 use clap::CommandFactory;
@@ -18,11 +20,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Check(args) => check::run(args),
         Command::Render(args) => render::run(args),
         Command::AddNode(args) => add_node::run(args),
-        Command::Apply(args) if args.dry_run => {
-            diff::run(&args.inventory.path, args.nodes.as_deref(), cli.verbose)
-        }
-        Command::Apply(_) => Err(Error::NotImplemented { what: "apply" }),
-        Command::Diff(args) => diff::run(&args.inventory.path, args.nodes.as_deref(), cli.verbose),
+        Command::Apply(args) if args.dry_run => diff::run(&args.remote, cli.verbose),
+        Command::Apply(args) => apply::run(&args, cli.verbose),
+        Command::Diff(args) => diff::run(&args.remote, cli.verbose),
         Command::Completions(args) => {
             let mut cmd = Cli::command();
             clap_complete::generate(args.shell, &mut cmd, "clusterctl", &mut std::io::stdout());

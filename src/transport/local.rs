@@ -31,7 +31,11 @@ pub(super) fn run_sh(cmd: &mut Command, script: &str) -> Result<Output, Transpor
         message: format!("cannot run {name:?}: {e}"),
         unreachable: false,
     };
+    // Its own process group: a Ctrl-C on the terminal reaches clusterctl only,
+    // which lets the running round trip finish instead of cutting it in half.
+    use std::os::unix::process::CommandExt;
     let mut child = cmd
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

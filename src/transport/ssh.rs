@@ -140,7 +140,13 @@ fn path(p: &Path) -> String {
 impl Transport for SshTransport {
     fn run(&self, script: &str) -> Result<Output, TransportError> {
         self.trips.fetch_add(1, Ordering::Relaxed);
-        let remote = if self.sudo { "sudo -n sh -s" } else { "sh -s" };
+        // sudo resets the environment: hand SSH_CLIENT on so the probe can
+        // tell which interface carries this session.
+        let remote = if self.sudo {
+            "sudo -n env CLUSTERCTL_SSH_CLIENT=\"$SSH_CLIENT\" sh -s"
+        } else {
+            "sh -s"
+        };
         let out = run_sh(&mut self.command(remote), script)?;
         // ssh itself exits 255 when it could not connect or authenticate.
         if out.status == 255 {

@@ -1,0 +1,671 @@
+//! The apply engine for one node, over any [`Transport`]: probe (facts, one
+//! round trip), plan, preflight (does the node have what the plan needs?),
+//! then at most two more round trips: one that stages every changed file as a
+//! temp file beside its target with its final mode and owner, validates the
+//! candidates, backs up the old files and renames the new ones into place (all
+//! or nothing: a failed validation renames nothing), and one that runs each
+//! changed step's handler once with the node's init system. Builds scripts
+//! and parses their output; `commands/apply.rs` decides order and concurrency.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use base64::Engine;
+
+use crate::cluster::{Cluster, Role};
+use crate::facts::{self, Facts, InitSystem};
+use crate::plan::{self, Action, NodePlan};
+use crate::render::RenderedFile;
+use crate::steps::{self, Handler, Validator};
+use crate::transport::{shell_quote, Transport};
+
+/// Where old versions of changed files go, one directory per run; outside
+/// every include directory (a backup in /etc/dnsmasq.d would be loaded).
+pub const BACKUP_ROOT: &str = "/var/lib/clusterctl/backups";
+
+/// How one node's apply ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// In sync already: nothing written, no handler run.
+    Ok,
+    /// Files written and their handlers run, all successfully.
+    Changed,
+    /// Reached, but something failed (the reason is in `message`).
+    Failed,
+    /// Could not be reached at all.
+    Unreachable,
+    /// Not started, or stopped between round trips, because of Ctrl-C.
+    Interrupted,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Failed => "failed",
+            Status::Unreachable => "unreachable",
+            Status::Interrupted => "interrupted",
+        })
+    }
+}
+
+/// What happened on one node.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeReport {
+    pub node: String,
+    pub status: Status,
+    /// Paths written (created, updated, or mode/owner fixed).
+    pub changed: Vec<String>,
+    /// Steps whose handler ran successfully.
+    pub handlers: Vec<String>,
+    /// Things the user should know that are not failures.
+    pub notes: Vec<String>,
+    /// Why the node failed or was unreachable.
+    pub message: Option<String>,
+    pub round_trips: usize,
+    /// Where this run's backups are on the node (when anything was replaced).
+    pub backup_dir: Option<String>,
+}
+
+impl NodeReport {
+    pub fn new(node: &str) -> Self {
+        NodeReport {
+            node: node.to_string(),
+            status: Status::Ok,
+            changed: Vec::new(),
+            handlers: Vec::new(),
+            notes: Vec::new(),
+            message: None,
+            round_trips: 0,
+            backup_dir: None,
+        }
+    }
+    fn fail(mut self, status: Status, message: impl Into<String>) -> Self {
+        self.status = status;
+        self.message = Some(message.into());
+        self
+    }
+}
+
+/// Apply the rendered files to one node. `cancel` is checked between round
+/// trips: once set, nothing new starts (a started round trip always finishes,
+/// so no file is ever half-written).
+pub fn apply_node(
+    t: &dyn Transport,
+    cluster: &Cluster,
+    node: &str,
+    files: &[RenderedFile],
+    run_id: &str,
+    cancel: &AtomicBool,
+) -> NodeReport {
+    let report = NodeReport::new(node);
+    let start = t.round_trips();
+    let mut r = apply_inner(t, cluster, node, files, run_id, cancel, report);
+    r.round_trips = t.round_trips() - start;
+    r
+}
+
+fn apply_inner(
+    t: &dyn Transport,
+    cluster: &Cluster,
+    node: &str,
+    files: &[RenderedFile],
+    run_id: &str,
+    cancel: &AtomicBool,
+    mut report: NodeReport,
+) -> NodeReport {
+    if cancel.load(Ordering::SeqCst) {
+        return report.fail(Status::Interrupted, "not started: interrupted");
+    }
+    let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
+    let facts = match facts::gather(t, &paths) {
+        Ok(f) => f,
+        Err(e) if e.unreachable => return report.fail(Status::Unreachable, e.message),
+        Err(e) => return report.fail(Status::Failed, e.message),
+    };
+    let plan = match plan::plan_node(files, &facts.files) {
+        Ok(p) => p,
+        Err(e) => return report.fail(Status::Failed, format!("{}: {}", e.path, e.message)),
+    };
+    if plan.pending() == 0 {
+        return report;
+    }
+    let ctx = NodeCtx::new(cluster, node);
+    if let Err(m) = preflight(&plan, &facts, &ctx) {
+        return report.fail(Status::Failed, m);
+    }
+    if cancel.load(Ordering::SeqCst) {
+        return report.fail(Status::Interrupted, "interrupted before writing anything");
+    }
+
+    // Round trip 2: stage, validate, back up, rename.
+    let out = match t.run(&write_script(&plan, run_id)) {
+        Ok(o) => o,
+        Err(e) => {
+            return report.fail(
+                Status::Failed,
+                format!("connection lost while writing files: {e}; run apply again"),
+            )
+        }
+    };
+    let w = parse_write(&String::from_utf8_lossy(&out.stdout));
+    report.changed = w.written;
+    if w.backed_up {
+        report.backup_dir = Some(format!("{BACKUP_ROOT}/{run_id}"));
+    }
+    if !w.done {
+        let mut msg = if w.errors.is_empty() {
+            format!(
+                "writing files failed (exit {}){}",
+                out.status,
+                stderr_tail(&out.stderr)
+            )
+        } else {
+            w.errors.join("; ")
+        };
+        if report.changed.is_empty() {
+            msg.push_str("; no file was changed");
+        }
+        return report.fail(Status::Failed, msg);
+    }
+
+    // Round trip 3: the handlers of the steps that changed content.
+    let handlers: Vec<_> = plan.handlers.clone();
+    if !handlers.is_empty() {
+        if cancel.load(Ordering::SeqCst) {
+            return report.fail(
+                Status::Interrupted,
+                format!(
+                    "interrupted after writing files; handlers not run: {}",
+                    handlers
+                        .iter()
+                        .map(|(s, _)| *s)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+        }
+        let script = match handler_script(&plan, &facts, &ctx) {
+            Ok(s) => s,
+            Err(m) => return report.fail(Status::Failed, m),
+        };
+        let out = match t.run(&script) {
+            Ok(o) => o,
+            Err(e) => {
+                return report.fail(
+                    Status::Failed,
+                    format!("connection lost while running handlers: {e}; run apply again"),
+                )
+            }
+        };
+        let h = parse_handlers(&String::from_utf8_lossy(&out.stdout));
+        report.handlers = h.ok;
+        report.notes.extend(h.notes);
+        if !h.failed.is_empty() || !h.done {
+            let mut msg: Vec<String> = h.failed;
+            if !h.done {
+                msg.push(format!(
+                    "handlers did not finish (exit {}){}",
+                    out.status,
+                    stderr_tail(&out.stderr)
+                ));
+            }
+            return report.fail(Status::Failed, msg.join("; "));
+        }
+    }
+    report.status = Status::Changed;
+    report
+}
+
+fn stderr_tail(stderr: &[u8]) -> String {
+    let s = String::from_utf8_lossy(stderr);
+    match s.lines().rev().find(|l| !l.trim().is_empty()) {
+        Some(l) => format!(": {}", l.trim()),
+        None => String::new(),
+    }
+}
+
+/// What the handlers need to know about the node.
+pub struct NodeCtx {
+    pub name: String,
+    pub role: Role,
+    /// The interface the LAN configuration is for.
+    pub iface: String,
+    /// NFS mount points (workers).
+    pub mounts: Vec<String>,
+}
+
+impl NodeCtx {
+    pub fn new(cluster: &Cluster, node: &str) -> Self {
+        match cluster.worker(node) {
+            Some(w) => NodeCtx {
+                name: node.to_string(),
+                role: Role::Worker,
+                iface: w.iface.clone(),
+                mounts: cluster
+                    .nfs
+                    .exports
+                    .iter()
+                    .map(|e| e.mount.clone())
+                    .collect(),
+            },
+            None => NodeCtx {
+                name: node.to_string(),
+                role: Role::Head,
+                iface: cluster.head.lan_iface.clone(),
+                mounts: Vec::new(),
+            },
+        }
+    }
+}
+
+/// Does the node have every command the pending validators and handlers
+/// need? Checked before anything is written.
+pub fn preflight(plan: &NodePlan, facts: &Facts, ctx: &NodeCtx) -> Result<(), String> {
+    let mut need: Vec<(&str, &str)> = vec![("base64", "coreutils"), ("mktemp", "coreutils")];
+    let changed_steps: BTreeSet<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update))
+        .map(|c| c.step)
+        .collect();
+    for step in steps::STEPS.iter().filter(|s| changed_steps.contains(s.id)) {
+        match step.validator {
+            Some(Validator::Dnsmasq) => need.push(("dnsmasq", "dnsmasq")),
+            Some(Validator::IptablesRestore) => need.push(("iptables-restore", "iptables")),
+            None => {}
+        }
+    }
+    for (_, h) in &plan.handlers {
+        match h {
+            Handler::IfUp => {
+                if facts.session_iface.as_deref() != Some(ctx.iface.as_str()) {
+                    need.push(("ifup", "ifupdown"));
+                    need.push(("ifdown", "ifupdown"));
+                }
+            }
+            Handler::SysctlLoad => need.push(("sysctl", "procps")),
+            Handler::IptablesRestore => need.push(("iptables-restore", "iptables")),
+            Handler::ExportfsReload => need.push(("exportfs", "nfs-kernel-server")),
+            Handler::MountNfs => need.push(("mount.nfs", "nfs-common")),
+            Handler::Restart(_) => match facts.init {
+                InitSystem::Systemd => need.push(("systemctl", "systemd")),
+                InitSystem::Openrc => need.push(("rc-service", "openrc")),
+                InitSystem::Sysvinit => {}
+                InitSystem::Unknown => {
+                    return Err(format!(
+                        "cannot restart services: no init system recognised on {} \
+                         (found: {} {}; no systemd, OpenRC or /etc/init.d)",
+                        ctx.name, facts.os_id, facts.os_version
+                    ))
+                }
+            },
+        }
+    }
+    let mut missing: Vec<String> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for (tool, pkg) in need {
+        if seen.insert(tool) && !facts.tools.contains(tool) {
+            missing.push(format!("`{tool}` (package {pkg})"));
+        }
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "missing {} on {} ({} {}, {} init); install it and run apply again; nothing was changed",
+            missing.join(", "),
+            ctx.name,
+            facts.os_id,
+            facts.os_version,
+            match facts.init {
+                InitSystem::Systemd => "systemd",
+                InitSystem::Sysvinit => "sysvinit",
+                InitSystem::Openrc => "OpenRC",
+                InitSystem::Unknown => "unknown",
+            }
+        ))
+    }
+}
+
+/// Ends every heredoc; base64 output can never contain `@`.
+const EOF_MARK: &str = "@@CLUSTERCTL-EOF@@";
+
+/// Common preamble: strict, C locale, a sane PATH, and immune to the client
+/// going away (a started script always runs to its end).
+const PREAMBLE: &str = "set -u
+trap '' HUP PIPE INT TERM
+LC_ALL=C; export LC_ALL
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
+";
+
+/// The write round trip. Everything sits in a function called on the last
+/// line: if the script arrives truncated, sh finds a syntax error and runs
+/// nothing.
+pub fn write_script(plan: &NodePlan, run_id: &str) -> String {
+    let mut s = String::from(PREAMBLE);
+    s.push_str("umask 022\n");
+    s.push_str(&format!(
+        "bk={}\n",
+        shell_quote(&format!("{BACKUP_ROOT}/{run_id}"))
+    ));
+    s.push_str(
+        r#"fail=0
+temps=""
+stage() { # PATH MODE OWNER GROUP, base64 content on stdin; sets t
+  t=""
+  d=${1%/*}; [ -n "$d" ] || d=/
+  if ! mkdir -p "$d"; then echo "@@error $1: cannot create $d"; fail=1; cat >/dev/null; return 1; fi
+  if ! t=$(mktemp "$d/.${1##*/}.clusterctl.XXXXXX"); then echo "@@error $1: cannot create a temporary file in $d"; t=""; fail=1; cat >/dev/null; return 1; fi
+  temps="$temps $t"
+  if ! base64 -d >"$t"; then echo "@@error $1: cannot write $t"; fail=1; return 1; fi
+  if ! chown "$3:$4" "$t" || ! chmod "$2" "$t"; then echo "@@error $1: cannot set owner $3:$4 mode $2"; fail=1; return 1; fi
+}
+check() { # PATH COMMAND...: validate a candidate
+  p=$1; shift
+  if ! out=$("$@" 2>&1); then
+    echo "@@invalid $p"
+    printf '%s\n' "$out" | sed 's/^/@@| /'
+    fail=1
+  fi
+}
+backup() { # PATH
+  [ -e "$1" ] || return 0
+  if mkdir -p "$bk${1%/*}" && chmod 0700 /var/lib/clusterctl && cp -p "$1" "$bk$1"; then
+    echo "@@backup $1"
+  else
+    echo "@@error $1: cannot back it up to $bk$1"; fail=1
+  fi
+}
+commit() { # PATH TEMP
+  if mv -f "$2" "$1"; then echo "@@written $1"; else echo "@@error $1: cannot rename $2 over it"; fail=1; fi
+}
+fix() { # PATH MODE OWNER GROUP
+  if chown "$3:$4" "$1" && chmod "$2" "$1"; then echo "@@written $1"; else echo "@@error $1: cannot set owner $3:$4 mode $2"; fail=1; fi
+}
+abort() {
+  # Our temp paths come from mktemp in fixed directories: no spaces.
+  for x in $temps; do rm -f "$x"; done
+  echo "@@aborted"
+  exit 1
+}
+main() {
+exec </dev/null
+"#,
+    );
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let writes: Vec<(usize, &plan::FileChange)> = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c.action, Action::Create | Action::Update))
+        .enumerate()
+        .collect();
+    for (i, c) in &writes {
+        s.push_str(&format!(
+            "stage {} {:04o} {} {} <<'{EOF_MARK}' || true\n",
+            shell_quote(c.path),
+            c.mode,
+            shell_quote(&c.owner),
+            shell_quote(&c.group)
+        ));
+        let enc = b64.encode(c.content.as_bytes());
+        for chunk in enc.as_bytes().chunks(76) {
+            s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+            s.push('\n');
+        }
+        s.push_str(EOF_MARK);
+        s.push('\n');
+        s.push_str(&format!("t{i}=$t\n"));
+    }
+    s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
+    for (i, c) in &writes {
+        let step = steps::STEPS.iter().find(|st| st.id == c.step);
+        match step.and_then(|st| st.validator) {
+            Some(Validator::Dnsmasq) => s.push_str(&format!(
+                "check {} dnsmasq --test \"--conf-file=$t{i}\"\n",
+                shell_quote(c.path)
+            )),
+            Some(Validator::IptablesRestore) => s.push_str(&format!(
+                "check {} iptables-restore --test \"$t{i}\"\n",
+                shell_quote(c.path)
+            )),
+            None => {}
+        }
+    }
+    s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
+    for (_, c) in &writes {
+        s.push_str(&format!("backup {}\n", shell_quote(c.path)));
+    }
+    s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
+    for (i, c) in &writes {
+        s.push_str(&format!("commit {} \"$t{i}\"\n", shell_quote(c.path)));
+    }
+    for c in plan.changes.iter().filter(|c| c.action == Action::Fix) {
+        s.push_str(&format!(
+            "fix {} {:04o} {} {}\n",
+            shell_quote(c.path),
+            c.mode,
+            shell_quote(&c.owner),
+            shell_quote(&c.group)
+        ));
+    }
+    s.push_str("[ \"$fail\" -eq 0 ] || exit 1\necho @@done\n}\nmain\n");
+    s
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WriteResult {
+    pub written: Vec<String>,
+    pub backed_up: bool,
+    pub errors: Vec<String>,
+    pub done: bool,
+}
+
+pub fn parse_write(text: &str) -> WriteResult {
+    let mut r = WriteResult::default();
+    let mut invalid: Option<(String, Vec<String>)> = None;
+    let flush = |inv: &mut Option<(String, Vec<String>)>, errors: &mut Vec<String>| {
+        if let Some((p, lines)) = inv.take() {
+            let detail: Vec<String> = lines
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .take(5)
+                .cloned()
+                .collect();
+            errors.push(format!(
+                "{p}: the new file failed validation, the old one is kept: {}",
+                if detail.is_empty() {
+                    "(no output)".to_string()
+                } else {
+                    detail.join(" / ")
+                }
+            ));
+        }
+    };
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("@@| ").or(line.strip_prefix("@@|")) {
+            if let Some((_, l)) = invalid.as_mut() {
+                l.push(rest.to_string());
+            }
+            continue;
+        }
+        flush(&mut invalid, &mut r.errors);
+        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "@@written" => r.written.push(rest.to_string()),
+            "@@backup" => r.backed_up = true,
+            "@@error" => r.errors.push(rest.to_string()),
+            "@@invalid" => invalid = Some((rest.to_string(), Vec::new())),
+            "@@done" => r.done = true,
+            _ => {}
+        }
+    }
+    flush(&mut invalid, &mut r.errors);
+    r
+}
+
+/// The handler round trip: each changed step's handler once, in step order.
+pub fn handler_script(plan: &NodePlan, facts: &Facts, ctx: &NodeCtx) -> Result<String, String> {
+    let mut s = String::from(PREAMBLE);
+    s.push_str(
+        r#"session_if=SESSION_IF
+run() { # STEP FUNCTION
+  if out=$("$2" 2>&1); then echo "@@ok $1"; else
+    echo "@@failed $1"
+    printf '%s\n' "$out" | sed 's/^/@@| /'
+  fi
+}
+ifup_safe() { # IFACE: never take down the interface carrying this session
+  if [ "$1" = "$session_if" ]; then
+    echo "@@note $1 carries this SSH session: not restarted; its new settings take effect at its next ifup or boot" >&3
+    return 0
+  fi
+  ifdown --force "$1" >/dev/null 2>&1 || true
+  ifup "$1"
+}
+main() {
+  exec </dev/null
+"#
+        .replace(
+            "SESSION_IF",
+            &shell_quote(facts.session_iface.as_deref().unwrap_or("")),
+        )
+        .as_str(),
+    );
+    let mut funcs = String::new();
+    for (n, (step_id, h)) in plan.handlers.iter().enumerate() {
+        let files: Vec<&str> = plan
+            .changes
+            .iter()
+            .filter(|c| c.step == *step_id)
+            .map(|c| c.path)
+            .collect();
+        let body = match h {
+            Handler::IfUp => format!("ifup_safe {}", shell_quote(&ctx.iface)),
+            Handler::SysctlLoad => files
+                .iter()
+                .map(|f| format!("sysctl -p {}", shell_quote(f)))
+                .collect::<Vec<_>>()
+                .join(" && "),
+            Handler::IptablesRestore => files
+                .iter()
+                .map(|f| format!("iptables-restore {}", shell_quote(f)))
+                .collect::<Vec<_>>()
+                .join(" && "),
+            Handler::Restart(svc) => restart(facts.init, svc)?,
+            Handler::ExportfsReload => "exportfs -ra".to_string(),
+            Handler::MountNfs => {
+                let mut m: Vec<String> = ctx
+                    .mounts
+                    .iter()
+                    .map(|p| format!("mkdir -p {}", shell_quote(p)))
+                    .collect();
+                m.push("mount -a -t nfs,nfs4".to_string());
+                m.join(" && ")
+            }
+        };
+        funcs.push_str(&format!("h{n}() {{\n  {body}\n}}\n"));
+        s.push_str(&format!("  run {} h{n}\n", shell_quote(step_id)));
+    }
+    s.push_str("  echo @@done\n}\n");
+    s.push_str(&funcs);
+    // fd 3: notes go straight to the output, not into a handler's captured text.
+    s.push_str("main 3>&1\n");
+    Ok(s)
+}
+
+/// The command restarting a service with the node's init system.
+fn restart(init: InitSystem, svc: &str) -> Result<String, String> {
+    let q = shell_quote(svc);
+    Ok(match init {
+        InitSystem::Systemd => format!("systemctl enable --quiet {q} 2>/dev/null; systemctl restart {q}"),
+        InitSystem::Sysvinit => format!(
+            "if command -v service >/dev/null 2>&1; then service {q} restart; else /etc/init.d/{q} restart; fi"
+        ),
+        InitSystem::Openrc => format!("rc-update add {q} default >/dev/null 2>&1; rc-service {q} restart"),
+        InitSystem::Unknown => return Err(format!("cannot restart {svc}: no init system recognised")),
+    })
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HandlerResult {
+    pub ok: Vec<String>,
+    pub failed: Vec<String>,
+    pub notes: Vec<String>,
+    pub done: bool,
+}
+
+pub fn parse_handlers(text: &str) -> HandlerResult {
+    let mut r = HandlerResult::default();
+    let mut current: Option<(String, Vec<String>)> = None;
+    let flush = |cur: &mut Option<(String, Vec<String>)>, failed: &mut Vec<String>| {
+        if let Some((step, lines)) = cur.take() {
+            let nonempty: Vec<&String> = lines.iter().filter(|l| !l.trim().is_empty()).collect();
+            let detail: Vec<String> = nonempty[nonempty.len().saturating_sub(3)..]
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
+            failed.push(format!(
+                "handler of step {step} failed: {}",
+                if detail.is_empty() {
+                    "(no output)".to_string()
+                } else {
+                    detail.join(" / ")
+                }
+            ));
+        }
+    };
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("@@| ").or(line.strip_prefix("@@|")) {
+            if let Some((_, l)) = current.as_mut() {
+                l.push(rest.to_string());
+            }
+            continue;
+        }
+        flush(&mut current, &mut r.failed);
+        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "@@ok" => r.ok.push(rest.to_string()),
+            "@@failed" => current = Some((rest.to_string(), Vec::new())),
+            "@@note" => r.notes.push(rest.to_string()),
+            "@@done" => r.done = true,
+            _ => {}
+        }
+    }
+    flush(&mut current, &mut r.failed);
+    r
+}
+
+/// A run id for backup directories: UTC time and process id, e.g.
+/// `20261121T101500Z-4242`. Never part of a rendered file.
+pub fn run_id() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        std::process::id()
+    )
+}
+
+/// Days since 1970-01-01 -> (year, month, day) (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}

@@ -1,0 +1,337 @@
+//! `clusterctl apply`: render every node, then the head first (its LAN
+//! address, forwarding, firewall, DNS and DHCP are what workers need), then
+//! the workers in parallel (at most `--forks` at once), waiting with backoff
+//! up to `--wait` for workers that cannot be reached yet (they may still be
+//! waiting for their lease from the head's dnsmasq). Progress lines go to
+//! stderr; the recap (or `--output json`) to stdout. Ctrl-C stops new work;
+//! a round trip already started always finishes.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use super::remote::{self, ControlDir};
+use crate::apply::{self, NodeReport, Status};
+use crate::cli::{ApplyArgs, OutputFormat};
+use crate::cluster::{Cluster, Role};
+use crate::error::{Result, EXIT_ERROR, EXIT_OK};
+use crate::hostlist;
+use crate::render::{self, RenderedFile};
+use crate::templates::Templates;
+use crate::transport::Transport;
+
+/// Exit code after Ctrl-C (128 + SIGINT), as shells report it.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Ctrl-C sets a flag the run checks between round trips (only an atomic
+/// store happens in the handler). The ssh children run in their own process
+/// group, so the terminal's SIGINT does not cut a round trip in half.
+fn catch_sigint() {
+    // SAFETY: installing a handler that only stores to an atomic.
+    unsafe {
+        libc::signal(
+            libc::SIGINT,
+            on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
+        );
+    }
+}
+
+struct Node {
+    name: String,
+    files: Vec<RenderedFile>,
+    transport: Box<dyn Transport>,
+    via_head: bool,
+}
+
+pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
+    let r = &args.remote;
+    let inventory = &r.inventory.path;
+    let cluster = Cluster::load(inventory)?;
+    let tdir = super::render::template_dir(inventory, None)?;
+    let templates = Templates::load(tdir.as_deref())?;
+    let selected = remote::select(&cluster, r.nodes.as_deref())?;
+    let control = ControlDir::new()?;
+    let opts = remote::ssh_options(&cluster, &control, r.accept_new_host_keys);
+
+    // Render everything first: a template error stops before any connection.
+    let mut head: Option<Node> = None;
+    let mut workers: Vec<Node> = Vec::new();
+    for name in &selected {
+        let node = Node {
+            name: name.clone(),
+            files: render::render_node(&cluster, &templates, name)?,
+            transport: remote::transport_for(&cluster, name, &opts),
+            via_head: cluster.worker(name).is_some_and(|w| w.via_head),
+        };
+        match cluster.role_of(name) {
+            Some(Role::Worker) => workers.push(node),
+            _ => head = Some(node),
+        }
+    }
+
+    catch_sigint();
+    let run_id = apply::run_id();
+    let log = Log { verbose };
+    let mut reports: Vec<NodeReport> = Vec::new();
+    let mut head_unreachable = false;
+
+    if let Some(h) = &head {
+        log.line(&format!("{}: applying", h.name));
+        // A few quick retries: the head may be busy (sshd MaxStartups).
+        let report = with_retries(&cluster, h, &run_id, Duration::from_secs(6), &log);
+        head_unreachable = report.status == Status::Unreachable;
+        reports.push(report);
+    }
+
+    let (direct, blocked): (Vec<Node>, Vec<Node>) = workers
+        .into_iter()
+        .partition(|w| !(head_unreachable && w.via_head));
+    for w in &blocked {
+        let mut rep = NodeReport::new(&w.name);
+        rep.status = Status::Unreachable;
+        rep.message = Some(format!(
+            "not tried: it is reached through the head {}, which is unreachable",
+            cluster.head.name
+        ));
+        log.report(&rep);
+        reports.push(rep);
+    }
+    reports.extend(apply_workers(
+        &cluster,
+        &direct,
+        &run_id,
+        r.forks as usize,
+        Duration::from_secs(args.wait),
+        &log,
+    ));
+    drop(head);
+    drop(direct);
+    drop(blocked); // closes every ssh master connection
+    drop(control);
+
+    // Inventory order in the recap.
+    reports.sort_by_key(|rep| selected.iter().position(|n| *n == rep.node));
+    match r.output {
+        OutputFormat::Text => print!("{}", recap(&reports, &run_id, verbose)),
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "run_id": run_id,
+                "nodes": reports,
+            }))
+            .unwrap_or_default()
+        ),
+    }
+    Ok(if reports.iter().any(|r| r.status == Status::Interrupted) {
+        EXIT_INTERRUPTED
+    } else if reports
+        .iter()
+        .any(|r| matches!(r.status, Status::Failed | Status::Unreachable))
+    {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
+    })
+}
+
+/// Apply one node, retrying while it is unreachable until `wait` is over.
+fn with_retries(
+    cluster: &Cluster,
+    n: &Node,
+    run_id: &str,
+    wait: Duration,
+    log: &Log,
+) -> NodeReport {
+    let deadline = Instant::now() + wait;
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let rep = apply::apply_node(
+            n.transport.as_ref(),
+            cluster,
+            &n.name,
+            &n.files,
+            run_id,
+            &INTERRUPTED,
+        );
+        if rep.status != Status::Unreachable || Instant::now() + backoff > deadline {
+            log.report(&rep);
+            return rep;
+        }
+        log.line(&format!(
+            "{}: unreachable, retrying in {}s: {}",
+            n.name,
+            backoff.as_secs(),
+            rep.message.as_deref().unwrap_or("")
+        ));
+        if !sleep(backoff) {
+            log.report(&rep);
+            return rep;
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(8));
+    }
+}
+
+/// Workers in parallel; the unreachable ones again after a backoff, saying
+/// who apply waits for, until `wait` is over.
+fn apply_workers(
+    cluster: &Cluster,
+    nodes: &[Node],
+    run_id: &str,
+    forks: usize,
+    wait: Duration,
+    log: &Log,
+) -> Vec<NodeReport> {
+    let start = Instant::now();
+    let deadline = start + wait;
+    let mut backoff = Duration::from_secs(1);
+    let mut todo: Vec<&Node> = nodes.iter().collect();
+    let mut done: Vec<NodeReport> = Vec::new();
+    while !todo.is_empty() {
+        let round = remote::parallel(&todo, forks, |n| {
+            let rep = apply::apply_node(
+                n.transport.as_ref(),
+                cluster,
+                &n.name,
+                &n.files,
+                run_id,
+                &INTERRUPTED,
+            );
+            if rep.status != Status::Unreachable {
+                log.report(&rep);
+            }
+            rep
+        });
+        let mut again = Vec::new();
+        let mut waiting: Vec<NodeReport> = Vec::new();
+        for (n, rep) in todo.iter().zip(round) {
+            if rep.status == Status::Unreachable {
+                again.push(*n);
+                waiting.push(rep);
+            } else {
+                done.push(rep);
+            }
+        }
+        let out_of_time = Instant::now() + backoff > deadline;
+        if again.is_empty() || out_of_time || INTERRUPTED.load(Ordering::SeqCst) {
+            for rep in waiting {
+                log.report(&rep);
+                done.push(rep);
+            }
+            break;
+        }
+        let names: Vec<&str> = again.iter().map(|n| n.name.as_str()).collect();
+        log.line(&format!(
+            "waiting for {} ({} unreachable, e.g. {}); next try in {}s, giving up in {}s",
+            hostlist::fold(&names),
+            names.len(),
+            waiting[0].message.as_deref().unwrap_or("no answer"),
+            backoff.as_secs(),
+            deadline.saturating_duration_since(Instant::now()).as_secs()
+        ));
+        if !sleep(backoff) {
+            for rep in waiting {
+                log.report(&rep);
+                done.push(rep);
+            }
+            break;
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(8));
+        todo = again;
+    }
+    done
+}
+
+/// Sleep in small steps; false when interrupted.
+fn sleep(d: Duration) -> bool {
+    let end = Instant::now() + d;
+    while Instant::now() < end {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100).min(end - Instant::now()));
+    }
+    !INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Progress: plain lines on stderr, one per event, whole lines only.
+struct Log {
+    verbose: u8,
+}
+
+impl Log {
+    fn line(&self, s: &str) {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "{s}");
+    }
+
+    fn report(&self, r: &NodeReport) {
+        let mut s = String::new();
+        for p in &r.changed {
+            s.push_str(&format!("{}: wrote {p}\n", r.node));
+        }
+        for h in &r.handlers {
+            s.push_str(&format!("{}: ran handler of {h}\n", r.node));
+        }
+        for n in &r.notes {
+            s.push_str(&format!("{}: note: {n}\n", r.node));
+        }
+        s.push_str(&format!("{}: {}", r.node, r.status));
+        if let Some(m) = &r.message {
+            s.push_str(&format!(": {m}"));
+        }
+        if self.verbose > 0 {
+            s.push_str(&format!(" ({} round trip(s))", r.round_trips));
+        }
+        self.line(&s);
+    }
+}
+
+/// One line per node: status, what changed or why it failed; then totals.
+fn recap(reports: &[NodeReport], run_id: &str, verbose: u8) -> String {
+    let width = reports.iter().map(|r| r.node.len()).max().unwrap_or(4);
+    let mut s = format!("recap (run {run_id}):\n");
+    for r in reports {
+        let detail = match r.status {
+            Status::Ok => "in sync".to_string(),
+            Status::Changed => format!(
+                "{} file(s) written, {} handler(s) run",
+                r.changed.len(),
+                r.handlers.len()
+            ),
+            _ => r.message.clone().unwrap_or_default(),
+        };
+        let trips = if verbose > 0 {
+            format!(" ({} round trip(s))", r.round_trips)
+        } else {
+            String::new()
+        };
+        s.push_str(&format!(
+            "  {:width$}  {:<11}  {detail}{trips}\n",
+            r.node,
+            r.status.to_string()
+        ));
+    }
+    let count = |st: Status| reports.iter().filter(|r| r.status == st).count();
+    s.push_str(&format!(
+        "ok={} changed={} failed={} unreachable={}{}\n",
+        count(Status::Ok),
+        count(Status::Changed),
+        count(Status::Failed),
+        count(Status::Unreachable),
+        match count(Status::Interrupted) {
+            0 => String::new(),
+            n => format!(" interrupted={n}"),
+        }
+    ));
+    if let Some(dir) = reports.iter().find_map(|r| r.backup_dir.as_ref()) {
+        s.push_str(&format!(
+            "replaced files were backed up to {dir} on each node\n"
+        ));
+    }
+    s
+}

@@ -1,0 +1,120 @@
+//! What `diff` and `apply` share to reach nodes: choosing nodes (`--nodes`),
+//! building each node's transport (the head directly, workers through the
+//! head), the private directory for ssh control sockets, and a bounded
+//! worker pool (`--forks`).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use crate::cluster::{Cluster, Role};
+use crate::error::{Error, Result};
+use crate::hostlist;
+use crate::transport::{SshOptions, SshTransport, Transport};
+
+/// SSH client options for a run, from the inventory's `ssh:` section.
+pub fn ssh_options(cluster: &Cluster, control: &ControlDir, accept_new: bool) -> SshOptions {
+    SshOptions {
+        config: cluster.ssh.config.clone(),
+        known_hosts: cluster.ssh.known_hosts.clone(),
+        identity: cluster.ssh.identity.clone(),
+        accept_new_host_keys: accept_new,
+        control_dir: control.0.clone(),
+        connect_timeout: 10,
+    }
+}
+
+/// Run `f` on every item with at most `forks` at once; results in item order.
+pub fn parallel<T: Sync, R: Send>(items: &[T], forks: usize, f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let out: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..forks.max(1).min(items.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(item) = items.get(i) else { break };
+                let r = f(item);
+                if let Ok(mut o) = out.lock() {
+                    o[i] = Some(r);
+                }
+            });
+        }
+    });
+    out.into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Node names to work on, in inventory order.
+pub fn select(cluster: &Cluster, nodes: Option<&str>) -> Result<Vec<String>> {
+    let all: Vec<String> = cluster.node_names().iter().map(|s| s.to_string()).collect();
+    let Some(list) = nodes else { return Ok(all) };
+    let wanted: BTreeSet<String> = hostlist::expand(list)
+        .map_err(|e| {
+            Error::usage(
+                format!("--nodes: {e}"),
+                Some("a host list like head,node[01-04]"),
+            )
+        })?
+        .into_iter()
+        .collect();
+    if let Some(unknown) = wanted.iter().find(|n| !all.contains(n)) {
+        return Err(Error::usage(
+            format!("--nodes: no node named `{unknown}` in the inventory"),
+            Some(&format!("nodes: {}", hostlist::fold(&cluster.node_names()))),
+        ));
+    }
+    Ok(all.into_iter().filter(|n| wanted.contains(n)).collect())
+}
+
+/// The head directly; a worker through the head unless it has its own target.
+pub fn transport_for(cluster: &Cluster, name: &str, opts: &SshOptions) -> Box<dyn Transport> {
+    let head = &cluster.head;
+    match cluster.role_of(name) {
+        Some(Role::Worker) => {
+            let w = cluster.worker(name).expect("role_of said worker");
+            let jump = w.via_head.then(|| head.ssh.clone());
+            Box::new(SshTransport::new(w.ssh.clone(), jump, w.sudo, opts.clone()))
+        }
+        _ => Box::new(SshTransport::new(
+            head.ssh.clone(),
+            None,
+            head.sudo,
+            opts.clone(),
+        )),
+    }
+}
+
+/// A private (0700) directory for ssh control sockets, removed on drop.
+pub struct ControlDir(pub PathBuf);
+
+impl ControlDir {
+    pub fn new() -> Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        let base = std::env::var_os("XDG_RUNTIME_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(std::env::temp_dir);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let dir = base.join(format!("clusterctl-{}-{nanos:x}", std::process::id()));
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|source| Error::Write {
+                path: dir.clone(),
+                source,
+            })?;
+        Ok(ControlDir(dir))
+    }
+}
+
+impl Drop for ControlDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
