@@ -141,7 +141,8 @@ fn apply_inner(
     }
 
     // Round trip 2: stage, validate, back up, rename.
-    let out = match t.run(&write_script(&plan, run_id)) {
+    let backup_dir = format!("{BACKUP_ROOT}/{run_id}");
+    let out = match t.run(&write_script(&plan, &backup_dir)) {
         Ok(o) => o,
         Err(e) => {
             return report.fail(
@@ -153,7 +154,7 @@ fn apply_inner(
     let w = parse_write(&String::from_utf8_lossy(&out.stdout));
     report.changed = w.written;
     if w.backed_up {
-        report.backup_dir = Some(format!("{BACKUP_ROOT}/{run_id}"));
+        report.backup_dir = Some(backup_dir);
     }
     if !w.done {
         let mut msg = if w.errors.is_empty() {
@@ -344,13 +345,10 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
 /// The write round trip. Everything sits in a function called on the last
 /// line: if the script arrives truncated, sh finds a syntax error and runs
 /// nothing.
-pub fn write_script(plan: &NodePlan, run_id: &str) -> String {
+pub fn write_script(plan: &NodePlan, backup_dir: &str) -> String {
     let mut s = String::from(PREAMBLE);
     s.push_str("umask 022\n");
-    s.push_str(&format!(
-        "bk={}\n",
-        shell_quote(&format!("{BACKUP_ROOT}/{run_id}"))
-    ));
+    s.push_str(&format!("bk={}\n", shell_quote(backup_dir)));
     s.push_str(
         r#"fail=0
 temps=""
@@ -373,7 +371,7 @@ check() { # PATH COMMAND...: validate a candidate
 }
 backup() { # PATH
   [ -e "$1" ] || return 0
-  if mkdir -p "$bk${1%/*}" && chmod 0700 /var/lib/clusterctl && cp -p "$1" "$bk$1"; then
+  if mkdir -p "$bk${1%/*}" && chmod 0700 "${bk%/*}" && cp -p "$1" "$bk$1"; then
     echo "@@backup $1"
   else
     echo "@@error $1: cannot back it up to $bk$1"; fail=1
@@ -668,4 +666,338 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::{FakeHost, Local, Output, TransportError};
+    use std::path::Path;
+
+    fn lab() -> (Cluster, Vec<RenderedFile>) {
+        let c = Cluster::from_str(
+            include_str!("../inventories/lab.yaml"),
+            Path::new("lab.yaml"),
+        )
+        .unwrap();
+        let t = crate::templates::Templates::load(None).unwrap();
+        let files = crate::render::render_node(&c, &t, "head").unwrap();
+        (c, files)
+    }
+
+    fn ok(stdout: String) -> Result<Output, TransportError> {
+        Ok(Output {
+            status: 0,
+            stdout: stdout.into_bytes(),
+            stderr: Vec::new(),
+        })
+    }
+
+    /// Probe output for a node that has `files` exactly (or nothing) and every tool.
+    fn probe_answer(files: &[RenderedFile], present: bool) -> String {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let mut s = String::from("@@os debian 12\n@@init sysvinit\n@@iptables nf_tables\n");
+        for t in facts::TOOLS.split_whitespace() {
+            s.push_str(&format!("@@tool {t}\n"));
+        }
+        s.push_str("@@session-if eth0\n");
+        for f in files {
+            if present {
+                let content = match f.manage {
+                    steps::Manage::Whole => f.content.clone(),
+                    steps::Manage::Block => crate::render::merge_block("", &f.content).unwrap(),
+                };
+                s.push_str(&format!(
+                    "@@file {} {:o} root root\n{}\n@@end\n",
+                    f.path,
+                    f.mode,
+                    b64.encode(content)
+                ));
+            } else {
+                s.push_str(&format!("@@missing {}\n", f.path));
+            }
+        }
+        s.push_str("@@done\n");
+        s
+    }
+
+    fn never() -> AtomicBool {
+        AtomicBool::new(false)
+    }
+
+    #[test]
+    fn a_node_in_sync_costs_one_round_trip_and_runs_nothing() {
+        let (c, files) = lab();
+        let answer = probe_answer(&files, true);
+        let t = FakeHost::new(move |_| ok(answer.clone()));
+        let r = apply_node(&t, &c, "head", &files, "RUN", &never());
+        assert_eq!(r.status, Status::Ok, "{r:?}");
+        assert_eq!(r.round_trips, 1);
+        assert_eq!(t.round_trips(), 1);
+        assert!(r.changed.is_empty() && r.handlers.is_empty());
+    }
+
+    #[test]
+    fn changes_cost_three_round_trips_however_many_files() {
+        let (c, files) = lab();
+        let probe = probe_answer(&files, false);
+        let t = FakeHost::new(move |script| {
+            if script.contains("\nmain\n") && script.contains("stage ") {
+                let mut out = String::new();
+                for l in script.lines().filter(|l| l.starts_with("commit ")) {
+                    out.push_str(&format!("@@written {}\n", l.split(' ').nth(1).unwrap()));
+                }
+                ok(out + "@@done\n")
+            } else if script.contains("main 3>&1") {
+                let mut out = String::new();
+                for l in script.lines().filter(|l| l.starts_with("  run ")) {
+                    out.push_str(&format!("@@ok {}\n", l.split(' ').nth(3).unwrap()));
+                }
+                ok(out + "@@done\n")
+            } else {
+                ok(probe.clone())
+            }
+        });
+        let r = apply_node(&t, &c, "head", &files, "RUN", &never());
+        assert_eq!(r.status, Status::Changed, "{r:?}");
+        assert_eq!(r.round_trips, 3);
+        assert_eq!(r.changed.len(), files.len());
+        assert_eq!(
+            r.handlers,
+            [
+                "head-lan-interface",
+                "head-ip-forward",
+                "head-firewall",
+                "head-dnsmasq"
+            ]
+        );
+        let scripts = t.scripts.lock().unwrap();
+        // The write script validates both candidates before any rename.
+        let w = &scripts[1];
+        let check_dns = w
+            .find("check /etc/dnsmasq.d/clusterctl.conf dnsmasq --test")
+            .unwrap();
+        let check_fw = w
+            .find("check /etc/iptables/rules.v4 iptables-restore --test")
+            .unwrap();
+        let first_commit = w.find("commit ").unwrap();
+        let first_backup = w.find("\nbackup ").unwrap();
+        assert!(check_dns < first_backup && check_fw < first_backup && first_backup < first_commit);
+        // sysvinit: dnsmasq restarts with `service`.
+        assert!(
+            scripts[2].contains("service dnsmasq restart"),
+            "{}",
+            scripts[2]
+        );
+    }
+
+    #[test]
+    fn a_failed_validation_fails_the_node_and_runs_no_handler() {
+        let (c, files) = lab();
+        let probe = probe_answer(&files, false);
+        let t = FakeHost::new(move |script| {
+            if script.contains("stage ") {
+                ok("@@invalid /etc/dnsmasq.d/clusterctl.conf\n@@| dnsmasq: bad option at line 3\n@@aborted\n".into())
+            } else {
+                ok(probe.clone())
+            }
+        });
+        let r = apply_node(&t, &c, "head", &files, "RUN", &never());
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(r.round_trips, 2);
+        assert_eq!(
+            r.message.as_deref(),
+            Some("/etc/dnsmasq.d/clusterctl.conf: the new file failed validation, the old one is kept: dnsmasq: bad option at line 3; no file was changed")
+        );
+    }
+
+    #[test]
+    fn a_missing_tool_fails_before_anything_is_written() {
+        let (c, files) = lab();
+        let probe = probe_answer(&files, false).replace("@@tool ifup\n", "");
+        let t = FakeHost::new(move |_| ok(probe.clone()));
+        let r = apply_node(&t, &c, "head", &files, "RUN", &never());
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(r.round_trips, 1);
+        assert_eq!(
+            r.message.as_deref(),
+            Some("missing `ifup` (package ifupdown) on head (debian 12, sysvinit init); install it and run apply again; nothing was changed")
+        );
+    }
+
+    #[test]
+    fn unreachable_and_interrupted() {
+        let (c, files) = lab();
+        let t = FakeHost::new(|_| {
+            Err(TransportError {
+                message: "ssh to root@head failed: Connection refused".into(),
+                unreachable: true,
+            })
+        });
+        let r = apply_node(&t, &c, "head", &files, "RUN", &never());
+        assert_eq!(r.status, Status::Unreachable);
+        let stop = AtomicBool::new(true);
+        let r = apply_node(&t, &c, "head", &files, "RUN", &stop);
+        assert_eq!(r.status, Status::Interrupted);
+        assert_eq!(r.round_trips, 0);
+    }
+
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    fn change(step: &'static str, path: &str, action: Action, content: &str) -> plan::FileChange {
+        let (owner, group) = current_user();
+        plan::FileChange {
+            step,
+            path: leak(path.to_string()),
+            action,
+            content: content.to_string(),
+            mode: 0o640,
+            owner,
+            group,
+            diff: String::new(),
+        }
+    }
+
+    fn current_user() -> (String, String) {
+        let id = |f: &str| {
+            let o = std::process::Command::new("id").arg(f).output().unwrap();
+            String::from_utf8(o.stdout).unwrap().trim().to_string()
+        };
+        (id("-un"), id("-gn"))
+    }
+
+    /// The write script for real, with the local `sh`: files replaced
+    /// atomically with their mode, old ones backed up, no temp file left.
+    #[test]
+    fn the_write_script_replaces_backs_up_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(format!("{d}/old"), "old content\n").unwrap();
+        let plan = NodePlan {
+            changes: vec![
+                change(
+                    "head-hosts",
+                    &format!("{d}/old"),
+                    Action::Update,
+                    "new content\n",
+                ),
+                change(
+                    "head-hosts",
+                    &format!("{d}/sub dir/new"),
+                    Action::Create,
+                    "it's $(new)\n",
+                ),
+            ],
+            handlers: Vec::new(),
+        };
+        let t = Local::default();
+        let out = t
+            .run(&write_script(&plan, &format!("{d}/backups/RUN")))
+            .unwrap();
+        let w = parse_write(&String::from_utf8_lossy(&out.stdout));
+        assert!(w.done, "{w:?} {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(w.written.len(), 2);
+        assert_eq!(
+            std::fs::read_to_string(format!("{d}/old")).unwrap(),
+            "new content\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(format!("{d}/sub dir/new")).unwrap(),
+            "it's $(new)\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(format!("{d}/backups/RUN{d}/old")).unwrap(),
+            "old content\n"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(format!("{d}/old"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o640);
+        let leftovers: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".clusterctl."))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    /// A candidate that fails its validator replaces nothing, not even the
+    /// files that were fine, and leaves no temp file behind.
+    #[test]
+    fn a_bad_candidate_replaces_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(format!("{d}/a"), "a\n").unwrap();
+        std::fs::write(format!("{d}/dnsmasq.conf"), "port=0\n").unwrap();
+        let plan = NodePlan {
+            changes: vec![
+                change("head-hosts", &format!("{d}/a"), Action::Update, "A\n"),
+                change(
+                    "head-dnsmasq",
+                    &format!("{d}/dnsmasq.conf"),
+                    Action::Update,
+                    "no-such-option=1\n",
+                ),
+            ],
+            handlers: Vec::new(),
+        };
+        let out = Local::default()
+            .run(&write_script(&plan, &format!("{d}/backups/RUN")))
+            .unwrap();
+        let w = parse_write(&String::from_utf8_lossy(&out.stdout));
+        assert!(!w.done && w.written.is_empty(), "{w:?}");
+        assert!(
+            w.errors[0].contains("dnsmasq.conf: the new file failed validation"),
+            "{w:?}"
+        );
+        assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "a\n");
+        assert_eq!(
+            std::fs::read_to_string(format!("{d}/dnsmasq.conf")).unwrap(),
+            "port=0\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(d).unwrap().count(),
+            2,
+            "temp files left behind"
+        );
+    }
+
+    /// A script cut short in transit (a dropped connection) runs nothing.
+    #[test]
+    fn a_truncated_write_script_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(format!("{d}/a"), "a\n").unwrap();
+        let plan = NodePlan {
+            changes: vec![change(
+                "head-hosts",
+                &format!("{d}/a"),
+                Action::Update,
+                "A\n",
+            )],
+            handlers: Vec::new(),
+        };
+        let script = write_script(&plan, &format!("{d}/backups/RUN"));
+        let cut = &script[..script.len() - "main\n".len() - 3];
+        let out = Local::default().run(cut).unwrap();
+        assert!(!parse_write(&String::from_utf8_lossy(&out.stdout)).done);
+        assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "a\n");
+        assert_eq!(std::fs::read_dir(d).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn run_ids_are_utc_timestamps() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(20_413), (2025, 11, 21));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        let id = run_id();
+        assert_eq!(
+            id.len(),
+            "20261121T101500Z".len() + 1 + std::process::id().to_string().len()
+        );
+    }
 }

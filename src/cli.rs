@@ -211,6 +211,15 @@ pub struct AddNodeArgs {
     /// Only edit the inventory
     #[arg(long)]
     pub no_apply: bool,
+    /// Seconds to wait for the new worker to get its lease and answer
+    #[arg(long, default_value_t = 120, value_name = "SECONDS")]
+    pub wait: u64,
+    /// Nodes worked on at once
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub forks: u32,
+    /// Trust and record the host key of a node seen for the first time
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }
 
 #[derive(Debug, Args)]

@@ -96,8 +96,6 @@ pub enum Error {
     Exists { path: PathBuf },
     #[error("template {name}: {message}")]
     Template { name: String, message: String },
-    #[error("`{what}` is not implemented yet")]
-    NotImplemented { what: &'static str },
     #[error("lab: {message}")]
     Lab {
         message: String,
@@ -144,9 +142,6 @@ impl Error {
             Error::Read { .. } => Some("check the path; set it with -i or $CLUSTERCTL_INVENTORY".into()),
             Error::Write { .. } => Some("check the directory exists and is writable".into()),
             Error::Exists { .. } => Some("pass --force to overwrite it, or -o to write elsewhere".into()),
-            Error::NotImplemented { what } => Some(format!(
-                "`{what}` arrives in a later release; `clusterctl diff` shows what it would change"
-            )),
             Error::Template { .. } => Some(
                 "fix the template (an override in your templates/ directory?) or remove the override".into(),
             ),

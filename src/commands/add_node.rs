@@ -1,19 +1,13 @@
 //! `clusterctl add-node`: add a worker to the inventory, keeping every comment
 //! and all formatting, validating the result before writing it atomically.
 
-use crate::cli::AddNodeArgs;
+use crate::cli::{AddNodeArgs, ApplyArgs, OutputFormat, RemoteArgs};
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::validate;
 use crate::yaml_edit;
 
-pub fn run(args: AddNodeArgs) -> Result<i32> {
-    if !args.no_apply {
-        return Err(Error::usage(
-            "add-node cannot apply yet: `clusterctl apply` is not implemented in this release",
-            Some("re-run with --no-apply to only add the node to the inventory"),
-        ));
-    }
+pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
     let path = &args.inventory.path;
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
         path: path.clone(),
@@ -123,6 +117,23 @@ pub fn run(args: AddNodeArgs) -> Result<i32> {
             .unwrap_or_default(),
         path.display()
     );
-    println!("next: clusterctl apply -i {}", path.display());
-    Ok(0)
+    if args.no_apply {
+        println!("next: clusterctl apply -i {}", path.display());
+        return Ok(0);
+    }
+    // Every node's hosts block and hostfiles list the workers, and the head's
+    // dnsmasq reserves the new lease: apply to all of them.
+    println!("applying to every node (each one lists the workers)");
+    let apply = ApplyArgs {
+        remote: RemoteArgs {
+            inventory: args.inventory.clone(),
+            nodes: None,
+            forks: args.forks,
+            accept_new_host_keys: args.accept_new_host_keys,
+            output: OutputFormat::Text,
+        },
+        dry_run: false,
+        wait: args.wait,
+    };
+    super::apply::run(&apply, verbose)
 }

@@ -19,7 +19,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Init(args) => init::run(args),
         Command::Check(args) => check::run(args),
         Command::Render(args) => render::run(args),
-        Command::AddNode(args) => add_node::run(args),
+        Command::AddNode(args) => add_node::run(args, cli.verbose),
         Command::Apply(args) if args.dry_run => diff::run(&args.remote, cli.verbose),
         Command::Apply(args) => apply::run(&args, cli.verbose),
         Command::Diff(args) => diff::run(&args.remote, cli.verbose),

@@ -314,17 +314,6 @@ fn missing_inventory_is_a_clear_error() {
 }
 
 #[test]
-fn apply_says_it_is_not_implemented() {
-    clusterctl()
-        .args(["apply", "-i", "examples/cluster.yaml"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .assert()
-        .code(1)
-        .stdout("")
-        .stderr("error: `apply` is not implemented yet\n  help: `apply` arrives in a later release; `clusterctl diff` shows what it would change\n");
-}
-
-#[test]
 fn every_command_has_help_with_an_example() {
     for cmd in [
         "init",
