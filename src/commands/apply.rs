@@ -169,8 +169,9 @@ fn with_retries(
             rep.message.as_deref().unwrap_or("")
         ));
         if !sleep(backoff) {
-            log.report(&rep);
-            return rep;
+            let mut done = Vec::new();
+            finish_waiting(vec![rep], &mut done, log);
+            return done.remove(0);
         }
         backoff = (backoff * 2).min(Duration::from_secs(8));
     }
@@ -218,10 +219,7 @@ fn apply_workers(
         }
         let out_of_time = Instant::now() + backoff > deadline;
         if again.is_empty() || out_of_time || INTERRUPTED.load(Ordering::SeqCst) {
-            for rep in waiting {
-                log.report(&rep);
-                done.push(rep);
-            }
+            finish_waiting(waiting, &mut done, log);
             break;
         }
         let names: Vec<&str> = again.iter().map(|n| n.name.as_str()).collect();
@@ -234,16 +232,29 @@ fn apply_workers(
             deadline.saturating_duration_since(Instant::now()).as_secs()
         ));
         if !sleep(backoff) {
-            for rep in waiting {
-                log.report(&rep);
-                done.push(rep);
-            }
+            finish_waiting(waiting, &mut done, log);
             break;
         }
         backoff = (backoff * 2).min(Duration::from_secs(8));
         todo = again;
     }
     done
+}
+
+/// Workers still unreachable when apply stops waiting: unreachable, or
+/// interrupted when Ctrl-C ended the wait.
+fn finish_waiting(waiting: Vec<NodeReport>, done: &mut Vec<NodeReport>, log: &Log) {
+    for mut rep in waiting {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            rep.status = Status::Interrupted;
+            rep.message = Some(format!(
+                "interrupted while waiting for it (last try: {})",
+                rep.message.as_deref().unwrap_or("no answer")
+            ));
+        }
+        log.report(&rep);
+        done.push(rep);
+    }
 }
 
 /// Sleep in small steps; false when interrupted.
