@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on the local lab (root, Linux): install the lab's
-# packages, build, bring up wan + head + workers, then validate and render the
-# inventory the lab wrote, and show that the controller reaches the head over SSH.
+# packages, build, bring up wan + head + workers, apply the inventory the lab
+# wrote over SSH, and show the result: leases, routes, names, NAT, hostfile,
+# and a second apply that changes nothing.
 # Leaves the lab up to look around; `sudo target/debug/clusterctl lab down` removes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,12 +15,24 @@ fi
 scripts/install-deps.sh
 cargo build --locked
 bin=target/debug/clusterctl
+inv=lab/cluster.yaml
 
 "$bin" lab up --workers "${WORKERS:-3}"
-"$bin" check -i lab/cluster.yaml
-echo "--- what the head would get:"
-"$bin" render -i lab/cluster.yaml --node head
-echo "--- the head over SSH, as clusterctl will reach it:"
-"$bin" lab ssh head -- hostname
+"$bin" check -i "$inv"
+echo "--- clusterctl diff (what apply will change; exit 2 = changes pending):"
+"$bin" diff -i "$inv" --nodes head | tail -n 1 || true
+echo "--- clusterctl apply:"
+"$bin" apply -i "$inv"
+echo "--- the result, seen from w1:"
+"$bin" lab exec w1 -- sh -c '
+  echo "address: $(ip -4 -o addr show dev eth0 | awk "{print \$4}")  $(ip route show default)"
+  grep nameserver /etc/resolv.conf
+  echo "names from the head DNS (/etc/hosts hidden):"
+  unshare -m sh -c "mount --bind /dev/null /etc/hosts && getent hosts head w2"
+  echo "MPI hostfile:"; grep -v "^#" /etc/clusterctl/hostfile.openmpi'
+echo "--- NAT: w1 reaches the wan host through the head:"
+"$bin" lab exec w1 -- ping -c 1 -W 2 198.51.100.1 | grep "bytes from"
+echo "--- a second apply changes nothing:"
+"$bin" apply -i "$inv" 2>/dev/null | tail -n 1
 "$bin" lab status
-echo "demo.sh: lab is up. Next: clusterctl apply (coming next); remove with: sudo $bin lab down"
+echo "demo.sh: the lab cluster is configured. Look around: sudo $bin lab ssh w1; remove it: sudo $bin lab down"
