@@ -95,7 +95,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         let mut rep = NodeReport::new(&w.name);
         rep.status = Status::Unreachable;
         rep.message = Some(format!(
-            "not tried: it is reached through the head {}, which is unreachable",
+            "not tried: its jump host {} is unreachable",
             cluster.head.name
         ));
         log.report(&rep);

@@ -1257,8 +1257,9 @@ fn an_unreachable_worker_fails_alone_and_converges_later() {
         .unwrap();
     assert_eq!(status.code(), Some(130), "{stdout}");
     assert_eq!(recap_status(&stdout, "w2"), "interrupted", "{stdout}");
+    // Its control sockets are in clusterctl-<its pid>-*.
     let masters = Command::new("pgrep")
-        .args(["-f", "ControlPath=.*clusterctl-"])
+        .args(["-f", &format!("ControlPath=.*clusterctl-{}-", child.id())])
         .output()
         .unwrap();
     assert!(
@@ -1277,5 +1278,100 @@ fn an_unreachable_worker_fails_alone_and_converges_later() {
         stdout.contains("ok=2 changed=1 failed=0 unreachable=0"),
         "{stdout}"
     );
+    lab.down();
+}
+
+/// `add-node` adds the worker to the inventory and applies everywhere: the
+/// new worker is configured, and every other node's hosts block and
+/// hostfiles list it.
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn add_node_applies_to_every_node() {
+    let _g = serial();
+    let lab = Lab::new("taddn", 23);
+    lab.up(2);
+    let inv = "lab/cluster.yaml";
+    // Start from an inventory without w2 (the lab has it running).
+    let path = lab.dir.path().join(inv);
+    let yaml = fs::read_to_string(&path).unwrap();
+    let at = yaml.find("  - name: w2\n").expect("w2 entry");
+    let end = yaml[at..].find("\n\n").map_or(yaml.len(), |e| at + e + 1);
+    let mac_line = yaml[at..end]
+        .lines()
+        .find(|l| l.trim_start().starts_with("mac:"))
+        .expect("mac line")
+        .to_string();
+    let mac = mac_line.split('"').nth(1).expect("quoted mac").to_string();
+    fs::write(&path, format!("{}{}", &yaml[..at], &yaml[end..])).unwrap();
+    // w2 is "switched off" until it is added (its DHCP client stopped), so
+    // it cannot take a pool address from the head first.
+    lab.sh("w2", "kill $(cat /run/dhclient.eth0.pid)");
+    let out = lab.run(&["apply", "-i", inv, "--wait", "60"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
+    assert!(!lab.sh("head", "cat /etc/hosts").contains("w2"));
+
+    let w2 = lab.lan_ip(12);
+    let mut child = lab
+        .cmd(&["add-node", "-i", inv, "w2", "--mac", &mac, "--ip", &w2])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the head has the new lease, w2 "boots" and asks for an address;
+    // add-node waits for it.
+    let stderr = child.stderr.take().unwrap();
+    let mut err_lines = Vec::new();
+    {
+        use std::io::BufRead;
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
+            let head_done = line.starts_with("head: ");
+            err_lines.push(line);
+            if head_done
+                && !err_lines.last().unwrap().starts_with("head: wrote")
+                && !err_lines.last().unwrap().starts_with("head: ran")
+                && !err_lines.last().unwrap().starts_with("head: applying")
+            {
+                break;
+            }
+        }
+        assert!(
+            err_lines.iter().any(|l| l == "head: changed"),
+            "{err_lines:?}"
+        );
+        lab.sh(
+            "w2",
+            "dhclient -4 -nw -pf /run/dhclient.eth0.pid -lf /var/lib/dhcp/dhclient.eth0.leases eth0",
+        );
+        err_lines.extend(lines.map_while(Result::ok));
+    }
+    let status = child.wait().unwrap();
+    let mut stdout = String::new();
+    use std::io::Read as _;
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "{stdout}\n{err_lines:?}");
+    assert!(
+        stdout.contains("ok=0 changed=3 failed=0 unreachable=0"),
+        "{stdout}"
+    );
+    for n in ["head", "w1", "w2"] {
+        assert!(
+            lab.sh(n, "cat /etc/hosts")
+                .contains(&format!("{w2}\tw2.lab.cluster\tw2\n")),
+            "{n}"
+        );
+        assert!(
+            lab.sh(n, "cat /etc/clusterctl/hostfile.openmpi")
+                .contains("w2 slots=2\n"),
+            "{n}"
+        );
+    }
+    let out = lab.run(&["diff", "-i", inv]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe("diff", &out));
     lab.down();
 }
