@@ -182,6 +182,17 @@ pub struct RemoteArgs {
     /// Output format: human-readable text, or JSON on stdout for scripts
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// SSH client [default: the inventory's ssh.transport, else openssh]
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportArg>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TransportArg {
+    /// The system `ssh` (~/.ssh/config, the agent, ProxyJump)
+    Openssh,
+    /// The built-in client (no ssh binary needed)
+    Russh,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

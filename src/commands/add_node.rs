@@ -131,6 +131,7 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
             forks: args.forks,
             accept_new_host_keys: args.accept_new_host_keys,
             output: OutputFormat::Text,
+            transport: None,
         },
         dry_run: false,
         wait: args.wait,

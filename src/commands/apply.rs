@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::remote::{self, ControlDir};
+use super::remote;
 use crate::apply::{self, NodeReport, Status};
 use crate::cli::{ApplyArgs, OutputFormat};
 use crate::cluster::{Cluster, Role};
@@ -55,8 +55,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     let tdir = super::render::template_dir(inventory, None)?;
     let templates = Templates::load(tdir.as_deref())?;
     let selected = remote::select(&cluster, r.nodes.as_deref())?;
-    let control = ControlDir::new()?;
-    let opts = remote::ssh_options(&cluster, &control, r.accept_new_host_keys);
+    let connector = remote::Connector::new(&cluster, r)?;
 
     // Render everything first: a template error stops before any connection.
     let mut head: Option<Node> = None;
@@ -65,7 +64,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         let node = Node {
             name: name.clone(),
             files: render::render_node(&cluster, &templates, name)?,
-            transport: remote::transport_for(&cluster, name, &opts),
+            transport: connector.transport_for(&cluster, name),
             via_head: cluster.worker(name).is_some_and(|w| w.via_head),
         };
         match cluster.role_of(name) {
@@ -112,7 +111,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     drop(head);
     drop(direct);
     drop(blocked); // closes every ssh master connection
-    drop(control);
+    drop(connector);
 
     // Inventory order in the recap.
     reports.sort_by_key(|rep| selected.iter().position(|n| *n == rep.node));

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::remote::{self, ControlDir};
+use super::remote;
 use crate::cli::{OutputFormat, RemoteArgs};
 use crate::cluster::Cluster;
 use crate::error::{Result, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
@@ -54,18 +54,13 @@ pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
     let tdir = super::render::template_dir(inventory, None)?;
     let templates = Templates::load(tdir.as_deref())?;
     let selected = remote::select(&cluster, args.nodes.as_deref())?;
-    let control = ControlDir::new()?;
-    let opts = remote::ssh_options(&cluster, &control, args.accept_new_host_keys);
+    let connector = remote::Connector::new(&cluster, args)?;
 
     // Render everything first: a template error stops before any connection.
     let mut work = Vec::new();
     for name in &selected {
         let files = render::render_node(&cluster, &templates, name)?;
-        work.push((
-            name.clone(),
-            files,
-            remote::transport_for(&cluster, name, &opts),
-        ));
+        work.push((name.clone(), files, connector.transport_for(&cluster, name)));
     }
 
     let results: Vec<(String, NodeResult, usize)> =
@@ -87,7 +82,7 @@ pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
             (name.clone(), r, t.round_trips())
         });
     drop(work); // closes every ssh master connection
-    drop(control);
+    drop(connector);
 
     let (mut pending, mut failed) = (0usize, 0usize);
     for (_, r, _) in &results {

@@ -6,20 +6,100 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use crate::cli::{RemoteArgs, TransportArg};
 use crate::cluster::{Cluster, Role};
 use crate::error::{Error, Result};
 use crate::hostlist;
-use crate::transport::{SshOptions, SshTransport, Transport};
+use crate::inventory::Transport as TransportKind;
+use crate::transport::{
+    RusshConn, RusshContext, RusshOptions, RusshTransport, SshOptions, SshTransport, Transport,
+};
 
-/// SSH client options for a run, from the inventory's `ssh:` section.
-pub fn ssh_options(cluster: &Cluster, control: &ControlDir, accept_new: bool) -> SshOptions {
-    SshOptions {
-        config: cluster.ssh.config.clone(),
-        known_hosts: cluster.ssh.known_hosts.clone(),
-        identity: cluster.ssh.identity.clone(),
-        accept_new_host_keys: accept_new,
-        control_dir: control.0.clone(),
-        connect_timeout: 10,
+/// Seconds to wait for a node's SSH server to answer.
+const CONNECT_TIMEOUT: u32 = 10;
+
+/// Builds each node's transport for one run: the system ssh (one master per
+/// node, in the run's private control directory) or russh (one runtime, the
+/// head's connection shared by the workers behind it).
+pub enum Connector {
+    Openssh {
+        opts: SshOptions,
+        _control: ControlDir,
+    },
+    Russh {
+        ctx: std::sync::Arc<RusshContext>,
+        head: std::sync::Arc<RusshConn>,
+    },
+}
+
+impl Connector {
+    /// `--transport` wins over the inventory's `ssh.transport`.
+    pub fn new(cluster: &Cluster, args: &RemoteArgs) -> Result<Self> {
+        let kind = match args.transport {
+            Some(TransportArg::Openssh) => TransportKind::Openssh,
+            Some(TransportArg::Russh) => TransportKind::Russh,
+            None => cluster.ssh.transport,
+        };
+        Ok(match kind {
+            TransportKind::Openssh => {
+                let control = ControlDir::new()?;
+                Connector::Openssh {
+                    opts: SshOptions {
+                        config: cluster.ssh.config.clone(),
+                        known_hosts: cluster.ssh.known_hosts.clone(),
+                        identity: cluster.ssh.identity.clone(),
+                        accept_new_host_keys: args.accept_new_host_keys,
+                        control_dir: control.0.clone(),
+                        connect_timeout: CONNECT_TIMEOUT,
+                    },
+                    _control: control,
+                }
+            }
+            TransportKind::Russh => {
+                let ctx = RusshContext::new(RusshOptions {
+                    known_hosts: cluster.ssh.known_hosts.clone(),
+                    identity: cluster.ssh.identity.clone(),
+                    accept_new_host_keys: args.accept_new_host_keys,
+                    connect_timeout: CONNECT_TIMEOUT,
+                })
+                .map_err(|e| Error::usage(e, None))?;
+                let head = std::sync::Arc::new(RusshConn::new(
+                    ctx.clone(),
+                    cluster.head.ssh.clone(),
+                    None,
+                ));
+                Connector::Russh { ctx, head }
+            }
+        })
+    }
+
+    /// The head directly; a worker through the head unless it has its own target.
+    pub fn transport_for(&self, cluster: &Cluster, name: &str) -> Box<dyn Transport> {
+        let head = &cluster.head;
+        let worker = match cluster.role_of(name) {
+            Some(Role::Worker) => cluster.worker(name),
+            _ => None,
+        };
+        match (self, worker) {
+            (Connector::Openssh { opts, .. }, Some(w)) => {
+                let jump = w.via_head.then(|| head.ssh.clone());
+                Box::new(SshTransport::new(w.ssh.clone(), jump, w.sudo, opts.clone()))
+            }
+            (Connector::Openssh { opts, .. }, None) => Box::new(SshTransport::new(
+                head.ssh.clone(),
+                None,
+                head.sudo,
+                opts.clone(),
+            )),
+            (Connector::Russh { ctx, head: conn }, Some(w)) => {
+                let jump = w.via_head.then(|| conn.clone());
+                let c = RusshConn::new(ctx.clone(), w.ssh.clone(), jump);
+                Box::new(RusshTransport::new(std::sync::Arc::new(c), w.sudo))
+            }
+            (Connector::Russh { head: conn, .. }, None) => {
+                Box::new(RusshTransport::new(conn.clone(), head.sudo))
+            }
+        }
     }
 }
 
@@ -68,24 +148,6 @@ pub fn select(cluster: &Cluster, nodes: Option<&str>) -> Result<Vec<String>> {
         ));
     }
     Ok(all.into_iter().filter(|n| wanted.contains(n)).collect())
-}
-
-/// The head directly; a worker through the head unless it has its own target.
-pub fn transport_for(cluster: &Cluster, name: &str, opts: &SshOptions) -> Box<dyn Transport> {
-    let head = &cluster.head;
-    match cluster.role_of(name) {
-        Some(Role::Worker) => {
-            let w = cluster.worker(name).expect("role_of said worker");
-            let jump = w.via_head.then(|| head.ssh.clone());
-            Box::new(SshTransport::new(w.ssh.clone(), jump, w.sudo, opts.clone()))
-        }
-        _ => Box::new(SshTransport::new(
-            head.ssh.clone(),
-            None,
-            head.sudo,
-            opts.clone(),
-        )),
-    }
 }
 
 /// A private (0700) directory for ssh control sockets, removed on drop.

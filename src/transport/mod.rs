@@ -5,10 +5,12 @@
 
 mod fake;
 mod local;
+mod russh;
 mod ssh;
 
 pub use fake::FakeHost;
 pub use local::Local;
+pub use russh::{RusshConn, RusshContext, RusshOptions, RusshTransport};
 pub use ssh::{SshOptions, SshTransport};
 
 /// What a remote script returned.

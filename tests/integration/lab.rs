@@ -970,12 +970,31 @@ fn listen(lab: &Lab, host: &str, port: u16, secs: u32) -> std::process::Child {
 /// affected files and then converges.
 #[test]
 #[ignore = "needs root: run with --include-ignored (CI does)"]
-fn apply_builds_a_working_cluster_and_converges() {
+fn apply_builds_a_working_cluster_and_converges_openssh() {
+    apply_scenarios("openssh", "tapply", 21);
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn apply_builds_a_working_cluster_and_converges_russh() {
+    apply_scenarios("russh", "trapply", 24);
+}
+
+/// `clusterctl ARGS... --transport T`
+fn run_with(lab: &Lab, transport: &str, args: &[&str]) -> Output {
+    let mut all = args.to_vec();
+    all.extend(["--transport", transport]);
+    lab.run(&all)
+}
+
+fn apply_scenarios(transport: &str, prefix: &str, n: u8) {
     let _g = serial();
-    let lab = Lab::new("tapply", 21);
+    let lab = Lab::new(prefix, n);
     lab.up(3);
     let inv = "lab/cluster.yaml";
-    let (head_lan, wan_host, head_wan) = (lab.lan_ip(1), "198.18.21.1", "198.18.21.2");
+    let (wan_host, head_wan) = (format!("198.18.{n}.1"), format!("198.18.{n}.2"));
+    let (wan_host, head_wan) = (wan_host.as_str(), head_wan.as_str());
+    let head_lan = lab.lan_ip(1);
     let user_line = "192.0.2.99\tprinter.home printer # the users own line\n";
     let mut hosts_before = std::collections::BTreeMap::new();
     for h in ["head", "w1"] {
@@ -984,7 +1003,7 @@ fn apply_builds_a_working_cluster_and_converges() {
     }
 
     // 1. apply: exit 0, every node changed.
-    let out = lab.run(&["-v", "apply", "-i", inv]);
+    let out = run_with(&lab, transport, &["-v", "apply", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
     let stdout = text(&out.stdout);
     assert!(
@@ -1105,7 +1124,7 @@ fn apply_builds_a_working_cluster_and_converges() {
     }
 
     // 7. A second apply changes nothing and runs no handler; diff exits 0.
-    let out = lab.run(&["apply", "-i", inv, "--output", "json"]);
+    let out = run_with(&lab, transport, &["apply", "-i", inv, "--output", "json"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("re-apply", &out));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json recap");
     let nodes = json["nodes"].as_array().expect("nodes");
@@ -1117,7 +1136,7 @@ fn apply_builds_a_working_cluster_and_converges() {
         assert_eq!(n["handlers"].as_array().map(Vec::len), Some(0), "{n}");
     }
     assert!(!text(&out.stderr).contains("ran handler"));
-    let out = lab.run(&["diff", "-i", inv]);
+    let out = run_with(&lab, transport, &["diff", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("diff", &out));
 
     // 8. An inventory change: diff shows exactly the affected files and
@@ -1132,7 +1151,7 @@ fn apply_builds_a_working_cluster_and_converges() {
         .iter()
         .map(|n| managed_state(&lab, n, HEAD_FILES))
         .collect();
-    let out = lab.run(&["diff", "-i", inv]);
+    let out = run_with(&lab, transport, &["diff", "-i", inv]);
     assert_eq!(out.status.code(), Some(2), "{}", describe("diff", &out));
     let stdout = text(&out.stdout);
     let mut want = vec!["==> head: /etc/iptables/rules.v4 (update)".to_string()];
@@ -1154,7 +1173,7 @@ fn apply_builds_a_working_cluster_and_converges() {
         .map(|n| managed_state(&lab, n, HEAD_FILES))
         .collect();
     assert_eq!(after, states, "diff changed a file");
-    let out = lab.run(&["apply", "-i", inv]);
+    let out = run_with(&lab, transport, &["apply", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
     assert!(
         text(&out.stdout).contains("ok=0 changed=4 failed=0 unreachable=0"),
@@ -1163,7 +1182,7 @@ fn apply_builds_a_working_cluster_and_converges() {
     );
     let rules = lab.sh("head", "iptables -S INPUT");
     assert!(rules.contains("--dport 8080 -j ACCEPT"), "{rules}");
-    let out = lab.run(&["diff", "-i", inv]);
+    let out = run_with(&lab, transport, &["diff", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("diff", &out));
     lab.down();
 }
@@ -1173,12 +1192,22 @@ fn apply_builds_a_working_cluster_and_converges() {
 /// it stops cleanly; once it is back, apply converges.
 #[test]
 #[ignore = "needs root: run with --include-ignored (CI does)"]
-fn an_unreachable_worker_fails_alone_and_converges_later() {
+fn an_unreachable_worker_fails_alone_and_converges_later_openssh() {
+    unreachable_scenario("openssh", "tunreach", 22);
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn an_unreachable_worker_fails_alone_and_converges_later_russh() {
+    unreachable_scenario("russh", "trunrch", 25);
+}
+
+fn unreachable_scenario(transport: &str, prefix: &str, n: u8) {
     let _g = serial();
-    let lab = Lab::new("tunreach", 22);
+    let lab = Lab::new(prefix, n);
     lab.up(2);
     let inv = "lab/cluster.yaml";
-    let out = lab.run(&["apply", "-i", inv]);
+    let out = run_with(&lab, transport, &["apply", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
 
     lab.sh("w2", "kill $(cat /run/sshd.pid)");
@@ -1188,7 +1217,7 @@ fn an_unreachable_worker_fails_alone_and_converges_later() {
         .replace("  slots: 2\n", "  slots: 5\n");
     fs::write(&path, yaml).unwrap();
 
-    let out = lab.run(&["apply", "-i", inv, "--wait", "3"]);
+    let out = run_with(&lab, transport, &["apply", "-i", inv, "--wait", "3"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe("apply", &out));
     let stdout = text(&out.stdout);
     assert_eq!(recap_status(&stdout, "head"), "changed", "{stdout}");
@@ -1210,7 +1239,7 @@ fn an_unreachable_worker_fails_alone_and_converges_later() {
     // Ctrl-C while apply waits for w2: it stops at once, exit 130, no ssh
     // master left behind.
     let mut child = lab
-        .cmd(&["apply", "-i", inv, "--wait", "60"])
+        .cmd(&["apply", "-i", inv, "--wait", "60", "--transport", transport])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -1270,7 +1299,7 @@ fn an_unreachable_worker_fails_alone_and_converges_later() {
 
     // Back up: apply converges, w2 changed, the others were already in sync.
     lab.sh("w2", "service ssh start >/dev/null");
-    let out = lab.run(&["apply", "-i", inv]);
+    let out = run_with(&lab, transport, &["apply", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
     let stdout = text(&out.stdout);
     assert_eq!(recap_status(&stdout, "w2"), "changed", "{stdout}");
@@ -1373,5 +1402,66 @@ fn add_node_applies_to_every_node() {
     }
     let out = lab.run(&["diff", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("diff", &out));
+    lab.down();
+}
+
+/// The russh transport needs no ssh binary, and checks host keys strictly:
+/// an unknown key is refused with a hint, and recorded only when asked.
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn russh_needs_no_ssh_binary_and_checks_host_keys() {
+    let _g = serial();
+    let lab = Lab::new("trkeys", 26);
+    lab.up(1);
+    let inv = "lab/cluster.yaml";
+    let args = ["diff", "-i", inv, "--nodes", "head", "--transport", "russh"];
+    let out = lab.cmd(&args).env("PATH", "/nonexistent").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        describe("diff, no PATH", &out)
+    );
+
+    let kh = lab.lab_dir().join("known_hosts");
+    let recorded = fs::read_to_string(&kh).unwrap();
+    fs::write(&kh, "").unwrap();
+    let out = lab.run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe("unknown key", &out)
+    );
+    assert!(
+        text(&out.stdout).contains("is not in")
+            && text(&out.stdout).contains("--accept-new-host-keys"),
+        "{}",
+        describe("unknown key", &out)
+    );
+    let mut accept = args.to_vec();
+    accept.push("--accept-new-host-keys");
+    let out = lab.run(&accept);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        describe("accept-new", &out)
+    );
+    let learned = fs::read_to_string(&kh).unwrap();
+    let head_key = recorded
+        .lines()
+        .find(|l| l.starts_with("head,"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap();
+    assert!(learned.contains(head_key), "{learned}");
+    // Now known: strict checking passes.
+    let out = lab.run(&args);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        describe("known now", &out)
+    );
     lab.down();
 }
