@@ -23,6 +23,13 @@ use crate::transport::{shell_quote, Transport};
 /// every include directory (a backup in /etc/dnsmasq.d would be loaded).
 pub const BACKUP_ROOT: &str = "/var/lib/clusterctl/backups";
 
+/// The steps whose handler a node still owes: written (before any file is
+/// renamed) by the write round trip, emptied by the handler round trip as
+/// each handler succeeds, read by the probe. An apply that is interrupted or
+/// loses the connection between the two, or whose handler fails, is finished
+/// by the next apply even though the files are already in sync.
+pub const PENDING: &str = "/var/lib/clusterctl/pending";
+
 /// How one node's apply ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -125,11 +132,12 @@ fn apply_inner(
         Err(e) if e.unreachable => return report.fail(Status::Unreachable, e.message),
         Err(e) => return report.fail(Status::Failed, e.message),
     };
-    let plan = match plan::plan_node(files, &facts.files) {
+    let mut plan = match plan::plan_node(files, &facts.files) {
         Ok(p) => p,
         Err(e) => return report.fail(Status::Failed, format!("{}: {}", e.path, e.message)),
     };
-    if plan.pending() == 0 {
+    plan.owe(&facts.pending);
+    if plan.is_noop() {
         return report;
     }
     let ctx = NodeCtx::new(cluster, node);
@@ -141,35 +149,15 @@ fn apply_inner(
     }
 
     // Round trip 2: stage, validate, back up, rename.
-    let backup_dir = format!("{BACKUP_ROOT}/{run_id}");
-    let out = match t.run(&write_script(&plan, &backup_dir)) {
-        Ok(o) => o,
-        Err(e) => {
-            return report.fail(
-                Status::Failed,
-                format!("connection lost while writing files: {e}; run apply again"),
-            )
+    if plan.pending() > 0 {
+        if let Err(msg) = write_files(t, &plan, run_id, &mut report) {
+            return report.fail(Status::Failed, msg);
         }
-    };
-    let w = parse_write(&String::from_utf8_lossy(&out.stdout));
-    report.changed = w.written;
-    if w.backed_up {
-        report.backup_dir = Some(backup_dir);
     }
-    if !w.done {
-        let mut msg = if w.errors.is_empty() {
-            format!(
-                "writing files failed (exit {}){}",
-                out.status,
-                stderr_tail(&out.stderr)
-            )
-        } else {
-            w.errors.join("; ")
-        };
-        if report.changed.is_empty() {
-            msg.push_str("; no file was changed");
-        }
-        return report.fail(Status::Failed, msg);
+    for step in &plan.owed {
+        report.notes.push(format!(
+            "running the handler of {step}, owed by an earlier apply"
+        ));
     }
 
     // Round trip 3: the handlers of the steps that changed content.
@@ -188,7 +176,7 @@ fn apply_inner(
                 ),
             );
         }
-        let script = match handler_script(&plan, &facts, &ctx) {
+        let script = match handler_script(&plan, &facts, &ctx, PENDING) {
             Ok(s) => s,
             Err(m) => return report.fail(Status::Failed, m),
         };
@@ -218,6 +206,40 @@ fn apply_inner(
     }
     report.status = Status::Changed;
     report
+}
+
+/// The write round trip; on failure, why.
+fn write_files(
+    t: &dyn Transport,
+    plan: &NodePlan,
+    run_id: &str,
+    report: &mut NodeReport,
+) -> Result<(), String> {
+    let backup_dir = format!("{BACKUP_ROOT}/{run_id}");
+    let out = t
+        .run(&write_script(plan, &backup_dir, PENDING))
+        .map_err(|e| format!("connection lost while writing files: {e}; run apply again"))?;
+    let w = parse_write(&String::from_utf8_lossy(&out.stdout));
+    report.changed = w.written;
+    if w.backed_up {
+        report.backup_dir = Some(backup_dir);
+    }
+    if w.done {
+        return Ok(());
+    }
+    let mut msg = if w.errors.is_empty() {
+        format!(
+            "writing files failed (exit {}){}",
+            out.status,
+            stderr_tail(&out.stderr)
+        )
+    } else {
+        w.errors.join("; ")
+    };
+    if report.changed.is_empty() {
+        msg.push_str("; no file was changed");
+    }
+    Err(msg)
 }
 
 fn stderr_tail(stderr: &[u8]) -> String {
@@ -345,10 +367,11 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
 /// The write round trip. Everything sits in a function called on the last
 /// line: if the script arrives truncated, sh finds a syntax error and runs
 /// nothing.
-pub fn write_script(plan: &NodePlan, backup_dir: &str) -> String {
+pub fn write_script(plan: &NodePlan, backup_dir: &str, pending: &str) -> String {
     let mut s = String::from(PREAMBLE);
     s.push_str("umask 022\n");
     s.push_str(&format!("bk={}\n", shell_quote(backup_dir)));
+    s.push_str(&format!("pf={}\n", shell_quote(pending)));
     s.push_str(
         r#"fail=0
 temps=""
@@ -437,6 +460,18 @@ exec </dev/null
         s.push_str(&format!("backup {}\n", shell_quote(c.path)));
     }
     s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
+    // Record the handlers this write makes owed before any rename.
+    let owed: Vec<String> = plan
+        .handlers
+        .iter()
+        .map(|(st, _)| shell_quote(st))
+        .collect();
+    if !owed.is_empty() {
+        s.push_str(&format!(
+            "if ! {{ mkdir -p \"${{pf%/*}}\" && printf '%s\\n' {} >\"$pf.new\" && mv -f \"$pf.new\" \"$pf\"; }}; then\n  echo \"@@error $pf: cannot record the handlers to run\"; fail=1\nfi\n[ \"$fail\" -eq 0 ] || abort\n",
+            owed.join(" ")
+        ));
+    }
     for (i, c) in &writes {
         s.push_str(&format!("commit {} \"$t{i}\"\n", shell_quote(c.path)));
     }
@@ -505,19 +540,31 @@ pub fn parse_write(text: &str) -> WriteResult {
 }
 
 /// The handler round trip: each changed step's handler once, in step order.
-pub fn handler_script(plan: &NodePlan, facts: &Facts, ctx: &NodeCtx) -> Result<String, String> {
+pub fn handler_script(
+    plan: &NodePlan,
+    facts: &Facts,
+    ctx: &NodeCtx,
+    pending: &str,
+) -> Result<String, String> {
     let mut s = String::from(PREAMBLE);
     s.push_str(
         r#"session_if=SESSION_IF
-run() { # STEP FUNCTION
-  if out=$("$2" 2>&1); then echo "@@ok $1"; else
+pf=PENDING_FILE
+left=""
+run() { # STEP FUNCTION; daemons it starts get default signal handling
+  if out=$(trap - HUP PIPE INT TERM; "$2" 2>&1); then echo "@@ok $1"; else
     echo "@@failed $1"
     printf '%s\n' "$out" | sed 's/^/@@| /'
+    left="$left $1"
   fi
 }
 ifup_safe() { # IFACE: never take down the interface carrying this session
   if [ "$1" = "$session_if" ]; then
     echo "@@note $1 carries this SSH session: not restarted; its new settings take effect at its next ifup or boot" >&3
+    return 0
+  fi
+  if [ "$session_if" = "?" ]; then
+    echo "@@note cannot tell which interface carries this SSH session: $1 not restarted; its new settings take effect at its next ifup or boot" >&3
     return 0
   fi
   ifdown --force "$1" >/dev/null 2>&1 || true
@@ -530,6 +577,7 @@ main() {
             "SESSION_IF",
             &shell_quote(facts.session_iface.as_deref().unwrap_or("")),
         )
+        .replace("PENDING_FILE", &shell_quote(pending))
         .as_str(),
     );
     let mut funcs = String::new();
@@ -567,7 +615,10 @@ main() {
         funcs.push_str(&format!("h{n}() {{\n  {body}\n}}\n"));
         s.push_str(&format!("  run {} h{n}\n", shell_quote(step_id)));
     }
-    s.push_str("  echo @@done\n}\n");
+    // What failed stays owed; the rest is done.
+    s.push_str(
+        "  if [ -n \"$left\" ]; then printf '%s\\n' $left >\"$pf\"; else rm -f \"$pf\"; fi\n  echo @@done\n}\n",
+    );
     s.push_str(&funcs);
     // fd 3: notes go straight to the output, not into a handler's captured text.
     s.push_str("main 3>&1\n");
@@ -791,6 +842,30 @@ mod tests {
         );
     }
 
+    /// An earlier apply wrote the files but did not run dnsmasq's restart:
+    /// this one runs it (one handler round trip, nothing written).
+    #[test]
+    fn an_owed_handler_runs_even_when_the_files_are_in_sync() {
+        let (c, files) = lab();
+        let probe =
+            probe_answer(&files, true).replace("@@done\n", "@@pending head-dnsmasq\n@@done\n");
+        let t = FakeHost::new(move |script| {
+            if script.contains("main 3>&1") {
+                ok("@@ok head-dnsmasq\n@@done\n".into())
+            } else {
+                ok(probe.clone())
+            }
+        });
+        let r = apply_node(&t, &c, "head", &files, "RUN", &never());
+        assert_eq!(r.status, Status::Changed, "{r:?}");
+        assert_eq!(r.round_trips, 2);
+        assert_eq!(r.handlers, ["head-dnsmasq"]);
+        assert!(r.changed.is_empty());
+        let scripts = t.scripts.lock().unwrap();
+        assert!(scripts[1].contains("run head-dnsmasq h0"), "{}", scripts[1]);
+        assert!(!scripts[1].contains("run head-firewall"));
+    }
+
     #[test]
     fn a_failed_validation_fails_the_node_and_runs_no_handler() {
         let (c, files) = lab();
@@ -890,11 +965,15 @@ mod tests {
                     "it's $(new)\n",
                 ),
             ],
-            handlers: Vec::new(),
+            ..Default::default()
         };
         let t = Local::default();
         let out = t
-            .run(&write_script(&plan, &format!("{d}/backups/RUN")))
+            .run(&write_script(
+                &plan,
+                &format!("{d}/backups/RUN"),
+                &format!("{d}/pending"),
+            ))
             .unwrap();
         let w = parse_write(&String::from_utf8_lossy(&out.stdout));
         assert!(w.done, "{w:?} {}", String::from_utf8_lossy(&out.stderr));
@@ -943,10 +1022,14 @@ mod tests {
                     "no-such-option=1\n",
                 ),
             ],
-            handlers: Vec::new(),
+            ..Default::default()
         };
         let out = Local::default()
-            .run(&write_script(&plan, &format!("{d}/backups/RUN")))
+            .run(&write_script(
+                &plan,
+                &format!("{d}/backups/RUN"),
+                &format!("{d}/pending"),
+            ))
             .unwrap();
         let w = parse_write(&String::from_utf8_lossy(&out.stdout));
         assert!(!w.done && w.written.is_empty(), "{w:?}");
@@ -979,9 +1062,9 @@ mod tests {
                 Action::Update,
                 "A\n",
             )],
-            handlers: Vec::new(),
+            ..Default::default()
         };
-        let script = write_script(&plan, &format!("{d}/backups/RUN"));
+        let script = write_script(&plan, &format!("{d}/backups/RUN"), &format!("{d}/pending"));
         let cut = &script[..script.len() - "main\n".len() - 3];
         let out = Local::default().run(cut).unwrap();
         assert!(!parse_write(&String::from_utf8_lossy(&out.stdout)).done);

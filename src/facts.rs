@@ -35,8 +35,11 @@ pub struct Facts {
     pub mem_kib: u64,
     /// Commands apply may need that the node has (`ifup`, `dnsmasq`, ...).
     pub tools: std::collections::BTreeSet<String>,
-    /// The interface carrying this SSH session (apply never takes it down).
+    /// The interface carrying this SSH session (apply never takes it down):
+    /// None when not over SSH, `?` when it could not be told.
     pub session_iface: Option<String>,
+    /// Steps whose handler an earlier apply still owes (see `apply::PENDING`).
+    pub pending: Vec<String>,
     #[serde(skip)]
     pub files: BTreeMap<String, Observed>,
 }
@@ -50,6 +53,7 @@ pub fn probe_script(paths: &[&str]) -> String {
     let mut s = String::from(
         &r#"set -u
 LC_ALL=C; export LC_ALL
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
 ( . /etc/os-release 2>/dev/null; echo "@@os ${ID:-unknown} ${VERSION_ID:-}" )
 if [ -d /run/systemd/system ]; then i=systemd
 elif [ -d /run/openrc ] || command -v openrc-run >/dev/null 2>&1; then i=openrc
@@ -71,7 +75,11 @@ for t in TOOLS; do
 done
 c=${CLUSTERCTL_SSH_CLIENT:-${SSH_CLIENT:-}}; c=${c%% *}
 if [ -n "$c" ]; then
-  echo "@@session-if $(ip -o route get "$c" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p')"
+  si=$(ip -o route get "$c" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+  echo "@@session-if ${si:-?}"
+fi
+if [ -f PENDING ]; then
+  while read -r s; do [ -n "$s" ] && echo "@@pending $s"; done < PENDING
 fi
 for d in /sys/class/net/*; do
   [ -e "$d/address" ] && echo "@@iface ${d##*/} $(cat "$d/address")"
@@ -88,7 +96,8 @@ probe() {
   fi
 }
 "#
-        .replace("TOOLS", TOOLS),
+        .replace("TOOLS", TOOLS)
+        .replace("PENDING", crate::apply::PENDING),
     );
     for p in paths {
         s.push_str(&format!("probe {}\n", shell_quote(p)));
@@ -128,6 +137,7 @@ pub fn parse(text: &str) -> Result<Facts, String> {
         mem_kib: 0,
         tools: Default::default(),
         session_iface: None,
+        pending: Vec::new(),
         files: BTreeMap::new(),
     };
     let mut lines = text.lines();
@@ -156,6 +166,7 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             "@@tool" => {
                 f.tools.insert(rest.trim().to_string());
             }
+            "@@pending" => f.pending.push(rest.trim().to_string()),
             "@@session-if" => {
                 let i = rest.trim();
                 f.session_iface = (!i.is_empty()).then(|| i.to_string());

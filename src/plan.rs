@@ -46,9 +46,37 @@ pub struct NodePlan {
     pub changes: Vec<FileChange>,
     /// Handlers of the steps with a change, in step order, each once.
     pub handlers: Vec<(&'static str, Handler)>,
+    /// Steps whose handler an earlier apply wrote files for but did not
+    /// finish (interrupted, connection lost, handler failed): run again even
+    /// though the files are in sync.
+    pub owed: Vec<&'static str>,
 }
 
 impl NodePlan {
+    /// Add the handlers an earlier run left owing (the node's pending list),
+    /// for the steps this node has, in step order.
+    pub fn owe(&mut self, pending: &[String]) {
+        let mine: Vec<&'static str> = self.changes.iter().map(|c| c.step).collect();
+        let mut handlers = Vec::new();
+        for step in steps::STEPS {
+            let Some(h) = step.handler else { continue };
+            let changed = self.handlers.iter().any(|(s, _)| *s == step.id);
+            let owed = !changed && mine.contains(&step.id) && pending.iter().any(|p| p == step.id);
+            if owed {
+                self.owed.push(step.id);
+            }
+            if changed || owed {
+                handlers.push((step.id, h));
+            }
+        }
+        self.handlers = handlers;
+    }
+
+    /// Nothing to write and no handler to run.
+    pub fn is_noop(&self) -> bool {
+        self.pending() == 0 && self.handlers.is_empty()
+    }
+
     pub fn pending(&self) -> usize {
         self.changes
             .iter()

@@ -25,7 +25,12 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_sigint(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+    // A second Ctrl-C: stop now (a round trip may hang, e.g. on a dead
+    // mount). Files on the nodes are still whole: every write is a rename.
+    if INTERRUPTED.swap(true, Ordering::SeqCst) {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(EXIT_INTERRUPTED) };
+    }
 }
 
 /// Ctrl-C sets a flag the run checks between round trips (only an atomic

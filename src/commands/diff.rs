@@ -72,7 +72,10 @@ pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
                     message: e.message,
                 },
                 Ok(f) => match plan::plan_node(files, &f.files) {
-                    Ok(p) => NodeResult::Planned(p),
+                    Ok(mut p) => {
+                        p.owe(&f.pending);
+                        NodeResult::Planned(p)
+                    }
                     Err(e) => NodeResult::Failed {
                         unreachable: false,
                         message: format!("{}: {}", e.path, e.message),
@@ -87,7 +90,7 @@ pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
     let (mut pending, mut failed) = (0usize, 0usize);
     for (_, r, _) in &results {
         match r {
-            NodeResult::Planned(p) => pending += p.pending(),
+            NodeResult::Planned(p) => pending += p.pending() + p.owed.len(),
             NodeResult::Failed { .. } => failed += 1,
         }
     }
@@ -141,7 +144,12 @@ fn text(results: &[(String, NodeResult, usize)], verbose: u8) -> String {
                     }
                 }
                 for (step, h) in &p.handlers {
-                    text.push_str(&format!("==> {name}: would {h} (step {step})\n"));
+                    let owed = if p.owed.contains(step) {
+                        ", owed by an earlier apply that did not finish"
+                    } else {
+                        ""
+                    };
+                    text.push_str(&format!("==> {name}: would {h} (step {step}{owed})\n"));
                 }
                 text.push_str(&format!(
                     "{name}: {} to change, {} in sync{}\n",
@@ -181,7 +189,7 @@ fn json((name, r, trips): &(String, NodeResult, usize)) -> NodeJson {
     };
     match r {
         NodeResult::Planned(p) => {
-            if p.pending() > 0 {
+            if !p.is_noop() {
                 n.status = "changes";
             }
             n.changes = p
