@@ -498,45 +498,49 @@ pub struct WriteResult {
 
 pub fn parse_write(text: &str) -> WriteResult {
     let mut r = WriteResult::default();
-    let mut invalid: Option<(String, Vec<String>)> = None;
-    let flush = |inv: &mut Option<(String, Vec<String>)>, errors: &mut Vec<String>| {
-        if let Some((p, lines)) = inv.take() {
-            let detail: Vec<String> = lines
-                .iter()
-                .filter(|l| !l.trim().is_empty())
-                .take(5)
-                .cloned()
-                .collect();
-            errors.push(format!(
-                "{p}: the new file failed validation, the old one is kept: {}",
-                if detail.is_empty() {
-                    "(no output)".to_string()
-                } else {
-                    detail.join(" / ")
-                }
-            ));
-        }
-    };
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("@@| ").or(line.strip_prefix("@@|")) {
-            if let Some((_, l)) = invalid.as_mut() {
-                l.push(rest.to_string());
-            }
-            continue;
-        }
-        flush(&mut invalid, &mut r.errors);
+    for (line, detail) in with_detail(text) {
         let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
         match key {
             "@@written" => r.written.push(rest.to_string()),
             "@@backup" => r.backed_up = true,
             "@@error" => r.errors.push(rest.to_string()),
-            "@@invalid" => invalid = Some((rest.to_string(), Vec::new())),
+            "@@invalid" => r.errors.push(format!(
+                "{rest}: the new file failed validation, the old one is kept: {}",
+                summarize(&detail[..detail.len().min(5)])
+            )),
             "@@done" => r.done = true,
             _ => {}
         }
     }
-    flush(&mut invalid, &mut r.errors);
     r
+}
+
+/// Output lines, each with the `@@| ` detail lines that follow it.
+fn with_detail(text: &str) -> Vec<(&str, Vec<&str>)> {
+    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
+    for line in text.lines() {
+        match line.strip_prefix("@@|") {
+            Some(rest) => {
+                let rest = rest.strip_prefix(' ').unwrap_or(rest);
+                if let Some((_, d)) = out.last_mut() {
+                    if !rest.trim().is_empty() {
+                        d.push(rest);
+                    }
+                }
+            }
+            None => out.push((line, Vec::new())),
+        }
+    }
+    out
+}
+
+/// Detail lines on one line.
+fn summarize(detail: &[&str]) -> String {
+    if detail.is_empty() {
+        "(no output)".to_string()
+    } else {
+        detail.join(" / ")
+    }
 }
 
 /// The handler round trip: each changed step's handler once, in step order.
@@ -648,42 +652,19 @@ pub struct HandlerResult {
 
 pub fn parse_handlers(text: &str) -> HandlerResult {
     let mut r = HandlerResult::default();
-    let mut current: Option<(String, Vec<String>)> = None;
-    let flush = |cur: &mut Option<(String, Vec<String>)>, failed: &mut Vec<String>| {
-        if let Some((step, lines)) = cur.take() {
-            let nonempty: Vec<&String> = lines.iter().filter(|l| !l.trim().is_empty()).collect();
-            let detail: Vec<String> = nonempty[nonempty.len().saturating_sub(3)..]
-                .iter()
-                .map(|l| l.to_string())
-                .collect();
-            failed.push(format!(
-                "handler of step {step} failed: {}",
-                if detail.is_empty() {
-                    "(no output)".to_string()
-                } else {
-                    detail.join(" / ")
-                }
-            ));
-        }
-    };
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("@@| ").or(line.strip_prefix("@@|")) {
-            if let Some((_, l)) = current.as_mut() {
-                l.push(rest.to_string());
-            }
-            continue;
-        }
-        flush(&mut current, &mut r.failed);
+    for (line, detail) in with_detail(text) {
         let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
         match key {
             "@@ok" => r.ok.push(rest.to_string()),
-            "@@failed" => current = Some((rest.to_string(), Vec::new())),
+            "@@failed" => r.failed.push(format!(
+                "handler of step {rest} failed: {}",
+                summarize(&detail[detail.len().saturating_sub(3)..])
+            )),
             "@@note" => r.notes.push(rest.to_string()),
             "@@done" => r.done = true,
             _ => {}
         }
     }
-    flush(&mut current, &mut r.failed);
     r
 }
 

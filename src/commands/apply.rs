@@ -53,6 +53,19 @@ struct Node {
     via_head: bool,
 }
 
+impl Node {
+    fn apply(&self, cluster: &Cluster, run_id: &str) -> NodeReport {
+        apply::apply_node(
+            self.transport.as_ref(),
+            cluster,
+            &self.name,
+            &self.files,
+            run_id,
+            &INTERRUPTED,
+        )
+    }
+}
+
 pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     let r = &args.remote;
     let inventory = &r.inventory.path;
@@ -154,14 +167,7 @@ fn with_retries(
     let deadline = Instant::now() + wait;
     let mut backoff = Duration::from_secs(1);
     loop {
-        let rep = apply::apply_node(
-            n.transport.as_ref(),
-            cluster,
-            &n.name,
-            &n.files,
-            run_id,
-            &INTERRUPTED,
-        );
+        let rep = n.apply(cluster, run_id);
         if rep.status != Status::Unreachable || Instant::now() + backoff > deadline {
             log.report(&rep);
             return rep;
@@ -198,14 +204,7 @@ fn apply_workers(
     let mut done: Vec<NodeReport> = Vec::new();
     while !todo.is_empty() {
         let round = remote::parallel(&todo, forks, |n| {
-            let rep = apply::apply_node(
-                n.transport.as_ref(),
-                cluster,
-                &n.name,
-                &n.files,
-                run_id,
-                &INTERRUPTED,
-            );
+            let rep = n.apply(cluster, run_id);
             if rep.status != Status::Unreachable {
                 log.report(&rep);
             }

@@ -46,6 +46,35 @@ pub trait Transport: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// The remote command every SSH transport runs: the script comes on stdin.
+/// sudo resets the environment, so SSH_CLIENT is handed on for the probe to
+/// tell which interface carries the session.
+pub(crate) fn remote_command(sudo: bool) -> &'static str {
+    if sudo {
+        "sudo -n env CLUSTERCTL_SSH_CLIENT=\"$SSH_CLIENT\" sh -s"
+    } else {
+        "sh -s"
+    }
+}
+
+/// sudo asking for a password is a clear error, not a failed script.
+pub(crate) fn check_sudo(
+    out: Output,
+    sudo: bool,
+    describe: impl FnOnce() -> String,
+) -> Result<Output, TransportError> {
+    if sudo && String::from_utf8_lossy(&out.stderr).contains("sudo: a password is required") {
+        return Err(TransportError {
+            message: format!(
+                "{}: sudo wants a password; allow passwordless sudo for this user (NOPASSWD) or connect as root",
+                describe()
+            ),
+            unreachable: false,
+        });
+    }
+    Ok(out)
+}
+
 /// Quote a string for POSIX sh: `'...'` with embedded quotes escaped.
 pub fn shell_quote(s: &str) -> String {
     if !s.is_empty()

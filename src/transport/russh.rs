@@ -19,7 +19,7 @@ use russh::client;
 use russh::keys::{self, PrivateKey, PrivateKeyWithHashAlg};
 use russh::ChannelMsg;
 
-use super::{Output, Transport, TransportError};
+use super::{check_sudo, remote_command, Output, Transport, TransportError};
 use crate::cluster::SshTarget;
 
 /// Client settings shared by every node of a run.
@@ -339,25 +339,12 @@ impl RusshTransport {
 impl Transport for RusshTransport {
     fn run(&self, script: &str) -> Result<Output, TransportError> {
         self.trips.fetch_add(1, Ordering::Relaxed);
-        let remote = if self.sudo {
-            "sudo -n env CLUSTERCTL_SSH_CLIENT=\"$SSH_CLIENT\" sh -s"
-        } else {
-            "sh -s"
-        };
         let out = self
             .conn
             .ctx
             .rt
-            .block_on(self.conn.exec(remote, script.as_bytes()))?;
-        if self.sudo
-            && String::from_utf8_lossy(&out.stderr).contains("sudo: a password is required")
-        {
-            return Err(TransportError {
-                message: format!("{}: sudo wants a password; allow passwordless sudo for this user (NOPASSWD) or connect as root", self.describe()),
-                unreachable: false,
-            });
-        }
-        Ok(out)
+            .block_on(self.conn.exec(remote_command(self.sudo), script.as_bytes()))?;
+        check_sudo(out, self.sudo, || self.describe())
     }
 
     fn round_trips(&self) -> usize {

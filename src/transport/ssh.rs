@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::local::run_sh;
-use super::{shell_quote, Output, Transport, TransportError};
+use super::{check_sudo, remote_command, shell_quote, Output, Transport, TransportError};
 use crate::cluster::SshTarget;
 
 /// Client settings shared by every node of a run.
@@ -140,14 +140,7 @@ fn path(p: &Path) -> String {
 impl Transport for SshTransport {
     fn run(&self, script: &str) -> Result<Output, TransportError> {
         self.trips.fetch_add(1, Ordering::Relaxed);
-        // sudo resets the environment: hand SSH_CLIENT on so the probe can
-        // tell which interface carries this session.
-        let remote = if self.sudo {
-            "sudo -n env CLUSTERCTL_SSH_CLIENT=\"$SSH_CLIENT\" sh -s"
-        } else {
-            "sh -s"
-        };
-        let out = run_sh(&mut self.command(remote), script)?;
+        let out = run_sh(&mut self.command(remote_command(self.sudo)), script)?;
         // ssh itself exits 255 when it could not connect or authenticate.
         if out.status == 255 {
             let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -156,15 +149,7 @@ impl Transport for SshTransport {
                 unreachable: true,
             });
         }
-        if self.sudo
-            && String::from_utf8_lossy(&out.stderr).contains("sudo: a password is required")
-        {
-            return Err(TransportError {
-                message: format!("{}: sudo wants a password; allow passwordless sudo for this user (NOPASSWD) or connect as root", self.describe()),
-                unreachable: false,
-            });
-        }
-        Ok(out)
+        check_sudo(out, self.sudo, || self.describe())
     }
 
     fn round_trips(&self) -> usize {

@@ -1238,57 +1238,24 @@ fn unreachable_scenario(transport: &str, prefix: &str, n: u8) {
 
     // Ctrl-C while apply waits for w2: it stops at once, exit 130, no ssh
     // master left behind.
-    let mut child = lab
-        .cmd(&["apply", "-i", inv, "--wait", "60", "--transport", transport])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = Vec::new();
-    while !seen
-        .iter()
-        .any(|l: &String| l.starts_with("waiting for w2"))
-    {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left) {
-            Ok(l) => seen.push(l),
-            Err(_) => panic!("apply never said it waits for w2: {seen:?}"),
-        }
-    }
+    let mut run =
+        Watched::spawn(lab.cmd(&["apply", "-i", inv, "--wait", "60", "--transport", transport]));
+    run.wait_for(|l| l.starts_with("waiting for w2"), 30);
     let sent = Instant::now();
     // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait().unwrap();
+    unsafe { libc::kill(run.child.id() as i32, libc::SIGINT) };
+    let pid = run.child.id();
+    let (status, stdout, _) = run.finish();
     assert!(
         sent.elapsed() < Duration::from_secs(15),
         "Ctrl-C took {:?}",
         sent.elapsed()
     );
-    let mut stdout = String::new();
-    use std::io::Read as _;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
     assert_eq!(status.code(), Some(130), "{stdout}");
     assert_eq!(recap_status(&stdout, "w2"), "interrupted", "{stdout}");
     // Its control sockets are in clusterctl-<its pid>-*.
     let masters = Command::new("pgrep")
-        .args(["-f", &format!("ControlPath=.*clusterctl-{}-", child.id())])
+        .args(["-f", &format!("ControlPath=.*clusterctl-{pid}-")])
         .output()
         .unwrap();
     assert!(
@@ -1340,49 +1307,16 @@ fn add_node_applies_to_every_node() {
     assert!(!lab.sh("head", "cat /etc/hosts").contains("w2"));
 
     let w2 = lab.lan_ip(12);
-    let mut child = lab
-        .cmd(&["add-node", "-i", inv, "w2", "--mac", &mac, "--ip", &w2])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut run =
+        Watched::spawn(lab.cmd(&["add-node", "-i", inv, "w2", "--mac", &mac, "--ip", &w2]));
     // Once the head has the new lease, w2 "boots" and asks for an address;
     // add-node waits for it.
-    let stderr = child.stderr.take().unwrap();
-    let mut err_lines = Vec::new();
-    {
-        use std::io::BufRead;
-        let mut lines = std::io::BufReader::new(stderr).lines();
-        for line in lines.by_ref().map_while(Result::ok) {
-            let head_done = line.starts_with("head: ");
-            err_lines.push(line);
-            if head_done
-                && !err_lines.last().unwrap().starts_with("head: wrote")
-                && !err_lines.last().unwrap().starts_with("head: ran")
-                && !err_lines.last().unwrap().starts_with("head: applying")
-            {
-                break;
-            }
-        }
-        assert!(
-            err_lines.iter().any(|l| l == "head: changed"),
-            "{err_lines:?}"
-        );
-        lab.sh(
-            "w2",
-            "dhclient -4 -nw -pf /run/dhclient.eth0.pid -lf /var/lib/dhcp/dhclient.eth0.leases eth0",
-        );
-        err_lines.extend(lines.map_while(Result::ok));
-    }
-    let status = child.wait().unwrap();
-    let mut stdout = String::new();
-    use std::io::Read as _;
-    child
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut stdout)
-        .unwrap();
+    run.wait_for(|l| l == "head: changed", 60);
+    lab.sh(
+        "w2",
+        "dhclient -4 -nw -pf /run/dhclient.eth0.pid -lf /var/lib/dhcp/dhclient.eth0.leases eth0",
+    );
+    let (status, stdout, err_lines) = run.finish();
     assert_eq!(status.code(), Some(0), "{stdout}\n{err_lines:?}");
     assert!(
         stdout.contains("ok=0 changed=3 failed=0 unreachable=0"),
@@ -1524,4 +1458,63 @@ fn a_failed_handler_is_run_again_by_the_next_apply() {
     let out = lab.run(&["diff", "-i", inv, "--nodes", "head"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("diff", &out));
     lab.down();
+}
+
+/// A clusterctl run in the background whose stderr lines are watched.
+struct Watched {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watched {
+    fn spawn(mut cmd: Command) -> Watched {
+        let mut child = cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn clusterctl");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+        Watched {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Wait until a stderr line matches (panics after `secs`).
+    fn wait_for(&mut self, pred: impl Fn(&str) -> bool, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while !self.seen.iter().any(|l| pred(l)) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => self.seen.push(l),
+                Err(_) => panic!("no such line on stderr within {secs}s: {:?}", self.seen),
+            }
+        }
+    }
+
+    /// Wait for the end: exit status, stdout, every stderr line.
+    fn finish(mut self) -> (std::process::ExitStatus, String, Vec<String>) {
+        let status = self.child.wait().expect("wait");
+        let mut stdout = String::new();
+        use std::io::Read as _;
+        if let Some(mut o) = self.child.stdout.take() {
+            let _ = o.read_to_string(&mut stdout);
+        }
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.seen.push(l);
+        }
+        (status, stdout, self.seen)
+    }
 }
