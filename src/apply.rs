@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use base64::Engine;
 
-use crate::cluster::{Cluster, Role};
+use crate::cluster::Cluster;
 use crate::facts::{self, Facts, InitSystem};
 use crate::plan::{self, Action, NodePlan};
 use crate::render::RenderedFile;
@@ -114,6 +114,28 @@ pub fn apply_node(
     r
 }
 
+/// Round trip 1, shared with `diff`: what the node has, and what to do about
+/// it (changed files, their handlers, and handlers owed by an earlier run).
+/// On failure: `Unreachable` or `Failed` and why.
+pub fn probe_and_plan(
+    t: &dyn Transport,
+    files: &[RenderedFile],
+) -> Result<(Facts, NodePlan), (Status, String)> {
+    let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
+    let facts = facts::gather(t, &paths).map_err(|e| {
+        let status = if e.unreachable {
+            Status::Unreachable
+        } else {
+            Status::Failed
+        };
+        (status, e.message)
+    })?;
+    let mut plan = plan::plan_node(files, &facts.files)
+        .map_err(|e| (Status::Failed, format!("{}: {}", e.path, e.message)))?;
+    plan.owe(&facts.pending);
+    Ok((facts, plan))
+}
+
 fn apply_inner(
     t: &dyn Transport,
     cluster: &Cluster,
@@ -126,17 +148,10 @@ fn apply_inner(
     if cancel.load(Ordering::SeqCst) {
         return report.fail(Status::Interrupted, "not started: interrupted");
     }
-    let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
-    let facts = match facts::gather(t, &paths) {
-        Ok(f) => f,
-        Err(e) if e.unreachable => return report.fail(Status::Unreachable, e.message),
-        Err(e) => return report.fail(Status::Failed, e.message),
+    let (facts, plan) = match probe_and_plan(t, files) {
+        Ok(fp) => fp,
+        Err((status, message)) => return report.fail(status, message),
     };
-    let mut plan = match plan::plan_node(files, &facts.files) {
-        Ok(p) => p,
-        Err(e) => return report.fail(Status::Failed, format!("{}: {}", e.path, e.message)),
-    };
-    plan.owe(&facts.pending);
     if plan.is_noop() {
         return report;
     }
@@ -253,7 +268,6 @@ fn stderr_tail(stderr: &[u8]) -> String {
 /// What the handlers need to know about the node.
 pub struct NodeCtx {
     pub name: String,
-    pub role: Role,
     /// The interface the LAN configuration is for.
     pub iface: String,
     /// NFS mount points (workers).
@@ -265,7 +279,6 @@ impl NodeCtx {
         match cluster.worker(node) {
             Some(w) => NodeCtx {
                 name: node.to_string(),
-                role: Role::Worker,
                 iface: w.iface.clone(),
                 mounts: cluster
                     .nfs
@@ -276,7 +289,6 @@ impl NodeCtx {
             },
             None => NodeCtx {
                 name: node.to_string(),
-                role: Role::Head,
                 iface: cluster.head.lan_iface.clone(),
                 mounts: Vec::new(),
             },

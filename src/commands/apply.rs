@@ -15,8 +15,7 @@ use crate::cli::{ApplyArgs, OutputFormat};
 use crate::cluster::{Cluster, Role};
 use crate::error::{Result, EXIT_ERROR, EXIT_OK};
 use crate::hostlist;
-use crate::render::{self, RenderedFile};
-use crate::templates::Templates;
+use crate::render::RenderedFile;
 use crate::transport::Transport;
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells report it.
@@ -68,24 +67,22 @@ impl Node {
 
 pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     let r = &args.remote;
-    let inventory = &r.inventory.path;
-    let cluster = Cluster::load(inventory)?;
-    let tdir = super::render::template_dir(inventory, None)?;
-    let templates = Templates::load(tdir.as_deref())?;
-    let selected = remote::select(&cluster, r.nodes.as_deref())?;
-    let connector = remote::Connector::new(&cluster, r)?;
-
-    // Render everything first: a template error stops before any connection.
+    let remote::Prepared {
+        cluster,
+        nodes,
+        connector,
+    } = remote::prepare(r)?;
+    let selected: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
     let mut head: Option<Node> = None;
     let mut workers: Vec<Node> = Vec::new();
-    for name in &selected {
+    for (name, files) in nodes {
         let node = Node {
-            name: name.clone(),
-            files: render::render_node(&cluster, &templates, name)?,
-            transport: connector.transport_for(&cluster, name),
-            via_head: cluster.worker(name).is_some_and(|w| w.via_head),
+            transport: connector.transport_for(&cluster, &name),
+            via_head: cluster.worker(&name).is_some_and(|w| w.via_head),
+            name,
+            files,
         };
-        match cluster.role_of(name) {
+        match cluster.role_of(&node.name) {
             Some(Role::Worker) => workers.push(node),
             _ => head = Some(node),
         }

@@ -6,13 +6,10 @@
 use serde::Serialize;
 
 use super::remote;
+use crate::apply;
 use crate::cli::{OutputFormat, RemoteArgs};
-use crate::cluster::Cluster;
 use crate::error::{Result, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
-use crate::facts;
-use crate::plan::{self, Action, NodePlan};
-use crate::render;
-use crate::templates::Templates;
+use crate::plan::{Action, NodePlan};
 
 /// One node's plan, as `--output json` prints it.
 #[derive(Debug, Serialize)]
@@ -49,37 +46,26 @@ enum NodeResult {
 }
 
 pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
-    let inventory = &args.inventory.path;
-    let cluster = Cluster::load(inventory)?;
-    let tdir = super::render::template_dir(inventory, None)?;
-    let templates = Templates::load(tdir.as_deref())?;
-    let selected = remote::select(&cluster, args.nodes.as_deref())?;
-    let connector = remote::Connector::new(&cluster, args)?;
-
-    // Render everything first: a template error stops before any connection.
-    let mut work = Vec::new();
-    for name in &selected {
-        let files = render::render_node(&cluster, &templates, name)?;
-        work.push((name.clone(), files, connector.transport_for(&cluster, name)));
-    }
+    let remote::Prepared {
+        cluster,
+        nodes,
+        connector,
+    } = remote::prepare(args)?;
+    let work: Vec<_> = nodes
+        .into_iter()
+        .map(|(name, files)| {
+            let t = connector.transport_for(&cluster, &name);
+            (name, files, t)
+        })
+        .collect();
 
     let results: Vec<(String, NodeResult, usize)> =
         remote::parallel(&work, args.forks as usize, |(name, files, t)| {
-            let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
-            let r = match facts::gather(t.as_ref(), &paths) {
-                Err(e) => NodeResult::Failed {
-                    unreachable: e.unreachable,
-                    message: e.message,
-                },
-                Ok(f) => match plan::plan_node(files, &f.files) {
-                    Ok(mut p) => {
-                        p.owe(&f.pending);
-                        NodeResult::Planned(p)
-                    }
-                    Err(e) => NodeResult::Failed {
-                        unreachable: false,
-                        message: format!("{}: {}", e.path, e.message),
-                    },
+            let r = match apply::probe_and_plan(t.as_ref(), files) {
+                Ok((_, p)) => NodeResult::Planned(p),
+                Err((status, message)) => NodeResult::Failed {
+                    unreachable: status == apply::Status::Unreachable,
+                    message,
                 },
             };
             (name.clone(), r, t.round_trips())

@@ -11,9 +11,38 @@ use crate::cluster::{Cluster, Role};
 use crate::error::{Error, Result};
 use crate::hostlist;
 use crate::inventory::Transport as TransportKind;
+use crate::render::{self, RenderedFile};
+use crate::templates::Templates;
 use crate::transport::{
     RusshConn, RusshContext, RusshOptions, RusshTransport, SshOptions, SshTransport, Transport,
 };
+
+/// Everything a remote command needs before its first connection: the
+/// cluster, each selected node's rendered files (in inventory order; a
+/// template error stops here, before any connection) and the connector.
+pub struct Prepared {
+    pub cluster: Cluster,
+    pub nodes: Vec<(String, Vec<RenderedFile>)>,
+    pub connector: Connector,
+}
+
+pub fn prepare(args: &RemoteArgs) -> Result<Prepared> {
+    let inventory = &args.inventory.path;
+    let cluster = Cluster::load(inventory)?;
+    let tdir = super::render::template_dir(inventory, None)?;
+    let templates = Templates::load(tdir.as_deref())?;
+    let mut nodes = Vec::new();
+    for name in select(&cluster, args.nodes.as_deref())? {
+        let files = render::render_node(&cluster, &templates, &name)?;
+        nodes.push((name, files));
+    }
+    let connector = Connector::new(&cluster, args)?;
+    Ok(Prepared {
+        cluster,
+        nodes,
+        connector,
+    })
+}
 
 /// Seconds to wait for a node's SSH server to answer.
 const CONNECT_TIMEOUT: u32 = 10;
