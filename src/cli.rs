@@ -139,9 +139,16 @@ pub struct RenderArgs {
     /// Write one tree per node under DIR instead of printing
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub templates: TemplatesArg,
+}
+
+/// Where template overrides come from; every command that renders takes it.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TemplatesArg {
     /// Template overrides [default: templates/ next to the inventory, if present]
-    #[arg(long, value_name = "DIR")]
-    pub templates: Option<PathBuf>,
+    #[arg(long = "templates", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -168,6 +175,8 @@ pub struct DiffArgs {
 pub struct RemoteArgs {
     #[command(flatten)]
     pub inventory: InventoryArg,
+    #[command(flatten)]
+    pub templates: TemplatesArg,
     /// Only these nodes (host list)
     #[arg(long, value_name = "HOSTLIST")]
     pub nodes: Option<String>,
@@ -205,6 +214,8 @@ pub enum OutputFormat {
 pub struct AddNodeArgs {
     #[command(flatten)]
     pub inventory: InventoryArg,
+    #[command(flatten)]
+    pub templates: TemplatesArg,
     /// The new worker's name
     pub name: String,
     /// Its MAC address (needed for a reserved DHCP lease)

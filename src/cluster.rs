@@ -1,15 +1,18 @@
 //! The resolved cluster model: what validation produces and every later stage
 //! consumes. Everything here is checked, expanded (host lists), assigned (IPs)
 //! and derived (netmask, FQDNs); nodes keep inventory order. Serialize-only: it
-//! is the context handed to templates.
+//! is the context handed to templates. Built only by `validate` (which also
+//! holds `Cluster::load`); this module depends on nothing but the inventory's
+//! enums.
 
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-pub use crate::inventory::{Addressing, HostfileFlavor, LanPolicy, Transport};
+pub use crate::inventory::{Addressing, HostfileFlavor, LanPolicy, TransportKind};
+pub use crate::values::SshTarget;
+use crate::values::{AbsPath, Hostname, Iface, Mac};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
@@ -40,51 +43,30 @@ pub struct Lan {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Head {
-    pub name: String,
+    pub name: Hostname,
     pub fqdn: String,
     pub ssh: SshTarget,
     /// The SSH user is not root: wrap commands in `sudo -n`.
     pub sudo: bool,
-    pub wan_iface: String,
-    pub lan_iface: String,
+    pub wan_iface: Iface,
+    pub lan_iface: Iface,
     pub lan_ip: Ipv4Addr,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Worker {
-    pub name: String,
+    pub name: Hostname,
     pub fqdn: String,
     pub ip: Ipv4Addr,
     /// Lowercase, colon-separated.
-    pub mac: Option<String>,
+    pub mac: Option<Mac>,
     /// The worker's interface on the cluster LAN.
-    pub iface: String,
+    pub iface: Iface,
     pub slots: u32,
     pub ssh: SshTarget,
     /// Reached by a jump through the head (no `ssh:` override in the inventory).
     pub via_head: bool,
     pub sudo: bool,
-}
-
-/// `[USER@]HOST[:PORT]`, validated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SshTarget {
-    pub user: Option<String>,
-    pub host: String,
-    pub port: u16,
-}
-
-impl std::fmt::Display for SshTarget {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(u) = &self.user {
-            write!(f, "{u}@")?;
-        }
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -96,9 +78,9 @@ pub struct Nfs {
 #[derive(Debug, Clone, Serialize)]
 pub struct Export {
     /// Directory on the head.
-    pub path: String,
+    pub path: AbsPath,
     /// Mount point on every worker.
-    pub mount: String,
+    pub mount: AbsPath,
     /// Export options for /etc/exports.
     pub options: String,
     /// Mount options for the workers' fstab (`rw|ro,_netdev,nofail`).
@@ -122,7 +104,7 @@ pub struct Mpi {
 /// SSH client settings; paths are absolute (resolved against the inventory's directory).
 #[derive(Debug, Clone, Serialize)]
 pub struct SshSettings {
-    pub transport: Transport,
+    pub transport: TransportKind,
     pub config: Option<PathBuf>,
     pub known_hosts: Option<PathBuf>,
     pub identity: Option<PathBuf>,
@@ -155,38 +137,16 @@ pub struct HostEntry {
 }
 
 impl Cluster {
-    /// Read, parse and validate an inventory file. Every problem comes back at once
-    /// as [`Error::Inventory`].
-    pub fn load(path: &Path) -> Result<Cluster> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::from_str(&text, path)
-    }
-
-    /// Parse and validate inventory text that was read from `path` (used for
-    /// resolving relative paths and in messages).
-    pub fn from_str(text: &str, path: &Path) -> Result<Cluster> {
-        let fail = |diagnostics| Error::Inventory {
-            file: path.to_path_buf(),
-            diagnostics,
-        };
-        let raw = crate::inventory::parse(text).map_err(|d| fail(vec![d]))?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        crate::validate::validate(&raw, base).map_err(fail)
-    }
-
     /// Every node, head first, then workers in inventory order.
     pub fn hosts(&self) -> Vec<HostEntry> {
         let mut v = vec![HostEntry {
-            name: self.head.name.clone(),
+            name: self.head.name.to_string(),
             fqdn: self.head.fqdn.clone(),
             ip: self.head.lan_ip,
             role: Role::Head,
         }];
         v.extend(self.workers.iter().map(|w| HostEntry {
-            name: w.name.clone(),
+            name: w.name.to_string(),
             fqdn: w.fqdn.clone(),
             ip: w.ip,
             role: Role::Worker,
@@ -214,12 +174,69 @@ impl Cluster {
     pub fn worker(&self, name: &str) -> Option<&Worker> {
         self.workers.iter().find(|w| w.name == name)
     }
+
+    /// The node with this name, head or worker.
+    pub fn node(&self, name: &str) -> Option<NodeRef<'_>> {
+        if self.head.name == name {
+            Some(NodeRef::Head(&self.head))
+        } else {
+            self.worker(name).map(NodeRef::Worker)
+        }
+    }
+}
+
+/// One node of the cluster, whichever its role.
+#[derive(Debug, Clone, Copy)]
+pub enum NodeRef<'a> {
+    Head(&'a Head),
+    Worker(&'a Worker),
+}
+
+impl<'a> NodeRef<'a> {
+    pub fn name(self) -> &'a str {
+        match self {
+            NodeRef::Head(h) => &h.name,
+            NodeRef::Worker(w) => &w.name,
+        }
+    }
+
+    pub fn fqdn(self) -> &'a str {
+        match self {
+            NodeRef::Head(h) => &h.fqdn,
+            NodeRef::Worker(w) => &w.fqdn,
+        }
+    }
+
+    pub fn role(self) -> Role {
+        match self {
+            NodeRef::Head(_) => Role::Head,
+            NodeRef::Worker(_) => Role::Worker,
+        }
+    }
+
+    /// The node's address on the cluster LAN.
+    pub fn ip(self) -> Ipv4Addr {
+        match self {
+            NodeRef::Head(h) => h.lan_ip,
+            NodeRef::Worker(w) => w.ip,
+        }
+    }
+
+    /// The node's interface on the cluster LAN.
+    pub fn lan_iface(self) -> &'a str {
+        match self {
+            NodeRef::Head(h) => &h.lan_iface,
+            NodeRef::Worker(w) => &w.iface,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
     use proptest::prelude::*;
+    use std::path::Path;
 
     const EXAMPLE: &str = include_str!("../examples/cluster.yaml");
 

@@ -1,7 +1,7 @@
 //! The raw inventory: serde types mirroring cluster.yaml one to one, with the
 //! source position of every value that validation may complain about. Nothing
 //! here is checked beyond YAML syntax, types, unknown fields and duplicate
-//! keys; `validate` turns a [`RawInventory`] into a [`crate::cluster::Cluster`].
+//! keys; `validate` turns a [`RawInventory`] into the resolved `Cluster`.
 
 use serde::Deserialize;
 use serde_saphyr::Spanned;
@@ -85,7 +85,7 @@ pub enum Become {
 #[serde(deny_unknown_fields)]
 pub struct RawSsh {
     #[serde(default)]
-    pub transport: Option<S<Transport>>,
+    pub transport: Option<S<TransportKind>>,
     #[serde(default)]
     pub config: Option<S<String>>,
     #[serde(default)]
@@ -100,7 +100,7 @@ pub struct RawSsh {
 /// Which SSH implementation talks to the hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Transport {
+pub enum TransportKind {
     /// The system `ssh` (honours ~/.ssh/config, the agent, ProxyJump).
     #[default]
     Openssh,

@@ -1,25 +1,34 @@
 //! clusterctl: turn a pile of installed Linux machines into a Beowulf-style
 //! cluster over SSH. See ARCHITECTURE.md for the module map and data flow.
 //!
-//! Data flow: `inventory` (raw YAML, with positions) -> `validate` ->
-//! `cluster` (the resolved model) -> `render` (desired files per node, via
-//! `steps` and `templates`) -> later: facts, plan, apply.
+//! Data flow, one way: `inventory` (raw YAML, with positions) -> `validate`
+//! (with `values`) -> `cluster` (the resolved model) -> `facts` (observe each
+//! node: one probe round trip) -> `desired` (files and handler commands,
+//! chosen by the `catalog` with the facts, rendered by `templates`) -> `plan`
+//! (desired vs observed) -> `engine` (write, validate, rename; handlers) ->
+//! `report` (text or JSON). `commands` are the short scripts that wire these
+//! up; only `facts`, `engine` and `lab` reach a system, through `transport`.
 
-pub mod apply;
+pub mod block;
+pub mod catalog;
 pub mod cli;
 pub mod cluster;
 pub mod commands;
+pub mod desired;
+pub mod engine;
 pub mod error;
 pub mod facts;
 pub mod hostlist;
 pub mod inventory;
 pub mod lab;
+pub mod node_state;
 pub mod plan;
-pub mod render;
-pub mod steps;
+pub mod report;
+pub mod run_id;
 pub mod templates;
 pub mod transport;
 pub mod validate;
+pub mod values;
 pub mod yaml_edit;
 
 use std::ffi::OsString;

@@ -1,21 +1,13 @@
-//! desired (render) vs observed (facts) -> what to change on one node, with a
-//! unified diff per file and the handlers the changed steps need. Pure: no I/O.
-//! `diff`/`apply --dry-run` print a plan and stop; apply executes it.
+//! desired (render, with the facts) vs observed (facts) -> what to change on
+//! one node: every file with its action and unified diff, and the handlers
+//! that will run (those of steps with a changed file, and those an earlier
+//! run left owed), each with its exact command. Pure: no I/O.
+//! `diff`/`apply --dry-run` print a plan and stop; the engine executes it.
 
-use std::collections::BTreeMap;
-
-use crate::render::{merge_block, RenderedFile};
-use crate::steps::{self, Handler, Manage};
-
-/// What a node has at one managed path (from the facts probe).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Observed {
-    /// None: the file does not exist.
-    pub content: Option<String>,
-    pub mode: Option<u32>,
-    pub owner: Option<String>,
-    pub group: Option<String>,
-}
+use crate::block::merge_block;
+use crate::catalog::{Manage, Validator};
+use crate::desired::{Desired, HandlerRun, RenderedFile};
+use crate::facts::{Facts, Observed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -24,6 +16,22 @@ pub enum Action {
     /// Only mode or owner differ.
     Fix,
     Unchanged,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Fix => "fix",
+            Action::Unchanged => "unchanged",
+        }
+    }
+
+    /// The file's content changes (a handler is due).
+    pub fn writes_content(self) -> bool {
+        matches!(self, Action::Create | Action::Update)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -37,51 +45,47 @@ pub struct FileChange {
     /// Owner and group to write (a block file keeps the user's).
     pub owner: String,
     pub group: String,
+    /// What checks the candidate before it replaces the old file.
+    pub validator: Option<Validator>,
     /// Unified diff (empty when the content is unchanged).
     pub diff: String,
 }
 
+/// A handler the plan runs.
+#[derive(Debug, Clone)]
+pub struct PlannedHandler {
+    pub run: HandlerRun,
+    /// An earlier apply wrote this step's files but did not finish its
+    /// handler (interrupted, connection lost, handler failed): it runs
+    /// again even though the files are in sync.
+    pub owed: bool,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct NodePlan {
+    /// Every desired file, changed or not, in step order.
     pub changes: Vec<FileChange>,
-    /// Handlers of the steps with a change, in step order, each once.
-    pub handlers: Vec<(&'static str, Handler)>,
-    /// Steps whose handler an earlier apply wrote files for but did not
-    /// finish (interrupted, connection lost, handler failed): run again even
-    /// though the files are in sync.
-    pub owed: Vec<&'static str>,
+    /// In step order, each step once.
+    pub handlers: Vec<PlannedHandler>,
 }
 
 impl NodePlan {
-    /// Add the handlers an earlier run left owing (the node's pending list),
-    /// for the steps this node has, in step order.
-    pub fn owe(&mut self, pending: &[String]) {
-        let mine: Vec<&'static str> = self.changes.iter().map(|c| c.step).collect();
-        let mut handlers = Vec::new();
-        for step in steps::STEPS {
-            let Some(h) = step.handler else { continue };
-            let changed = self.handlers.iter().any(|(s, _)| *s == step.id);
-            let owed = !changed && mine.contains(&step.id) && pending.iter().any(|p| p == step.id);
-            if owed {
-                self.owed.push(step.id);
-            }
-            if changed || owed {
-                handlers.push((step.id, h));
-            }
-        }
-        self.handlers = handlers;
-    }
-
     /// Nothing to write and no handler to run.
     pub fn is_noop(&self) -> bool {
-        self.pending() == 0 && self.handlers.is_empty()
+        self.file_changes() == 0 && self.handlers.is_empty()
     }
 
-    pub fn pending(&self) -> usize {
+    /// Files to create, update or fix.
+    pub fn file_changes(&self) -> usize {
         self.changes
             .iter()
             .filter(|c| c.action != Action::Unchanged)
             .count()
+    }
+
+    /// Handlers owed by an earlier run.
+    pub fn owed(&self) -> usize {
+        self.handlers.iter().filter(|h| h.owed).count()
     }
 }
 
@@ -93,70 +97,82 @@ pub struct PlanError {
 }
 
 /// Compare what the node should have with what it has.
-pub fn plan_node(
-    desired: &[RenderedFile],
-    observed: &BTreeMap<String, Observed>,
-) -> Result<NodePlan, PlanError> {
+pub fn plan_node(desired: &Desired, facts: &Facts) -> Result<NodePlan, PlanError> {
     let mut plan = NodePlan::default();
     let none = Observed::default();
-    for f in desired {
-        let obs = observed.get(f.path).unwrap_or(&none);
-        let old = obs.content.as_deref();
-        let new = match f.manage {
-            Manage::Whole => f.content.clone(),
-            Manage::Block => merge_block(old.unwrap_or(""), &f.content).map_err(|e| PlanError {
-                path: f.path.to_string(),
-                message: format!(
-                    "{}; fix the markers by hand (clusterctl will not guess)",
-                    e.0
-                ),
-            })?,
-        };
-        let owner_ok = obs.owner.as_deref().is_none_or(|o| o == f.owner)
-            && obs.group.as_deref().is_none_or(|g| g == f.group);
-        let action = match old {
-            None => Action::Create,
-            Some(o) if o != new => Action::Update,
-            // Block files keep the user's mode; whole files get ours.
-            Some(_) if f.manage == Manage::Whole && (obs.mode != Some(f.mode) || !owner_ok) => {
-                Action::Fix
-            }
-            Some(_) => Action::Unchanged,
-        };
-        let diff = if action == Action::Unchanged || action == Action::Fix {
-            String::new()
-        } else {
-            unified_diff(f.path, old.unwrap_or(""), &new, old.is_none())
-        };
-        let mode = match (f.manage, obs.mode) {
-            (Manage::Block, Some(m)) => m,
-            _ => f.mode,
-        };
-        let (owner, group) = match (f.manage, &obs.owner, &obs.group) {
-            (Manage::Block, Some(o), Some(g)) => (o.clone(), g.clone()),
-            _ => (f.owner.to_string(), f.group.to_string()),
-        };
-        plan.changes.push(FileChange {
-            step: f.step,
-            path: f.path,
-            action,
-            content: new,
-            mode,
-            owner,
-            group,
-            diff,
-        });
+    for f in &desired.files {
+        let obs = facts.files.get(f.path).unwrap_or(&none);
+        plan.changes.push(plan_file(f, obs)?);
     }
-    for step in steps::STEPS {
+    for h in &desired.handlers {
         let changed = plan
             .changes
             .iter()
-            .any(|c| c.step == step.id && matches!(c.action, Action::Create | Action::Update));
-        if let (true, Some(h)) = (changed, step.handler) {
-            plan.handlers.push((step.id, h));
+            .any(|c| c.step == h.step && c.action.writes_content());
+        let owed = !changed && facts.owed.iter().any(|p| p == h.step);
+        if changed || owed {
+            plan.handlers.push(PlannedHandler {
+                run: h.clone(),
+                owed,
+            });
         }
     }
     Ok(plan)
+}
+
+fn plan_file(f: &RenderedFile, obs: &Observed) -> Result<FileChange, PlanError> {
+    let fail = |message: String| PlanError {
+        path: f.path.to_string(),
+        message,
+    };
+    if let Some(problem) = &obs.problem {
+        return Err(fail(problem.clone()));
+    }
+    let old = obs.content.as_deref();
+    let new = match f.manage {
+        Manage::Whole => f.content.clone(),
+        Manage::Block => merge_block(old.unwrap_or(""), &f.content).map_err(|e| {
+            fail(format!(
+                "{}; fix the markers by hand (clusterctl will not guess)",
+                e.0
+            ))
+        })?,
+    };
+    let owner_ok = obs.owner.as_deref().is_none_or(|o| o == f.owner)
+        && obs.group.as_deref().is_none_or(|g| g == f.group);
+    let action = match old {
+        None => Action::Create,
+        Some(o) if o != new => Action::Update,
+        // Block files keep the user's mode; whole files get ours.
+        Some(_) if f.manage == Manage::Whole && (obs.mode != Some(f.mode) || !owner_ok) => {
+            Action::Fix
+        }
+        Some(_) => Action::Unchanged,
+    };
+    let diff = if action.writes_content() {
+        unified_diff(f.path, old.unwrap_or(""), &new, old.is_none())
+    } else {
+        String::new()
+    };
+    let mode = match (f.manage, obs.mode) {
+        (Manage::Block, Some(m)) => m,
+        _ => f.mode,
+    };
+    let (owner, group) = match (f.manage, &obs.owner, &obs.group) {
+        (Manage::Block, Some(o), Some(g)) => (o.clone(), g.clone()),
+        _ => (f.owner.to_string(), f.group.to_string()),
+    };
+    Ok(FileChange {
+        step: f.step,
+        path: f.path,
+        action,
+        content: new,
+        mode,
+        owner,
+        group,
+        validator: f.validator,
+        diff,
+    })
 }
 
 /// A unified diff with `a/PATH` / `b/PATH` headers (`/dev/null` for a new file).
@@ -177,7 +193,8 @@ pub fn unified_diff(path: &str, old: &str, new: &str, created: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::wrap_block;
+    use crate::block::wrap_block;
+    use std::collections::BTreeMap;
 
     fn file(step: &'static str, path: &'static str, manage: Manage, content: &str) -> RenderedFile {
         RenderedFile {
@@ -187,8 +204,35 @@ mod tests {
             owner: "root",
             group: "root",
             manage,
+            validator: None,
             content: content.into(),
         }
+    }
+
+    /// Plan these files (dnsmasq's step has its restart handler) against
+    /// these observed files.
+    fn plan_of<const N: usize>(
+        files: [RenderedFile; N],
+        observed: BTreeMap<String, Observed>,
+    ) -> Result<NodePlan, PlanError> {
+        let handlers = files
+            .iter()
+            .filter(|f| f.step == "head-dnsmasq")
+            .map(|f| HandlerRun {
+                step: f.step,
+                label: "restart dnsmasq".into(),
+                command: Ok("systemctl restart dnsmasq".into()),
+                tools: vec![],
+            })
+            .take(1)
+            .collect();
+        let desired = Desired {
+            files: files.to_vec(),
+            handlers,
+        };
+        let mut facts = Facts::assumed();
+        facts.files = observed;
+        plan_node(&desired, &facts)
     }
 
     fn have(path: &str, content: &str) -> (String, Observed) {
@@ -199,6 +243,7 @@ mod tests {
                 mode: Some(0o644),
                 owner: Some("root".into()),
                 group: Some("root".into()),
+                problem: None,
             },
         )
     }
@@ -211,15 +256,13 @@ mod tests {
             Manage::Whole,
             "a\n",
         )];
-        let plan = plan_node(&desired, &BTreeMap::new()).unwrap();
+        let plan = plan_of(desired, BTreeMap::new()).unwrap();
         assert_eq!(plan.changes[0].action, Action::Create);
         assert!(plan.changes[0]
             .diff
             .starts_with("--- /dev/null\n+++ b/etc/dnsmasq.d/clusterctl.conf\n"));
-        assert_eq!(
-            plan.handlers,
-            [("head-dnsmasq", Handler::Restart("dnsmasq"))]
-        );
+        let steps: Vec<_> = plan.handlers.iter().map(|h| (h.run.step, h.owed)).collect();
+        assert_eq!(steps, [("head-dnsmasq", false)]);
     }
 
     #[test]
@@ -231,8 +274,8 @@ mod tests {
             "a\n",
         )];
         let observed = BTreeMap::from([have("/etc/dnsmasq.d/clusterctl.conf", "a\n")]);
-        let plan = plan_node(&desired, &observed).unwrap();
-        assert_eq!(plan.pending(), 0);
+        let plan = plan_of(desired, observed).unwrap();
+        assert_eq!(plan.file_changes(), 0);
         assert!(plan.handlers.is_empty());
     }
 
@@ -246,7 +289,7 @@ mod tests {
             &wrap_block("10.0.0.1\thead\n"),
         )];
         let observed = BTreeMap::from([have("/etc/hosts", user)]);
-        let plan = plan_node(&desired, &observed).unwrap();
+        let plan = plan_of(desired.clone(), observed).unwrap();
         let c = &plan.changes[0];
         assert_eq!(c.action, Action::Update);
         assert!(c.content.starts_with(user));
@@ -261,7 +304,7 @@ mod tests {
         );
         // Applying the plan's content makes the next plan a no-op.
         let again = BTreeMap::from([have("/etc/hosts", &c.content)]);
-        assert_eq!(plan_node(&desired, &again).unwrap().pending(), 0);
+        assert_eq!(plan_of(desired, again).unwrap().file_changes(), 0);
     }
 
     #[test]
@@ -273,7 +316,7 @@ mod tests {
             &wrap_block("x\n"),
         )];
         let observed = BTreeMap::from([have("/etc/hosts", "# BEGIN clusterctl\nstuff\n")]);
-        let err = plan_node(&desired, &observed).unwrap_err();
+        let err = plan_of(desired, observed).unwrap_err();
         assert_eq!(err.path, "/etc/hosts");
     }
 
@@ -290,7 +333,7 @@ mod tests {
             .get_mut("/etc/dnsmasq.d/clusterctl.conf")
             .unwrap()
             .mode = Some(0o666);
-        let plan = plan_node(&desired, &observed).unwrap();
+        let plan = plan_of(desired, observed).unwrap();
         assert_eq!(plan.changes[0].action, Action::Fix);
         assert!(plan.handlers.is_empty());
     }

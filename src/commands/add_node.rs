@@ -4,7 +4,7 @@
 use crate::cli::{AddNodeArgs, ApplyArgs, OutputFormat, RemoteArgs};
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::validate;
+use crate::values;
 use crate::yaml_edit;
 
 pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
@@ -17,7 +17,7 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
     let cluster = Cluster::from_str(&text, path)?;
 
     let bad = |what: String, help: &str| Error::usage(what, Some(help));
-    validate::check_hostname(&args.name).map_err(|e| {
+    values::check_hostname(&args.name).map_err(|e| {
         bad(
             format!("invalid node name `{}`: it {e}", args.name),
             "host names are RFC 1123 labels like `node05`",
@@ -31,7 +31,7 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
     }
     let mut fields: Vec<(&str, String)> = vec![("name", yaml_edit::quote(&args.name))];
     if let Some(mac) = &args.mac {
-        let mac = validate::normalize_mac(mac).map_err(|e| {
+        let mac = values::normalize_mac(mac).map_err(|e| {
             bad(
                 format!("--mac `{mac}` {e}"),
                 "copy it from `ip link` on the node",
@@ -52,7 +52,7 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
         fields.push(("slots", slots.to_string()));
     }
     if let Some(ssh) = &args.ssh {
-        validate::parse_ssh_target(ssh).map_err(|e| {
+        values::parse_ssh_target(ssh).map_err(|e| {
             bad(
                 format!("--ssh `{ssh}`: {e}"),
                 "write it as [USER@]HOST[:PORT]",
@@ -127,6 +127,7 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
     let apply = ApplyArgs {
         remote: RemoteArgs {
             inventory: args.inventory.clone(),
+            templates: args.templates.clone(),
             nodes: None,
             forks: args.forks,
             accept_new_host_keys: args.accept_new_host_keys,

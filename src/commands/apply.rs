@@ -1,4 +1,4 @@
-//! `clusterctl apply`: render every node, then the head first (its LAN
+//! `clusterctl apply`: check every node's templates offline, then the head first (its LAN
 //! address, forwarding, firewall, DNS and DHCP are what workers need), then
 //! the workers in parallel (at most `--forks` at once), waiting with backoff
 //! up to `--wait` for workers that cannot be reached yet (they may still be
@@ -9,13 +9,13 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::remote;
-use crate::apply::{self, NodeReport, Status};
+use super::remote::{self, Prepared};
 use crate::cli::{ApplyArgs, OutputFormat};
-use crate::cluster::{Cluster, Role};
+use crate::engine;
 use crate::error::{Result, EXIT_ERROR, EXIT_OK};
 use crate::hostlist;
-use crate::render::RenderedFile;
+use crate::report::{self, NodeReport, Status};
+use crate::run_id::run_id;
 use crate::transport::Transport;
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells report it.
@@ -47,49 +47,38 @@ fn catch_sigint() {
 
 struct Node {
     name: String,
-    files: Vec<RenderedFile>,
     transport: Box<dyn Transport>,
     via_head: bool,
 }
 
 impl Node {
-    fn apply(&self, cluster: &Cluster, run_id: &str) -> NodeReport {
-        apply::apply_node(
-            self.transport.as_ref(),
-            cluster,
-            &self.name,
-            &self.files,
-            run_id,
-            &INTERRUPTED,
-        )
+    fn apply(&self, p: &Prepared, run_id: &str) -> NodeReport {
+        let job = p.job(&self.name);
+        engine::apply_node(self.transport.as_ref(), job, run_id, &INTERRUPTED)
     }
 }
 
 pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     let r = &args.remote;
-    let remote::Prepared {
-        cluster,
-        nodes,
-        connector,
-    } = remote::prepare(r)?;
-    let selected: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
+    let prepared = remote::prepare(r)?;
+    let p = &prepared;
     let mut head: Option<Node> = None;
     let mut workers: Vec<Node> = Vec::new();
-    for (name, files) in nodes {
+    for name in &p.nodes {
+        let worker = p.cluster.worker(name);
         let node = Node {
-            transport: connector.transport_for(&cluster, &name),
-            via_head: cluster.worker(&name).is_some_and(|w| w.via_head),
-            name,
-            files,
+            transport: p.connector.transport_for(&p.cluster, name),
+            via_head: worker.is_some_and(|w| w.via_head),
+            name: name.clone(),
         };
-        match cluster.role_of(&node.name) {
-            Some(Role::Worker) => workers.push(node),
-            _ => head = Some(node),
+        match worker {
+            Some(_) => workers.push(node),
+            None => head = Some(node),
         }
     }
 
     catch_sigint();
-    let run_id = apply::run_id();
+    let run_id = run_id();
     let log = Log { verbose };
     let mut reports: Vec<NodeReport> = Vec::new();
     let mut head_unreachable = false;
@@ -97,7 +86,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     if let Some(h) = &head {
         log.line(&format!("{}: applying", h.name));
         // A few quick retries: the head may be busy (sshd MaxStartups).
-        let report = with_retries(&cluster, h, &run_id, Duration::from_secs(6), &log);
+        let report = with_retries(p, h, &run_id, Duration::from_secs(6), &log);
         head_unreachable = report.status == Status::Unreachable;
         reports.push(report);
     }
@@ -110,13 +99,13 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         rep.status = Status::Unreachable;
         rep.message = Some(format!(
             "not tried: its jump host {} is unreachable",
-            cluster.head.name
+            p.cluster.head.name
         ));
         log.report(&rep);
         reports.push(rep);
     }
     reports.extend(apply_workers(
-        &cluster,
+        p,
         &direct,
         &run_id,
         r.forks as usize,
@@ -126,20 +115,14 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     drop(head);
     drop(direct);
     drop(blocked); // closes every ssh master connection
-    drop(connector);
+    let selected = prepared.nodes.clone();
+    drop(prepared);
 
     // Inventory order in the recap.
     reports.sort_by_key(|rep| selected.iter().position(|n| *n == rep.node));
     match r.output {
-        OutputFormat::Text => print!("{}", recap(&reports, &run_id, verbose)),
-        OutputFormat::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&serde_json::json!({
-                "run_id": run_id,
-                "nodes": reports,
-            }))
-            .unwrap_or_default()
-        ),
+        OutputFormat::Text => print!("{}", report::recap_text(&reports, &run_id, verbose)),
+        OutputFormat::Json => println!("{}", report::json(Some(&run_id), &reports)),
     }
     Ok(if reports.iter().any(|r| r.status == Status::Interrupted) {
         EXIT_INTERRUPTED
@@ -154,17 +137,11 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
 }
 
 /// Apply one node, retrying while it is unreachable until `wait` is over.
-fn with_retries(
-    cluster: &Cluster,
-    n: &Node,
-    run_id: &str,
-    wait: Duration,
-    log: &Log,
-) -> NodeReport {
+fn with_retries(p: &Prepared, n: &Node, run_id: &str, wait: Duration, log: &Log) -> NodeReport {
     let deadline = Instant::now() + wait;
     let mut backoff = Duration::from_secs(1);
     loop {
-        let rep = n.apply(cluster, run_id);
+        let rep = n.apply(p, run_id);
         if rep.status != Status::Unreachable || Instant::now() + backoff > deadline {
             log.report(&rep);
             return rep;
@@ -187,7 +164,7 @@ fn with_retries(
 /// Workers in parallel; the unreachable ones again after a backoff, saying
 /// who apply waits for, until `wait` is over.
 fn apply_workers(
-    cluster: &Cluster,
+    p: &Prepared,
     nodes: &[Node],
     run_id: &str,
     forks: usize,
@@ -201,7 +178,7 @@ fn apply_workers(
     let mut done: Vec<NodeReport> = Vec::new();
     while !todo.is_empty() {
         let round = remote::parallel(&todo, forks, |n| {
-            let rep = n.apply(cluster, run_id);
+            let rep = n.apply(p, run_id);
             if rep.status != Status::Unreachable {
                 log.report(&rep);
             }
@@ -281,68 +258,6 @@ impl Log {
     }
 
     fn report(&self, r: &NodeReport) {
-        let mut s = String::new();
-        for p in &r.changed {
-            s.push_str(&format!("{}: wrote {p}\n", r.node));
-        }
-        for h in &r.handlers {
-            s.push_str(&format!("{}: ran handler of {h}\n", r.node));
-        }
-        for n in &r.notes {
-            s.push_str(&format!("{}: note: {n}\n", r.node));
-        }
-        s.push_str(&format!("{}: {}", r.node, r.status));
-        if let Some(m) = &r.message {
-            s.push_str(&format!(": {m}"));
-        }
-        if self.verbose > 0 {
-            s.push_str(&format!(" ({} round trip(s))", r.round_trips));
-        }
-        self.line(&s);
+        self.line(&report::progress_text(r, self.verbose));
     }
-}
-
-/// One line per node: status, what changed or why it failed; then totals.
-fn recap(reports: &[NodeReport], run_id: &str, verbose: u8) -> String {
-    let width = reports.iter().map(|r| r.node.len()).max().unwrap_or(4);
-    let mut s = format!("recap (run {run_id}):\n");
-    for r in reports {
-        let detail = match r.status {
-            Status::Ok => "in sync".to_string(),
-            Status::Changed => format!(
-                "{} file(s) written, {} handler(s) run",
-                r.changed.len(),
-                r.handlers.len()
-            ),
-            _ => r.message.clone().unwrap_or_default(),
-        };
-        let trips = if verbose > 0 {
-            format!(" ({} round trip(s))", r.round_trips)
-        } else {
-            String::new()
-        };
-        s.push_str(&format!(
-            "  {:width$}  {:<11}  {detail}{trips}\n",
-            r.node,
-            r.status.to_string()
-        ));
-    }
-    let count = |st: Status| reports.iter().filter(|r| r.status == st).count();
-    s.push_str(&format!(
-        "ok={} changed={} failed={} unreachable={}{}\n",
-        count(Status::Ok),
-        count(Status::Changed),
-        count(Status::Failed),
-        count(Status::Unreachable),
-        match count(Status::Interrupted) {
-            0 => String::new(),
-            n => format!(" interrupted={n}"),
-        }
-    ));
-    if let Some(dir) = reports.iter().find_map(|r| r.backup_dir.as_ref()) {
-        s.push_str(&format!(
-            "replaced files were backed up to {dir} on each node\n"
-        ));
-    }
-    s
 }

@@ -10,7 +10,7 @@ use ipnet::Ipv4Net;
 use crate::cli::InitArgs;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::{hostlist, validate};
+use crate::{hostlist, values};
 
 /// Everything the inventory needs, each value validated.
 struct Answers {
@@ -92,21 +92,21 @@ fn wizard(args: &mut InitArgs) -> Result<()> {
         args.head = Some(ask(
             "How do you reach the head over SSH? [USER@]HOST[:PORT]",
             None,
-            |s| validate::parse_ssh_target(s).map(|_| ()),
+            |s| values::parse_ssh_target(s).map(|_| ()),
         )?);
     }
     if args.wan_iface.is_none() {
         args.wan_iface = Some(ask(
             "Head interface to the outside network (WAN)",
             Some("eth0".into()),
-            validate::check_iface,
+            values::check_iface,
         )?);
     }
     if args.lan_iface.is_none() {
         args.lan_iface = Some(ask(
             "Head interface to the cluster switch (LAN)",
             Some("eth1".into()),
-            validate::check_iface,
+            values::check_iface,
         )?);
     }
     if args.lan.is_none() {
@@ -157,12 +157,12 @@ fn collect(args: &InitArgs) -> Result<Answers> {
     };
     let req = |v: &Option<String>, flag: &str| v.clone().ok_or_else(|| bad(flag, "missing".into()));
     let head = req(&args.head, "--head")?;
-    validate::parse_ssh_target(&head).map_err(|e| bad("--head", e))?;
+    values::parse_ssh_target(&head).map_err(|e| bad("--head", e))?;
     let wan_iface = req(&args.wan_iface, "--wan-iface")?;
-    validate::check_iface(&wan_iface)
+    values::check_iface(&wan_iface)
         .map_err(|e| bad("--wan-iface", format!("`{wan_iface}` {e}")))?;
     let lan_iface = req(&args.lan_iface, "--lan-iface")?;
-    validate::check_iface(&lan_iface)
+    values::check_iface(&lan_iface)
         .map_err(|e| bad("--lan-iface", format!("`{lan_iface}` {e}")))?;
     let lan = parse_lan(&req(&args.lan, "--lan")?).map_err(|e| bad("--lan", e))?;
     let first = u32::from(lan.network()) + 1;
@@ -192,13 +192,13 @@ fn collect(args: &InitArgs) -> Result<Answers> {
         ),
     };
     let domain = args.domain.clone().unwrap_or_else(|| "cluster.lan".into());
-    validate::check_domain(&domain).map_err(|e| bad("--domain", format!("`{domain}`: {e}")))?;
+    values::check_domain(&domain).map_err(|e| bad("--domain", format!("`{domain}`: {e}")))?;
     let name = args.name.clone().unwrap_or_else(|| "cluster".into());
-    validate::check_hostname(&name).map_err(|e| bad("--name", format!("`{name}` {e}")))?;
+    values::check_hostname(&name).map_err(|e| bad("--name", format!("`{name}` {e}")))?;
     if let Some(w) = &args.workers {
         let names = hostlist::expand(w).map_err(|e| bad("--workers", e.0))?;
         for n in &names {
-            validate::check_hostname(n).map_err(|e| bad("--workers", format!("`{n}` {e}")))?;
+            values::check_hostname(n).map_err(|e| bad("--workers", format!("`{n}` {e}")))?;
         }
     }
     Ok(Answers {

@@ -1,44 +1,61 @@
-//! What `diff` and `apply` share to reach nodes: choosing nodes (`--nodes`),
-//! building each node's transport (the head directly, workers through the
-//! head), the private directory for ssh control sockets, and a bounded
-//! worker pool (`--forks`).
+//! What `diff` and `apply` share before and while reaching nodes: loading
+//! the inventory and templates, choosing nodes (`--nodes`), a render of
+//! every node with assumed facts so a template error stops the run before
+//! any connection, building each node's transport (the head directly,
+//! workers through the head), the private directory for ssh control
+//! sockets, and a bounded worker pool (`--forks`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::cli::{RemoteArgs, TransportArg};
-use crate::cluster::{Cluster, Role};
+use crate::cluster::Cluster;
+use crate::cluster::TransportKind;
+use crate::desired;
+use crate::engine::Job;
 use crate::error::{Error, Result};
 use crate::hostlist;
-use crate::inventory::Transport as TransportKind;
-use crate::render::{self, RenderedFile};
 use crate::templates::Templates;
 use crate::transport::{
     RusshConn, RusshContext, RusshOptions, RusshTransport, SshOptions, SshTransport, Transport,
 };
 
 /// Everything a remote command needs before its first connection: the
-/// cluster, each selected node's rendered files (in inventory order; a
-/// template error stops here, before any connection) and the connector.
+/// cluster, the templates, the selected nodes (in inventory order) and the
+/// connector.
 pub struct Prepared {
     pub cluster: Cluster,
-    pub nodes: Vec<(String, Vec<RenderedFile>)>,
+    pub templates: Templates,
+    pub nodes: Vec<String>,
     pub connector: Connector,
+}
+
+impl Prepared {
+    /// One node's job for the engine.
+    pub fn job<'a>(&'a self, node: &'a str) -> Job<'a> {
+        Job {
+            cluster: &self.cluster,
+            templates: &self.templates,
+            node,
+        }
+    }
 }
 
 pub fn prepare(args: &RemoteArgs) -> Result<Prepared> {
     let inventory = &args.inventory.path;
     let cluster = Cluster::load(inventory)?;
-    let tdir = super::render::template_dir(inventory, None)?;
+    let tdir = super::render::template_dir(inventory, args.templates.dir.as_deref())?;
     let templates = Templates::load(tdir.as_deref())?;
-    let mut nodes = Vec::new();
-    for name in select(&cluster, args.nodes.as_deref())? {
-        let files = render::render_node(&cluster, &templates, &name)?;
-        nodes.push((name, files));
+    let nodes = select(&cluster, args.nodes.as_deref())?;
+    // The real render happens per node once its facts are in; this one, with
+    // assumed facts, stops a broken template before any connection.
+    for name in &nodes {
+        desired::render_node(&cluster, &templates, name)?;
     }
     let connector = Connector::new(&cluster, args)?;
     Ok(Prepared {
         cluster,
+        templates,
         nodes,
         connector,
     })
@@ -105,10 +122,7 @@ impl Connector {
     /// The head directly; a worker through the head unless it has its own target.
     pub fn transport_for(&self, cluster: &Cluster, name: &str) -> Box<dyn Transport> {
         let head = &cluster.head;
-        let worker = match cluster.role_of(name) {
-            Some(Role::Worker) => cluster.worker(name),
-            _ => None,
-        };
+        let worker = cluster.worker(name);
         match (self, worker) {
             (Connector::Openssh { opts, .. }, Some(w)) => {
                 let jump = w.via_head.then(|| head.ssh.clone());

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::RenderArgs;
 use crate::cluster::Cluster;
+use crate::desired::{self, RenderedFile};
 use crate::error::{Error, Result};
-use crate::render::{self, RenderedFile};
 use crate::templates::Templates;
 
 /// The override directory: `--templates DIR`, else `templates/` beside the
@@ -32,10 +32,10 @@ pub fn template_dir(inventory: &Path, flag: Option<&Path>) -> Result<Option<Path
 pub fn run(args: RenderArgs) -> Result<i32> {
     let path = &args.inventory.path;
     let cluster = Cluster::load(path)?;
-    let templates = Templates::load(template_dir(path, args.templates.as_deref())?.as_deref())?;
+    let templates = Templates::load(template_dir(path, args.templates.dir.as_deref())?.as_deref())?;
     let nodes: Vec<(String, Vec<RenderedFile>)> = match &args.node {
-        Some(n) => vec![(n.clone(), render::render_node(&cluster, &templates, n)?)],
-        None => render::render_all(&cluster, &templates)?,
+        Some(n) => vec![(n.clone(), desired::render_node(&cluster, &templates, n)?)],
+        None => desired::render_all(&cluster, &templates)?,
     };
     match &args.out {
         Some(dir) => {

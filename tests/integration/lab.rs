@@ -1132,7 +1132,7 @@ fn apply_scenarios(transport: &str, prefix: &str, n: u8) {
     for n in nodes {
         assert_eq!(n["status"], "ok", "{n}");
         assert_eq!(n["round_trips"], 1, "{n}");
-        assert_eq!(n["changed"].as_array().map(Vec::len), Some(0), "{n}");
+        assert_eq!(n["changes"].as_array().map(Vec::len), Some(0), "{n}");
         assert_eq!(n["handlers"].as_array().map(Vec::len), Some(0), "{n}");
     }
     assert!(!text(&out.stderr).contains("ran handler"));

@@ -1,10 +1,60 @@
-//! THE ordered catalog of what clusterctl configures: each step names its
-//! role, the files it renders (template path -> target path, mode, owner, whole
-//! file or managed block), the validator a candidate file must pass and the
-//! handler that activates a change. Render, plan and apply all walk this list;
-//! nothing else decides what a node gets.
+//! THE ordered catalog of what clusterctl configures. Each step carries
+//! everything about itself: its role, the files it renders (template -> target
+//! path, mode, whole file or managed block, and a condition over the cluster,
+//! the node and the node's facts), the validator a candidate file must pass
+//! and the handler that activates a change (`handler.rs`, `validator.rs`: the
+//! exact commands and the tools they need). Desired state, plan and apply all
+//! walk this list; adding a managed file, a handler or a stack touches this
+//! catalog and a template, nothing else.
 
-use crate::cluster::{Addressing, Cluster, HostfileFlavor, Role};
+mod handler;
+mod validator;
+
+pub use handler::Handler;
+pub use validator::Validator;
+
+use crate::cluster::{Addressing, Cluster, HostfileFlavor, NodeRef, Role};
+use crate::facts::Facts;
+
+/// What a condition, a handler's command or its tools look at: the cluster,
+/// the node, and what the probe found on the node.
+#[derive(Clone, Copy)]
+pub struct Subject<'a> {
+    pub cluster: &'a Cluster,
+    pub node: NodeRef<'a>,
+    pub facts: &'a Facts,
+}
+
+/// A command a validator or handler runs, and the package that has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tool {
+    pub command: &'static str,
+    pub package: &'static str,
+}
+
+impl Tool {
+    pub const fn new(command: &'static str, package: &'static str) -> Self {
+        Tool { command, package }
+    }
+}
+
+/// Commands the probe looks for: everything a validator or handler may need
+/// (a unit test holds them to that), plus what apply's own scripts use.
+pub const PROBED_TOOLS: &[&str] = &[
+    "base64",
+    "mktemp",
+    "ip",
+    "ifup",
+    "ifdown",
+    "sysctl",
+    "iptables-restore",
+    "dnsmasq",
+    "service",
+    "systemctl",
+    "rc-service",
+    "exportfs",
+    "mount.nfs",
+];
 
 /// How clusterctl owns a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,45 +63,6 @@ pub enum Manage {
     Whole,
     /// The user owns the file; clusterctl owns the lines between the markers.
     Block,
-}
-
-/// A command that checks a candidate file before it replaces the real one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Validator {
-    /// `dnsmasq --test --conf-file=FILE`
-    Dnsmasq,
-    /// `iptables-restore --test FILE`
-    IptablesRestore,
-}
-
-/// What activates a changed file, run once per step and host.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Handler {
-    /// Bring the interface up with its new configuration.
-    IfUp,
-    /// `sysctl -p FILE`
-    SysctlLoad,
-    /// `iptables-restore FILE`
-    IptablesRestore,
-    /// Restart the named service with the host's init system.
-    Restart(&'static str),
-    /// `exportfs -ra`
-    ExportfsReload,
-    /// Create the mount points and `mount -a -t nfs,nfs4`.
-    MountNfs,
-}
-
-impl std::fmt::Display for Handler {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Handler::IfUp => f.write_str("bring the interface up"),
-            Handler::SysctlLoad => f.write_str("load sysctl settings"),
-            Handler::IptablesRestore => f.write_str("load firewall rules"),
-            Handler::Restart(s) => write!(f, "restart {s}"),
-            Handler::ExportfsReload => f.write_str("re-export NFS shares"),
-            Handler::MountNfs => f.write_str("mount NFS shares"),
-        }
-    }
 }
 
 /// One file a step renders.
@@ -63,8 +74,8 @@ pub struct FileSpec {
     pub path: &'static str,
     pub mode: u32,
     pub manage: Manage,
-    /// Whether the file exists for this cluster (e.g. fstab only with NFS).
-    pub when: fn(&Cluster) -> bool,
+    /// Whether the node gets this file (e.g. fstab only with NFS).
+    pub when: fn(&Subject) -> bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -77,23 +88,23 @@ pub struct Step {
     pub handler: Option<Handler>,
 }
 
-fn always(_: &Cluster) -> bool {
+fn always(_: &Subject) -> bool {
     true
 }
-fn nfs(c: &Cluster) -> bool {
-    c.nfs.enabled
+fn nfs(s: &Subject) -> bool {
+    s.cluster.nfs.enabled
 }
-fn static_addressing(c: &Cluster) -> bool {
-    c.lan.addressing == Addressing::Static
+fn static_addressing(s: &Subject) -> bool {
+    s.cluster.lan.addressing == Addressing::Static
 }
-fn openmpi(c: &Cluster) -> bool {
-    c.mpi.hostfiles.contains(&HostfileFlavor::Openmpi)
+fn openmpi(s: &Subject) -> bool {
+    s.cluster.mpi.hostfiles.contains(&HostfileFlavor::Openmpi)
 }
-fn mpich(c: &Cluster) -> bool {
-    c.mpi.hostfiles.contains(&HostfileFlavor::Mpich)
+fn mpich(s: &Subject) -> bool {
+    s.cluster.mpi.hostfiles.contains(&HostfileFlavor::Mpich)
 }
 
-const fn whole(template: &'static str, path: &'static str, when: fn(&Cluster) -> bool) -> FileSpec {
+const fn whole(template: &'static str, path: &'static str, when: fn(&Subject) -> bool) -> FileSpec {
     FileSpec {
         template,
         path,
@@ -102,7 +113,7 @@ const fn whole(template: &'static str, path: &'static str, when: fn(&Cluster) ->
         when,
     }
 }
-const fn block(template: &'static str, path: &'static str, when: fn(&Cluster) -> bool) -> FileSpec {
+const fn block(template: &'static str, path: &'static str, when: fn(&Subject) -> bool) -> FileSpec {
     FileSpec {
         template,
         path,
@@ -269,6 +280,18 @@ pub fn for_role(role: Role) -> impl Iterator<Item = &'static Step> {
     STEPS.iter().filter(move |s| s.role == role)
 }
 
+/// Every path a node of this role may get under any facts: what the probe
+/// reads, so that facts can choose among them without a second round trip.
+pub fn candidate_paths(role: Role) -> Vec<&'static str> {
+    let mut paths: Vec<&'static str> = Vec::new();
+    for f in for_role(role).flat_map(|s| s.files) {
+        if !paths.contains(&f.path) {
+            paths.push(f.path);
+        }
+    }
+    paths
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,6 +307,33 @@ mod tests {
                     "{}",
                     f.template
                 );
+            }
+        }
+    }
+
+    /// Every tool a handler or validator may need is one the probe looks for.
+    #[test]
+    fn the_probe_looks_for_every_tool_a_step_needs() {
+        let c = crate::cluster::Cluster::from_str(
+            include_str!("../../inventories/lab.yaml"),
+            std::path::Path::new("lab.yaml"),
+        )
+        .unwrap();
+        for init in ["systemd", "sysvinit", "openrc"] {
+            let facts = crate::facts::parse(&format!("@@init {init}\n@@done\n")).unwrap();
+            for name in c.node_names() {
+                let s = Subject {
+                    cluster: &c,
+                    node: c.node(name).unwrap(),
+                    facts: &facts,
+                };
+                for step in STEPS {
+                    let mut tools = step.validator.map(|v| v.tools()).unwrap_or_default();
+                    tools.extend(step.handler.map(|h| h.tools(&s)).unwrap_or_default());
+                    for t in tools {
+                        assert!(PROBED_TOOLS.contains(&t.command), "{}", t.command);
+                    }
+                }
             }
         }
     }

@@ -1,14 +1,17 @@
-//! One probe round trip -> what a node is and has: OS, init system, iptables
-//! backend, nft, interfaces, CPUs, memory, and every managed file's content,
-//! mode and owner. The probe is one POSIX sh script; its output is a line
-//! protocol (`@@key value`, file contents base64-encoded between `@@file` and
-//! `@@end`) parsed here. Pure apart from the one `Transport::run`.
+//! Observe a node before anything is decided for it: one probe round trip
+//! -> [`Facts`] (OS, init system, iptables backend, nft, interfaces, CPUs,
+//! memory, the tools apply may need, the interface carrying the SSH session,
+//! owed handlers) and every candidate managed file's content, mode and owner
+//! ([`Observed`]). The probe is `probe.sh`, sent with its values as quoted
+//! assignments; its output is a line protocol (`@@key value`, file contents
+//! base64-encoded between `@@file` and `@@end`) parsed here. Pure apart from
+//! the one `Transport::run`.
 
 use std::collections::BTreeMap;
 
 use base64::Engine;
 
-use crate::plan::Observed;
+use crate::node_state::OWED_FILE;
 use crate::transport::{shell_quote, Transport, TransportError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -38,77 +41,73 @@ pub struct Facts {
     /// The interface carrying this SSH session (apply never takes it down):
     /// None when not over SSH, `?` when it could not be told.
     pub session_iface: Option<String>,
-    /// Steps whose handler an earlier apply still owes (see `apply::PENDING`).
-    pub pending: Vec<String>,
+    /// Steps whose handler an earlier apply still owes (see `node_state::OWED_FILE`).
+    pub owed: Vec<String>,
     #[serde(skip)]
     pub files: BTreeMap<String, Observed>,
 }
 
-/// Commands the probe looks for (apply's validators and handlers use them).
-pub const TOOLS: &str = "base64 mktemp ip ifup ifdown sysctl iptables-restore dnsmasq \
-service systemctl rc-service exportfs mount.nfs";
-
-/// The probe script for these managed paths.
-pub fn probe_script(paths: &[&str]) -> String {
-    let mut s = String::from(
-        &r#"set -u
-LC_ALL=C; export LC_ALL
-PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
-( . /etc/os-release 2>/dev/null; echo "@@os ${ID:-unknown} ${VERSION_ID:-}" )
-if [ -d /run/systemd/system ]; then i=systemd
-elif [ -d /run/openrc ] || command -v openrc-run >/dev/null 2>&1; then i=openrc
-elif [ -d /etc/init.d ]; then i=sysvinit
-else i=unknown; fi
-echo "@@init $i"
-if command -v iptables >/dev/null 2>&1; then
-  case "$(iptables --version 2>/dev/null)" in
-    *nf_tables*) b=nf_tables ;; *legacy*) b=legacy ;; *) b=unknown ;;
-  esac
-else b=none; fi
-echo "@@iptables $b"
-if command -v nft >/dev/null 2>&1; then echo "@@nft yes"; else echo "@@nft no"; fi
-echo "@@hostname $(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
-echo "@@cpus $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 0)"
-echo "@@mem $(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)"
-for t in TOOLS; do
-  command -v "$t" >/dev/null 2>&1 && echo "@@tool $t"
-done
-c=${CLUSTERCTL_SSH_CLIENT:-${SSH_CLIENT:-}}; c=${c%% *}
-if [ -n "$c" ]; then
-  si=$(ip -o route get "$c" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p')
-  echo "@@session-if ${si:-?}"
-fi
-if [ -f PENDING ]; then
-  while read -r s; do [ -n "$s" ] && echo "@@pending $s"; done < PENDING
-fi
-for d in /sys/class/net/*; do
-  [ -e "$d/address" ] && echo "@@iface ${d##*/} $(cat "$d/address")"
-done
-probe() {
-  if [ -f "$1" ]; then
-    echo "@@file $1 $(stat -c '%a %U %G' "$1")"
-    base64 < "$1"
-    echo "@@end"
-  elif [ -e "$1" ]; then
-    echo "@@notfile $1"
-  else
-    echo "@@missing $1"
-  fi
+/// What a node has at one managed path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    /// None: the file does not exist.
+    pub content: Option<String>,
+    pub mode: Option<u32>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    /// Why clusterctl will not edit what is there (not a regular file, not
+    /// UTF-8 text); an error only if the node should get this path.
+    pub problem: Option<String>,
 }
-"#
-        .replace("TOOLS", TOOLS)
-        .replace("PENDING", crate::apply::PENDING),
-    );
-    for p in paths {
-        s.push_str(&format!("probe {}\n", shell_quote(p)));
+
+impl Facts {
+    /// What `render` assumes offline, where no node is asked: a Debian 12
+    /// host with systemd.
+    pub fn assumed() -> Facts {
+        let mut f = Facts::empty();
+        f.os_id = "debian".into();
+        f.os_version = "12".into();
+        f.init = InitSystem::Systemd;
+        f.iptables = "nf_tables".into();
+        f
     }
-    s.push_str("echo @@done\n");
-    s
+
+    fn empty() -> Facts {
+        Facts {
+            os_id: "unknown".into(),
+            os_version: String::new(),
+            init: InitSystem::Unknown,
+            iptables: "unknown".into(),
+            nft: false,
+            hostname: String::new(),
+            ifaces: Vec::new(),
+            cpus: 0,
+            mem_kib: 0,
+            tools: Default::default(),
+            session_iface: None,
+            owed: Vec::new(),
+            files: BTreeMap::new(),
+        }
+    }
+}
+
+/// The probe's code; its values come in quoted assignments and `set --`.
+const PROBE: &str = include_str!("probe.sh");
+
+/// The probe script for these managed paths and the commands to look for.
+pub fn probe_script(paths: &[&str], tools: &[&str]) -> String {
+    let quoted: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
+    format!(
+        "tools={}\nowed_file={}\nset -- {}\n{PROBE}",
+        shell_quote(&tools.join(" ")),
+        shell_quote(OWED_FILE),
+        quoted.join(" ")
+    )
 }
 
 /// Run the probe on one node: one round trip.
-pub fn gather(t: &dyn Transport, paths: &[&str]) -> Result<Facts, TransportError> {
-    let out = t.run(&probe_script(paths))?;
+pub fn gather(t: &dyn Transport, paths: &[&str], tools: &[&str]) -> Result<Facts, TransportError> {
+    let out = t.run(&probe_script(paths, tools))?;
     let text = String::from_utf8_lossy(&out.stdout);
     parse(&text).map_err(|e| TransportError {
         message: format!(
@@ -123,23 +122,18 @@ pub fn gather(t: &dyn Transport, paths: &[&str]) -> Result<Facts, TransportError
     })
 }
 
+impl Observed {
+    fn problem(why: String) -> Observed {
+        Observed {
+            problem: Some(why),
+            ..Observed::default()
+        }
+    }
+}
+
 /// Parse the probe's output.
 pub fn parse(text: &str) -> Result<Facts, String> {
-    let mut f = Facts {
-        os_id: "unknown".into(),
-        os_version: String::new(),
-        init: InitSystem::Unknown,
-        iptables: "unknown".into(),
-        nft: false,
-        hostname: String::new(),
-        ifaces: Vec::new(),
-        cpus: 0,
-        mem_kib: 0,
-        tools: Default::default(),
-        session_iface: None,
-        pending: Vec::new(),
-        files: BTreeMap::new(),
-    };
+    let mut f = Facts::empty();
     let mut lines = text.lines();
     let mut done = false;
     while let Some(line) = lines.next() {
@@ -166,7 +160,7 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             "@@tool" => {
                 f.tools.insert(rest.trim().to_string());
             }
-            "@@pending" => f.pending.push(rest.trim().to_string()),
+            "@@owed" => f.owed.push(rest.trim().to_string()),
             "@@session-if" => {
                 let i = rest.trim();
                 f.session_iface = (!i.is_empty()).then(|| i.to_string());
@@ -179,7 +173,10 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             "@@missing" => {
                 f.files.insert(rest.to_string(), Observed::default());
             }
-            "@@notfile" => return Err(format!("{rest} exists but is not a regular file")),
+            "@@notfile" => {
+                let problem = format!("{rest} exists but is not a regular file");
+                f.files.insert(rest.to_string(), Observed::problem(problem));
+            }
             "@@file" => {
                 let mut parts = rest.rsplitn(4, ' ');
                 let (group, owner, mode, path) =
@@ -199,18 +196,19 @@ pub fn parse(text: &str) -> Result<Facts, String> {
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(b64.as_bytes())
                     .map_err(|e| format!("{path}: bad base64 ({e})"))?;
-                let content = String::from_utf8(bytes).map_err(|_| {
-                    format!("{path} is not UTF-8 text; clusterctl will not edit it")
-                })?;
-                f.files.insert(
-                    path.to_string(),
-                    Observed {
+                let observed = match String::from_utf8(bytes) {
+                    Ok(content) => Observed {
                         content: Some(content),
                         mode: u32::from_str_radix(mode, 8).ok(),
                         owner: Some(owner.to_string()),
                         group: Some(group.to_string()),
+                        problem: None,
                     },
-                );
+                    Err(_) => Observed::problem(format!(
+                        "{path} is not UTF-8 text; clusterctl will not edit it"
+                    )),
+                };
+                f.files.insert(path.to_string(), observed);
             }
             "@@done" => done = true,
             _ => {}
@@ -238,7 +236,8 @@ mod tests {
         std::fs::write(&file, content).unwrap();
         let missing = dir.join("missing");
         let t = Local::default();
-        let f = gather(&t, &[file.to_str().unwrap(), missing.to_str().unwrap()]).unwrap();
+        let paths = [file.to_str().unwrap(), missing.to_str().unwrap()];
+        let f = gather(&t, &paths, &["base64", "mktemp"]).unwrap();
         assert_eq!(t.round_trips(), 1);
         let got = &f.files[file.to_str().unwrap()];
         assert_eq!(got.content.as_deref(), Some(content));

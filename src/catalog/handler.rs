@@ -1,0 +1,119 @@
+//! What activates a changed step on a node: its label in plans and recaps,
+//! the exact shell command for one node and its facts, and the commands that
+//! command needs installed. Apply runs each changed step's handler once.
+
+use super::{Subject, Tool};
+use crate::facts::InitSystem;
+use crate::transport::shell_quote;
+
+/// What activates a changed file, run once per step and node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handler {
+    /// Bring the interface up with its new configuration (never the one
+    /// carrying the SSH session: see `ifup_safe` in the handler script).
+    IfUp,
+    /// `sysctl -p FILE`
+    SysctlLoad,
+    /// `iptables-restore FILE`
+    IptablesRestore,
+    /// Restart (and enable) the named service with the node's init system.
+    Restart(&'static str),
+    /// `exportfs -ra`
+    ExportfsReload,
+    /// Create the mount points and `mount -a -t nfs,nfs4`.
+    MountNfs,
+}
+
+impl std::fmt::Display for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Handler::IfUp => f.write_str("bring the interface up"),
+            Handler::SysctlLoad => f.write_str("load sysctl settings"),
+            Handler::IptablesRestore => f.write_str("load firewall rules"),
+            Handler::Restart(s) => write!(f, "restart {s}"),
+            Handler::ExportfsReload => f.write_str("re-export NFS shares"),
+            Handler::MountNfs => f.write_str("mount NFS shares"),
+        }
+    }
+}
+
+impl Handler {
+    /// The command this handler runs on the node, given the step's files
+    /// there. An error says why this node cannot run it (e.g. no init
+    /// system recognised).
+    pub fn command(self, s: &Subject, files: &[&str]) -> Result<String, String> {
+        let each = |cmd: &str| {
+            files
+                .iter()
+                .map(|f| format!("{cmd} {}", shell_quote(f)))
+                .collect::<Vec<_>>()
+                .join(" && ")
+        };
+        Ok(match self {
+            Handler::IfUp => format!("ifup_safe {}", shell_quote(s.node.lan_iface())),
+            Handler::SysctlLoad => each("sysctl -p"),
+            Handler::IptablesRestore => each("iptables-restore"),
+            Handler::Restart(svc) => restart(s, svc)?,
+            Handler::ExportfsReload => "exportfs -ra".to_string(),
+            Handler::MountNfs => {
+                let mut m: Vec<String> = s
+                    .cluster
+                    .nfs
+                    .exports
+                    .iter()
+                    .map(|e| format!("mkdir -p {}", shell_quote(&e.mount)))
+                    .collect();
+                m.push("mount -a -t nfs,nfs4".to_string());
+                m.join(" && ")
+            }
+        })
+    }
+
+    /// The commands [`Handler::command`] needs on this node.
+    pub fn tools(self, s: &Subject) -> Vec<Tool> {
+        match self {
+            // The session's interface is skipped, so it needs nothing.
+            Handler::IfUp if s.facts.session_iface.as_deref() == Some(s.node.lan_iface()) => {
+                vec![]
+            }
+            Handler::IfUp => vec![
+                Tool::new("ifup", "ifupdown"),
+                Tool::new("ifdown", "ifupdown"),
+            ],
+            Handler::SysctlLoad => vec![Tool::new("sysctl", "procps")],
+            Handler::IptablesRestore => vec![Tool::new("iptables-restore", "iptables")],
+            Handler::ExportfsReload => vec![Tool::new("exportfs", "nfs-kernel-server")],
+            Handler::MountNfs => vec![Tool::new("mount.nfs", "nfs-common")],
+            Handler::Restart(_) => match s.facts.init {
+                InitSystem::Systemd => vec![Tool::new("systemctl", "systemd")],
+                InitSystem::Openrc => vec![Tool::new("rc-service", "openrc")],
+                InitSystem::Sysvinit | InitSystem::Unknown => vec![],
+            },
+        }
+    }
+}
+
+/// Restart and enable a service with the node's init system.
+fn restart(s: &Subject, svc: &str) -> Result<String, String> {
+    let q = shell_quote(svc);
+    Ok(match s.facts.init {
+        InitSystem::Systemd => {
+            format!("systemctl enable --quiet {q} 2>/dev/null; systemctl restart {q}")
+        }
+        InitSystem::Sysvinit => format!(
+            "if command -v service >/dev/null 2>&1; then service {q} restart; else /etc/init.d/{q} restart; fi"
+        ),
+        InitSystem::Openrc => {
+            format!("rc-update add {q} default >/dev/null 2>&1; rc-service {q} restart")
+        }
+        InitSystem::Unknown => {
+            return Err(format!(
+                "cannot restart services: no init system recognised on {} \
+                 (found: {} {}; no systemd, OpenRC or /etc/init.d)",
+                s.node.name(),
+                s.facts.os_id,
+                s.facts.os_version
+            ))
+        }
+    })
+}

@@ -1,0 +1,31 @@
+//! The commands that check a candidate file before it replaces the real one,
+//! and what they need installed.
+
+use super::Tool;
+
+/// A command that checks a candidate file before it replaces the real one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Validator {
+    /// `dnsmasq --test --conf-file=FILE`
+    Dnsmasq,
+    /// `iptables-restore --test FILE`
+    IptablesRestore,
+}
+
+impl Validator {
+    /// The check of the candidate held in the shell variable `var` (its
+    /// value is a path from `mktemp`).
+    pub fn command(self, var: &str) -> String {
+        match self {
+            Validator::Dnsmasq => format!("dnsmasq --test \"--conf-file=${var}\""),
+            Validator::IptablesRestore => format!("iptables-restore --test \"${var}\""),
+        }
+    }
+
+    pub fn tools(self) -> Vec<Tool> {
+        match self {
+            Validator::Dnsmasq => vec![Tool::new("dnsmasq", "dnsmasq")],
+            Validator::IptablesRestore => vec![Tool::new("iptables-restore", "iptables")],
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The handler round trip: each planned handler once, in step order, with
+//! the exact command the plan carries. What fails stays owed on the node
+//! (`node_state::OWED_FILE`); the rest is done. The functions are
+//! `handlers.sh`; this file builds the `main` that calls them and parses
+//! what they print.
+
+use super::output::{summarize, with_detail};
+use crate::facts::Facts;
+use crate::plan::NodePlan;
+use crate::transport::shell_quote;
+
+const LIB: &str = include_str!("handlers.sh");
+
+/// The handler script for this plan; an error when a planned handler has no
+/// command on this node.
+pub fn handler_script(plan: &NodePlan, facts: &Facts, owed_file: &str) -> Result<String, String> {
+    let mut s = format!(
+        "session_if={}\npf={}\n{LIB}main() {{\n  exec </dev/null\n",
+        shell_quote(facts.session_iface.as_deref().unwrap_or("")),
+        shell_quote(owed_file)
+    );
+    let mut funcs = String::new();
+    for (n, h) in plan.handlers.iter().enumerate() {
+        let body = h.run.command.as_ref().map_err(|e| e.clone())?;
+        funcs.push_str(&format!("h{n}() {{\n  {body}\n}}\n"));
+        s.push_str(&format!("  run {} h{n}\n", shell_quote(h.run.step)));
+    }
+    // What failed stays owed; the rest is done.
+    s.push_str(
+        "  if [ -n \"$left\" ]; then printf '%s\\n' $left >\"$pf\"; else rm -f \"$pf\"; fi\n  echo @@done\n}\n",
+    );
+    s.push_str(&funcs);
+    // fd 3: notes go straight to the output, not into a handler's captured text.
+    s.push_str("main 3>&1\n");
+    Ok(s)
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct HandlerResult {
+    pub ok: Vec<String>,
+    pub failed: Vec<String>,
+    pub notes: Vec<String>,
+    pub done: bool,
+}
+
+pub fn parse_handlers(text: &str) -> HandlerResult {
+    let mut r = HandlerResult::default();
+    for (line, detail) in with_detail(text) {
+        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "@@ok" => r.ok.push(rest.to_string()),
+            "@@failed" => r.failed.push(format!(
+                "handler of step {rest} failed: {}",
+                summarize(&detail[detail.len().saturating_sub(3)..])
+            )),
+            "@@note" => r.notes.push(rest.to_string()),
+            "@@done" => r.done = true,
+            _ => {}
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desired::HandlerRun;
+    use crate::plan::PlannedHandler;
+    use crate::transport::{Local, Transport};
+
+    fn handler(step: &'static str, command: &str) -> PlannedHandler {
+        PlannedHandler {
+            run: HandlerRun {
+                step,
+                label: step.to_string(),
+                command: Ok(command.to_string()),
+                tools: vec![],
+            },
+            owed: false,
+        }
+    }
+
+    /// The handler script for real, with the local `sh`: a failing handler
+    /// stays owed, the others are done, the session's interface is never
+    /// bounced, and a value with shell syntax in it is only ever data.
+    #[test]
+    fn the_handler_script_runs_each_handler_and_keeps_failures_owed() {
+        let dir = tempfile::tempdir().unwrap();
+        let owed = dir.path().join("owed file");
+        let plan = NodePlan {
+            handlers: vec![
+                handler("one", "true"),
+                handler("two", "echo broken >&2; false"),
+                handler("three", "ifup_safe 'eth0'"),
+            ],
+            ..Default::default()
+        };
+        let mut facts = Facts::assumed();
+        facts.session_iface = Some("eth0".into());
+        let script = handler_script(&plan, &facts, owed.to_str().unwrap()).unwrap();
+        let out = Local::default().run(&script).unwrap();
+        let r = parse_handlers(&String::from_utf8_lossy(&out.stdout));
+        assert!(r.done, "{r:?}");
+        assert_eq!(r.ok, ["one", "three"]);
+        assert_eq!(r.failed, ["handler of step two failed: broken"]);
+        assert!(
+            r.notes[0].starts_with("eth0 carries this SSH session"),
+            "{r:?}"
+        );
+        assert_eq!(std::fs::read_to_string(&owed).unwrap(), "two\n");
+
+        // Only harmless handlers here: never bounce this machine's interfaces.
+        let plan = NodePlan {
+            handlers: vec![handler("one", "true")],
+            ..Default::default()
+        };
+        facts.session_iface = Some("$(touch pwned)'".into());
+        let script = handler_script(&plan, &facts, owed.to_str().unwrap()).unwrap();
+        let out = Local::default().run(&script).unwrap();
+        assert!(parse_handlers(&String::from_utf8_lossy(&out.stdout)).done);
+        assert!(!std::path::Path::new("pwned").exists());
+    }
+
+    /// A handler this node cannot run (no init system) is an error, not a
+    /// script that fails later.
+    #[test]
+    fn a_handler_without_a_command_is_an_error() {
+        let mut h = handler("x", "true");
+        h.run.command = Err("no init system".into());
+        let plan = NodePlan {
+            handlers: vec![h],
+            ..Default::default()
+        };
+        assert_eq!(
+            handler_script(&plan, &Facts::assumed(), "/nonexistent").unwrap_err(),
+            "no init system"
+        );
+    }
+}

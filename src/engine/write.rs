@@ -1,0 +1,318 @@
+//! The write round trip: every changed file staged as a temp file beside its
+//! target with its final mode and owner, every candidate validated, the old
+//! files backed up, the owed handlers recorded, then renamed into place. All
+//! or nothing: a failed stage, validation or backup renames nothing. The
+//! functions are `write.sh`; this file builds the `main` that calls them and
+//! parses what they print.
+
+use base64::Engine;
+
+use super::output::{stderr_tail, summarize, with_detail};
+use crate::plan::{Action, FileChange, NodePlan};
+use crate::transport::{shell_quote, Transport};
+
+/// Ends every heredoc; base64 output can never contain `@`.
+const EOF_MARK: &str = "@@CLUSTERCTL-EOF@@";
+
+const LIB: &str = include_str!("write.sh");
+
+/// The write script for this plan.
+pub fn write_script(plan: &NodePlan, backup_dir: &str, owed_file: &str) -> String {
+    let mut s = format!(
+        "bk={}\npf={}\n{LIB}main() {{\nexec </dev/null\n",
+        shell_quote(backup_dir),
+        shell_quote(owed_file)
+    );
+    let writes: Vec<(usize, &FileChange)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action.writes_content())
+        .enumerate()
+        .collect();
+    for (i, c) in &writes {
+        stage(&mut s, *i, c);
+    }
+    s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
+    for (i, c) in &writes {
+        if let Some(v) = c.validator {
+            let cmd = v.command(&format!("t{i}"));
+            s.push_str(&format!("check {} {cmd}\n", shell_quote(c.path)));
+        }
+    }
+    s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
+    for (_, c) in &writes {
+        s.push_str(&format!("backup {}\n", shell_quote(c.path)));
+    }
+    s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
+    let owed: Vec<String> = plan
+        .handlers
+        .iter()
+        .map(|h| shell_quote(h.run.step))
+        .collect();
+    if !owed.is_empty() {
+        s.push_str(&format!(
+            "owe {}\n[ \"$fail\" -eq 0 ] || abort\n",
+            owed.join(" ")
+        ));
+    }
+    for (i, c) in &writes {
+        s.push_str(&format!("commit {} \"$t{i}\"\n", shell_quote(c.path)));
+    }
+    for c in plan.changes.iter().filter(|c| c.action == Action::Fix) {
+        s.push_str(&format!(
+            "fix {} {:04o} {} {}\n",
+            shell_quote(c.path),
+            c.mode,
+            shell_quote(&c.owner),
+            shell_quote(&c.group)
+        ));
+    }
+    s.push_str("[ \"$fail\" -eq 0 ] || exit 1\necho @@done\n}\nmain\n");
+    s
+}
+
+/// `stage` with the content base64-encoded in a heredoc; the temp path
+/// goes to `$tI`.
+fn stage(s: &mut String, i: usize, c: &FileChange) {
+    s.push_str(&format!(
+        "stage {} {:04o} {} {} <<'{EOF_MARK}' || true\n",
+        shell_quote(c.path),
+        c.mode,
+        shell_quote(&c.owner),
+        shell_quote(&c.group)
+    ));
+    let enc = base64::engine::general_purpose::STANDARD.encode(c.content.as_bytes());
+    for chunk in enc.as_bytes().chunks(76) {
+        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        s.push('\n');
+    }
+    s.push_str(EOF_MARK);
+    s.push('\n');
+    s.push_str(&format!("t{i}=$t\n"));
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct WriteResult {
+    pub written: Vec<String>,
+    pub backed_up: bool,
+    pub errors: Vec<String>,
+    pub done: bool,
+}
+
+pub fn parse_write(text: &str) -> WriteResult {
+    let mut r = WriteResult::default();
+    for (line, detail) in with_detail(text) {
+        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match key {
+            "@@written" => r.written.push(rest.to_string()),
+            "@@backup" => r.backed_up = true,
+            "@@error" => r.errors.push(rest.to_string()),
+            "@@invalid" => r.errors.push(format!(
+                "{rest}: the new file failed validation, the old one is kept: {}",
+                summarize(&detail[..detail.len().min(5)])
+            )),
+            "@@done" => r.done = true,
+            _ => {}
+        }
+    }
+    r
+}
+
+/// Run the write round trip. The paths written (also on failure: a failed
+/// rename after others) and whether anything was backed up; on failure, why.
+pub fn write_files(
+    t: &dyn Transport,
+    plan: &NodePlan,
+    backup_dir: &str,
+    owed_file: &str,
+) -> (WriteResult, Result<(), String>) {
+    let out = match t.run(&write_script(plan, backup_dir, owed_file)) {
+        Ok(o) => o,
+        Err(e) => {
+            let msg = format!("connection lost while writing files: {e}; run apply again");
+            return (WriteResult::default(), Err(msg));
+        }
+    };
+    let w = parse_write(&String::from_utf8_lossy(&out.stdout));
+    if w.done {
+        return (w, Ok(()));
+    }
+    let mut msg = if w.errors.is_empty() {
+        format!(
+            "writing files failed (exit {}){}",
+            out.status,
+            stderr_tail(&out.stderr)
+        )
+    } else {
+        w.errors.join("; ")
+    };
+    if w.written.is_empty() {
+        msg.push_str("; no file was changed");
+    }
+    (w, Err(msg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transport::Local;
+
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    fn change(step: &'static str, path: &str, action: Action, content: &str) -> FileChange {
+        let (owner, group) = current_user();
+        FileChange {
+            step,
+            path: leak(path.to_string()),
+            action,
+            content: content.to_string(),
+            mode: 0o640,
+            owner,
+            group,
+            validator: crate::catalog::STEPS
+                .iter()
+                .find(|s| s.id == step)
+                .and_then(|s| s.validator),
+            diff: String::new(),
+        }
+    }
+
+    fn current_user() -> (String, String) {
+        let id = |f: &str| {
+            let o = std::process::Command::new("id").arg(f).output().unwrap();
+            String::from_utf8(o.stdout).unwrap().trim().to_string()
+        };
+        (id("-un"), id("-gn"))
+    }
+
+    /// The write script for real, with the local `sh`: files replaced
+    /// atomically with their mode, old ones backed up, no temp file left.
+    #[test]
+    fn the_write_script_replaces_backs_up_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(format!("{d}/old"), "old content\n").unwrap();
+        let plan = NodePlan {
+            changes: vec![
+                change(
+                    "head-hosts",
+                    &format!("{d}/old"),
+                    Action::Update,
+                    "new content\n",
+                ),
+                change(
+                    "head-hosts",
+                    &format!("{d}/sub dir/new"),
+                    Action::Create,
+                    "it's $(new)\n",
+                ),
+            ],
+            ..Default::default()
+        };
+        let t = Local::default();
+        let out = t
+            .run(&write_script(
+                &plan,
+                &format!("{d}/backups/RUN"),
+                &format!("{d}/pending"),
+            ))
+            .unwrap();
+        let w = parse_write(&String::from_utf8_lossy(&out.stdout));
+        assert!(w.done, "{w:?} {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(w.written.len(), 2);
+        assert_eq!(
+            std::fs::read_to_string(format!("{d}/old")).unwrap(),
+            "new content\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(format!("{d}/sub dir/new")).unwrap(),
+            "it's $(new)\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(format!("{d}/backups/RUN{d}/old")).unwrap(),
+            "old content\n"
+        );
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(format!("{d}/old"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o640);
+        let leftovers: Vec<_> = std::fs::read_dir(d)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().contains(".clusterctl."))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+    }
+
+    /// A candidate that fails its validator replaces nothing, not even the
+    /// files that were fine, and leaves no temp file behind.
+    #[test]
+    fn a_bad_candidate_replaces_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(format!("{d}/a"), "a\n").unwrap();
+        std::fs::write(format!("{d}/dnsmasq.conf"), "port=0\n").unwrap();
+        let plan = NodePlan {
+            changes: vec![
+                change("head-hosts", &format!("{d}/a"), Action::Update, "A\n"),
+                change(
+                    "head-dnsmasq",
+                    &format!("{d}/dnsmasq.conf"),
+                    Action::Update,
+                    "no-such-option=1\n",
+                ),
+            ],
+            ..Default::default()
+        };
+        let out = Local::default()
+            .run(&write_script(
+                &plan,
+                &format!("{d}/backups/RUN"),
+                &format!("{d}/pending"),
+            ))
+            .unwrap();
+        let w = parse_write(&String::from_utf8_lossy(&out.stdout));
+        assert!(!w.done && w.written.is_empty(), "{w:?}");
+        assert!(
+            w.errors[0].contains("dnsmasq.conf: the new file failed validation"),
+            "{w:?}"
+        );
+        assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "a\n");
+        assert_eq!(
+            std::fs::read_to_string(format!("{d}/dnsmasq.conf")).unwrap(),
+            "port=0\n"
+        );
+        assert_eq!(
+            std::fs::read_dir(d).unwrap().count(),
+            2,
+            "temp files left behind"
+        );
+    }
+
+    /// A script cut short in transit (a dropped connection) runs nothing.
+    #[test]
+    fn a_truncated_write_script_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(format!("{d}/a"), "a\n").unwrap();
+        let plan = NodePlan {
+            changes: vec![change(
+                "head-hosts",
+                &format!("{d}/a"),
+                Action::Update,
+                "A\n",
+            )],
+            ..Default::default()
+        };
+        let script = write_script(&plan, &format!("{d}/backups/RUN"), &format!("{d}/pending"));
+        let cut = &script[..script.len() - "main\n".len() - 3];
+        let out = Local::default().run(cut).unwrap();
+        assert!(!parse_write(&String::from_utf8_lossy(&out.stdout)).done);
+        assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "a\n");
+        assert_eq!(std::fs::read_dir(d).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,14 @@
+//! What clusterctl keeps on a node between runs, under `/var/lib/clusterctl`:
+//! backups of replaced files and the handlers a node still owes. Written by
+//! the engine's scripts, read back by the probe.
+
+/// Where old versions of changed files go, one directory per run; outside
+/// every include directory (a backup in /etc/dnsmasq.d would be loaded).
+pub const BACKUP_ROOT: &str = "/var/lib/clusterctl/backups";
+
+/// The steps whose handler a node still owes: written (before any file is
+/// renamed) by the write round trip, emptied by the handler round trip as
+/// each handler succeeds, read by the probe. An apply that is interrupted or
+/// loses the connection between the two, or whose handler fails, is finished
+/// by the next apply even though the files are already in sync.
+pub const OWED_FILE: &str = "/var/lib/clusterctl/pending";

@@ -1,0 +1,234 @@
+//! What the cluster runs beyond addressing: SSH client settings, NFS
+//! exports, the firewall's open ports and MPI hostfiles.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::Diags;
+use crate::cluster::{
+    Export, Firewall, HostfileFlavor, LanPolicy, Mpi, Nfs, SshSettings, SshTarget,
+};
+use crate::inventory::{loc, RawExport, RawFirewall, RawInventory, RawMpi, RawNfs, S};
+use crate::values::{check_export_options, check_user, normalize_path, AbsPath};
+
+pub const MAX_SLOTS: u32 = 4096;
+
+/// SSH client settings, and the default user for workers reached through
+/// the head (the inventory's `ssh.user`, else the head's).
+pub(super) fn ssh(
+    d: &mut Diags,
+    raw: &RawInventory,
+    head_ssh: Option<&SshTarget>,
+    base: &Path,
+) -> (SshSettings, Option<String>) {
+    let ssh_raw = raw.ssh.as_ref();
+    let default_user = match ssh_raw.and_then(|s| s.user.as_ref()) {
+        Some(u) => {
+            if let Err(e) = check_user(&u.value) {
+                d.err(loc(u), None, e, None);
+            }
+            Some(u.value.clone())
+        }
+        None => head_ssh.and_then(|t| t.user.clone()),
+    };
+    let resolve = |p: &Option<S<String>>| p.as_ref().map(|s| absolutize(base, &s.value));
+    let settings = SshSettings {
+        transport: ssh_raw
+            .and_then(|s| s.transport.as_ref())
+            .map(|t| t.value)
+            .unwrap_or_default(),
+        config: ssh_raw.and_then(|s| resolve(&s.config)),
+        known_hosts: ssh_raw.and_then(|s| resolve(&s.known_hosts)),
+        identity: ssh_raw.and_then(|s| resolve(&s.identity)),
+    };
+    (settings, default_user)
+}
+
+fn absolutize(base: &Path, p: &str) -> std::path::PathBuf {
+    let p = Path::new(p);
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    if joined.is_absolute() {
+        joined
+    } else {
+        std::env::current_dir()
+            .map(|c| c.join(&joined))
+            .unwrap_or(joined)
+    }
+}
+
+pub(super) fn check_slots(d: &mut Diags, s: &S<u32>, node: Option<&str>) {
+    if s.value == 0 || s.value > MAX_SLOTS {
+        d.err(
+            loc(s),
+            node,
+            format!("slots {} is out of range", s.value),
+            Some(&format!("slots run from 1 to {MAX_SLOTS}")),
+        );
+    }
+}
+
+/// MPI: the default slots per worker and the hostfile flavours.
+pub(super) fn mpi(d: &mut Diags, raw: Option<&RawMpi>) -> Mpi {
+    let slots = match raw.and_then(|m| m.slots.as_ref()) {
+        Some(s) => {
+            check_slots(d, s, None);
+            s.value
+        }
+        None => 1,
+    };
+    let mut hostfiles: Vec<HostfileFlavor> = raw
+        .and_then(|m| m.hostfiles.as_ref())
+        .map(|v| v.iter().map(|f| f.value).collect())
+        .unwrap_or_else(|| vec![HostfileFlavor::Openmpi]);
+    hostfiles.sort();
+    hostfiles.dedup();
+    Mpi { slots, hostfiles }
+}
+
+/// NFS exports: safe paths, no `/`, no path or mount point twice.
+pub(super) fn nfs(d: &mut Diags, raw: Option<&RawNfs>) -> Nfs {
+    let Some(nfs) = raw else {
+        return Nfs {
+            enabled: false,
+            exports: Vec::new(),
+        };
+    };
+    let mut exports = Vec::new();
+    let mut seen_paths = BTreeSet::new();
+    let mut seen_mounts = BTreeSet::new();
+    for e in &nfs.exports {
+        let e = &e.value;
+        let export = export(d, e);
+        let mut ok = export.is_some();
+        if !seen_paths.insert(normalize_path(&e.path.value)) {
+            let msg = format!("NFS export `{}` is listed twice", e.path.value);
+            d.err(loc(&e.path), None, msg, None);
+            ok = false;
+        }
+        let mount = normalize_path(e.mount.as_ref().unwrap_or(&e.path).value.as_str());
+        if !seen_mounts.insert(mount.clone()) {
+            d.err(
+                e.mount.as_ref().map_or(loc(&e.path), loc),
+                None,
+                format!("NFS mount point `{mount}` is used twice"),
+                None,
+            );
+            ok = false;
+        }
+        if let (true, Some(x)) = (ok, export) {
+            exports.push(x);
+        }
+    }
+    Nfs {
+        enabled: nfs.enabled && !exports.is_empty(),
+        exports,
+    }
+}
+
+/// One export, or None when a value is wrong (reported).
+fn export(d: &mut Diags, e: &RawExport) -> Option<Export> {
+    let path = match AbsPath::parse(&e.path.value) {
+        Err(msg) => {
+            let m = format!("NFS export path `{}` {msg}", e.path.value);
+            d.err(loc(&e.path), None, m, None);
+            None
+        }
+        Ok(p) if p == "/" => {
+            d.err(
+                loc(&e.path),
+                None,
+                "NFS export of `/` (the head's whole filesystem)".into(),
+                Some("export a directory such as /home or /opt/shared"),
+            );
+            None
+        }
+        Ok(p) => Some(p),
+    };
+    let mount = match &e.mount {
+        None => path.clone(),
+        Some(m) => match AbsPath::parse(&m.value) {
+            Err(msg) => {
+                let text = format!("NFS mount point `{}` {msg}", m.value);
+                d.err(loc(m), None, text, None);
+                None
+            }
+            Ok(p) if p == "/" => {
+                d.err(
+                    loc(m),
+                    None,
+                    "NFS mount point `/` would hide the worker's root filesystem".into(),
+                    Some("mount it on a directory such as /home"),
+                );
+                None
+            }
+            Ok(p) => Some(p),
+        },
+    };
+    let options = match &e.options {
+        None => Some("rw,sync,no_subtree_check".to_string()),
+        Some(o) => match check_export_options(&o.value) {
+            Ok(()) => Some(o.value.clone()),
+            Err(msg) => {
+                d.err(
+                    loc(o),
+                    None,
+                    format!("NFS export options `{}` {msg}", o.value),
+                    Some("options are comma-separated words like rw,sync,no_subtree_check"),
+                );
+                None
+            }
+        },
+    };
+    let (path, mount, options) = (path?, mount?, options?);
+    let access = if options.split(',').any(|o| o == "ro") {
+        "ro"
+    } else {
+        "rw"
+    };
+    Some(Export {
+        path,
+        mount,
+        mount_options: format!("{access},_netdev,nofail"),
+        options,
+    })
+}
+
+/// The ports open on the head's WAN side. 22 and the port the controller
+/// reaches the head on are always open: a firewall that drops our own SSH
+/// session would lock the user out.
+pub(super) fn firewall(
+    d: &mut Diags,
+    raw: Option<&RawFirewall>,
+    head_ssh: Option<&SshTarget>,
+) -> Firewall {
+    let mut ports: BTreeSet<u16> = BTreeSet::from([22]);
+    if let Some(t) = head_ssh {
+        ports.insert(t.port);
+    }
+    let mut lan = LanPolicy::default();
+    if let Some(fw) = raw {
+        for p in &fw.wan_tcp_ports {
+            if p.value == 0 {
+                d.err(
+                    loc(p),
+                    None,
+                    "WAN port 0 is not a port".into(),
+                    Some("ports run from 1 to 65535"),
+                );
+            } else {
+                ports.insert(p.value);
+            }
+        }
+        if let Some(l) = &fw.lan {
+            lan = l.value;
+        }
+    }
+    Firewall {
+        wan_tcp_ports: ports.into_iter().collect(),
+        lan,
+    }
+}

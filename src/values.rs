@@ -1,0 +1,392 @@
+//! Values that reach a config line or a shell: the checks that make them
+//! safe, and newtypes that can only hold a checked value ([`Hostname`],
+//! [`Iface`], [`AbsPath`], [`Mac`]), so the type proves the check was made.
+//! `validate`, `init` and `add-node` all check values here.
+
+/// A newtype over a checked string: constructed only by `parse`, read as `&str`.
+macro_rules! checked_string {
+    ($(#[$doc:meta])* $name:ident, $check:expr) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Check `s`; the error says what is wrong with it.
+            pub fn parse(s: &str) -> Result<Self, String> {
+                let check: fn(&str) -> Result<String, String> = $check;
+                check(s).map($name)
+            }
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.0 == *other
+            }
+        }
+
+        impl PartialEq<$name> for str {
+            fn eq(&self, other: &$name) -> bool {
+                self == other.0
+            }
+        }
+
+        impl PartialEq<$name> for &str {
+            fn eq(&self, other: &$name) -> bool {
+                *self == other.0
+            }
+        }
+    };
+}
+
+checked_string!(
+    /// An RFC 1123 host name label (see [`check_hostname`]).
+    Hostname,
+    |s| check_hostname(s).map(|()| s.to_string())
+);
+checked_string!(
+    /// A Linux interface name (see [`check_iface`]).
+    Iface,
+    |s| check_iface(s).map(|()| s.to_string())
+);
+checked_string!(
+    /// A normalised absolute path safe in /etc/exports, fstab and a shell
+    /// (see [`check_abs_path`]).
+    AbsPath,
+    |s| check_abs_path(s).map(|()| normalize_path(s))
+);
+checked_string!(
+    /// A unicast MAC, lowercase with colons (see [`normalize_mac`]).
+    Mac,
+    normalize_mac
+);
+
+/// RFC 1123 host name label, lowercase: `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`,
+/// not all digits. This is also what makes a name safe in templates and shells.
+pub fn check_hostname(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("is empty".into());
+    }
+    if name.len() > 63 {
+        return Err(format!("is {} characters long (at most 63)", name.len()));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        let what = if c.is_ascii_uppercase() {
+            "an uppercase letter".to_string()
+        } else {
+            format!("{c:?}")
+        };
+        return Err(format!(
+            "contains {what}; use lowercase letters, digits and '-'"
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("starts or ends with '-'".into());
+    }
+    if name.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("is all digits".into());
+    }
+    // dnsmasq reads these bare words in dhcp-host= as keywords or lease times.
+    let lease_time = name.len() > 1
+        && name[..name.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        && name.ends_with(['s', 'm', 'h', 'd', 'w']);
+    if lease_time || matches!(name, "ignore" | "infinite" | "deprecated") {
+        return Err("is a word dnsmasq reads as a keyword or lease time".into());
+    }
+    Ok(())
+}
+
+/// `/home/` and `/home/./` are `/home`: compare paths by what they name.
+pub fn normalize_path(p: &str) -> String {
+    let segs: Vec<&str> = p
+        .split('/')
+        .filter(|s| !s.is_empty() && *s != ".")
+        .collect();
+    format!("/{}", segs.join("/"))
+}
+
+/// A DNS domain: dot-separated hostname labels, at most 253 characters.
+pub fn check_domain(domain: &str) -> Result<(), String> {
+    if domain.len() > 253 {
+        return Err("is longer than 253 characters".into());
+    }
+    for label in domain.split('.') {
+        check_hostname(label).map_err(|e| format!("label `{label}` {e}"))?;
+    }
+    Ok(())
+}
+
+/// A Linux interface name: 1-15 of `[A-Za-z0-9_.-]`, not `.` or `..`.
+pub fn check_iface(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 15 {
+        return Err("must be 1 to 15 characters".into());
+    }
+    if name == "." || name == ".." {
+        return Err("is not a valid interface name".into());
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
+    {
+        return Err(format!(
+            "contains {c:?}; use letters, digits, '_', '.' and '-'"
+        ));
+    }
+    Ok(())
+}
+
+/// A unicast MAC `aa:bb:cc:dd:ee:ff` (`-` also accepted); returns it lowercase
+/// with colons.
+pub fn normalize_mac(mac: &str) -> Result<String, String> {
+    let parts: Vec<&str> = mac.split([':', '-']).collect();
+    if parts.len() != 6
+        || parts
+            .iter()
+            .any(|p| p.len() != 2 || !p.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err("is not a MAC address (six hex pairs like dc:a6:32:01:02:03)".into());
+    }
+    let bytes: Vec<u8> = parts
+        .iter()
+        .map(|p| u8::from_str_radix(p, 16).unwrap_or_default())
+        .collect();
+    if bytes.iter().all(|b| *b == 0) {
+        return Err("is all zeros".into());
+    }
+    if bytes[0] & 1 == 1 {
+        return Err("is a multicast/broadcast address, not a NIC's".into());
+    }
+    Ok(parts.join(":").to_ascii_lowercase())
+}
+
+pub fn check_user(user: &str) -> Result<(), String> {
+    let ok_first = user
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_');
+    if !ok_first
+        || user.len() > 32
+        || !user
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
+    {
+        return Err(format!("user `{user}` is not a valid login name"));
+    }
+    Ok(())
+}
+
+fn check_ssh_host(host: &str) -> Result<(), String> {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let ok = !host.is_empty()
+        && host.len() <= 253
+        && host.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("host `{host}` is not a host name or IP address"))
+    }
+}
+
+/// `[USER@]HOST[:PORT]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SshTarget {
+    pub user: Option<String>,
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for SshTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(u) = &self.user {
+            write!(f, "{u}@")?;
+        }
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Parse `[USER@]HOST[:PORT]` (IPv6 as `[addr]:port`); port defaults to 22.
+pub fn parse_ssh_target(s: &str) -> Result<SshTarget, String> {
+    let (user, rest) = match s.rsplit_once('@') {
+        Some((u, r)) => {
+            check_user(u)?;
+            (Some(u.to_string()), r)
+        }
+        None => (None, s),
+    };
+    let (host, port) = if let Some(stripped) = rest.strip_prefix('[') {
+        let (h, after) = stripped
+            .split_once(']')
+            .ok_or_else(|| format!("`{s}`: unclosed '[' around an IPv6 address"))?;
+        if h.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("`{h}` is not an IPv6 address"));
+        }
+        match after {
+            "" => (h, None),
+            p if p.starts_with(':') => (h, Some(&p[1..])),
+            _ => return Err(format!("`{s}` is not [USER@]HOST[:PORT]")),
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (rest, None),
+        }
+    };
+    check_ssh_host(host)?;
+    let port = match port {
+        None => 22,
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 => n,
+            _ => return Err(format!("port `{p}` is not a number from 1 to 65535")),
+        },
+    };
+    Ok(SshTarget {
+        user,
+        host: host.to_string(),
+        port,
+    })
+}
+
+/// An absolute path of `[A-Za-z0-9_./+-]` without `..` or `//`: safe in
+/// /etc/exports, fstab and a shell.
+pub fn check_abs_path(p: &str) -> Result<(), String> {
+    if !p.starts_with('/') {
+        return Err("must be an absolute path".into());
+    }
+    if let Some(c) = p
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '+' | '-')))
+    {
+        return Err(format!("contains {c:?}; use letters, digits and _ . / + -"));
+    }
+    if p.split('/').any(|seg| seg == "..") || p.contains("//") {
+        return Err("must not contain '..' or '//'".into());
+    }
+    Ok(())
+}
+
+pub fn check_export_options(o: &str) -> Result<(), String> {
+    if o.is_empty() {
+        return Err("are empty".into());
+    }
+    if let Some(c) = o.chars().find(|c| {
+        !(c.is_ascii_alphanumeric() || matches!(c, '_' | '=' | ',' | '.' | ':' | '-' | '/'))
+    }) {
+        return Err(format!("contain {c:?}"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostnames() {
+        assert!(check_hostname("node01").is_ok());
+        assert!(check_hostname("gpu01-a").is_ok());
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "Node",
+            "a b",
+            "a;b",
+            "a$b",
+            "123",
+            "a\nb",
+            "a'b",
+            &"x".repeat(64),
+        ] {
+            assert!(check_hostname(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn macs() {
+        assert_eq!(
+            normalize_mac("DC-A6-32-00-00-01").unwrap(),
+            "dc:a6:32:00:00:01"
+        );
+        for bad in [
+            "dc:a6:32:00:00",
+            "zz:a6:32:00:00:01",
+            "01:00:5e:00:00:01",
+            "00:00:00:00:00:00",
+            "dc:a6:32:00:00:001",
+        ] {
+            assert!(normalize_mac(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ssh_targets() {
+        let t = parse_ssh_target("pi@192.168.1.50:2222").unwrap();
+        assert_eq!(
+            (t.user.as_deref(), t.host.as_str(), t.port),
+            (Some("pi"), "192.168.1.50", 2222)
+        );
+        let t = parse_ssh_target("[fe80::1]:22").unwrap();
+        assert_eq!(t.host, "fe80::1");
+        assert_eq!(parse_ssh_target("head").unwrap().port, 22);
+        for bad in ["a b@h", "root@h;rm", "h:0", "h:x", "@h", "root@", "[::1"] {
+            assert!(parse_ssh_target(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn newtypes_hold_only_checked_values() {
+        assert_eq!(
+            Mac::parse("DC-A6-32-00-00-01").unwrap(),
+            "dc:a6:32:00:00:01"
+        );
+        assert_eq!(AbsPath::parse("/home/./x/").unwrap(), "/home/x");
+        assert_eq!(Iface::parse("eth0").unwrap(), "eth0");
+        assert!(Iface::parse("a b").is_err());
+        assert!(Hostname::parse("Node").is_err());
+    }
+
+    #[test]
+    fn paths() {
+        assert!(check_abs_path("/opt/shared").is_ok());
+        for bad in ["home", "/a b", "/a/../b", "/a;b", "/a//b", "/a\nb"] {
+            assert!(check_abs_path(bad).is_err(), "{bad:?}");
+        }
+    }
+}
