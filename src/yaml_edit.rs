@@ -59,6 +59,20 @@ pub fn append_worker(text: &str, fields: &[(&str, String)]) -> Result<String, St
             .into());
     }
 
+    let (last_content, item_indent) = sequence_end(&lines, k)?;
+    let ii = item_indent.unwrap_or(2);
+    let mut out: String = lines[..=last_content].concat();
+    if !out.ends_with('\n') {
+        out.push_str(newline);
+    }
+    out.push_str(&entry(ii));
+    out.push_str(&lines[last_content + 1..].concat());
+    Ok(out)
+}
+
+/// The last line of the block sequence under `workers:` (line `k`), and the
+/// indentation of its items (None: the sequence is empty).
+fn sequence_end(lines: &[&str], k: usize) -> Result<(usize, Option<usize>), String> {
     // Walk the block sequence: its items start with `-` at item_indent.
     let mut item_indent = None;
     let mut last_content = k; // last line that belongs to the sequence
@@ -89,14 +103,7 @@ pub fn append_worker(text: &str, fields: &[(&str, String)]) -> Result<String, St
             }
         }
     }
-    let ii = item_indent.unwrap_or(2);
-    let mut out: String = lines[..=last_content].concat();
-    if !out.ends_with('\n') {
-        out.push_str(newline);
-    }
-    out.push_str(&entry(ii));
-    out.push_str(&lines[last_content + 1..].concat());
-    Ok(out)
+    Ok((last_content, item_indent))
 }
 
 /// A YAML double-quoted scalar: no value clusterctl writes is then read back

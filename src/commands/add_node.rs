@@ -1,5 +1,8 @@
 //! `clusterctl add-node`: add a worker to the inventory, keeping every comment
-//! and all formatting, validating the result before writing it atomically.
+//! and all formatting, validating the result before writing it atomically,
+//! then apply to every node (each one lists the workers).
+
+use std::path::Path;
 
 use crate::cli::{AddNodeArgs, ApplyArgs, OutputFormat, RemoteArgs};
 use crate::cluster::Cluster;
@@ -15,7 +18,50 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
     })?;
     // The current inventory must be valid: we only ever turn a good file into a good file.
     let cluster = Cluster::from_str(&text, path)?;
+    if cluster.node(&args.name).is_some() {
+        return Err(Error::usage(
+            format!("node `{}` is already in {}", args.name, path.display()),
+            Some("pick another name"),
+        ));
+    }
+    let mut fields = fields(&args)?;
+    let (mut new_text, mut new_cluster) = edited(&text, path, &args.name, &fields)?;
+    if args.ip.is_none() {
+        // Pin the address validation assigned, so later edits cannot move it.
+        let ip = new_cluster
+            .worker(&args.name)
+            .map(|w| w.ip.to_string())
+            .unwrap_or_default();
+        let at = fields
+            .iter()
+            .position(|(k, _)| *k == "mac")
+            .map_or(1, |i| i + 1);
+        fields.insert(at, ("ip", ip));
+        (new_text, new_cluster) = edited(&text, path, &args.name, &fields)?;
+    }
+    super::write_atomic(path, &new_text, true)?;
+    let w = new_cluster
+        .worker(&args.name)
+        .ok_or_else(|| Error::usage("internal error: the new node vanished", None))?;
+    println!(
+        "added {} ({}{}) to {}",
+        w.name,
+        w.ip,
+        w.mac
+            .as_deref()
+            .map(|m| format!(", {m}"))
+            .unwrap_or_default(),
+        path.display()
+    );
+    if args.no_apply {
+        println!("next: clusterctl apply -i {}", path.display());
+        return Ok(0);
+    }
+    apply_everywhere(&args, verbose)
+}
 
+/// The new entry's fields, each value checked and quoted for YAML.
+fn fields(args: &AddNodeArgs) -> Result<Vec<(&'static str, String)>> {
     let bad = |what: String, help: &str| Error::usage(what, Some(help));
     values::check_hostname(&args.name).map_err(|e| {
         bad(
@@ -23,12 +69,6 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
             "host names are RFC 1123 labels like `node05`",
         )
     })?;
-    if cluster.role_of(&args.name).is_some() {
-        return Err(bad(
-            format!("node `{}` is already in {}", args.name, path.display()),
-            "pick another name",
-        ));
-    }
     let mut fields: Vec<(&str, String)> = vec![("name", yaml_edit::quote(&args.name))];
     if let Some(mac) = &args.mac {
         let mac = values::normalize_mac(mac).map_err(|e| {
@@ -60,69 +100,46 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
         })?;
         fields.push(("ssh", yaml_edit::quote(ssh)));
     }
+    Ok(fields)
+}
 
-    let edit = |fields: &[(&str, String)]| -> Result<(String, Cluster)> {
-        let new_text = yaml_edit::append_worker(&text, fields)
-            .map_err(|e| Error::usage(format!("cannot edit {}: {e}", path.display()), None))?;
-        match Cluster::from_str(&new_text, path) {
-            Ok(cluster) => Ok((new_text, cluster)),
-            Err(Error::Inventory { diagnostics, .. }) => {
-                let mut msg = format!(
-                    "adding {} would make the inventory invalid; nothing was written",
-                    args.name
-                );
-                for d in &diagnostics {
-                    msg.push_str(&format!(
-                        "\n  {}: {}",
-                        d.node.as_deref().unwrap_or("inventory"),
-                        d.message
-                    ));
-                    if let Some(h) = &d.help {
-                        msg.push_str(&format!(" ({h})"));
-                    }
+/// The inventory with the entry appended, and the cluster it validates to;
+/// an entry that would make it invalid is refused with every reason.
+fn edited(
+    text: &str,
+    path: &Path,
+    name: &str,
+    fields: &[(&str, String)],
+) -> Result<(String, Cluster)> {
+    let new_text = yaml_edit::append_worker(text, fields)
+        .map_err(|e| Error::usage(format!("cannot edit {}: {e}", path.display()), None))?;
+    match Cluster::from_str(&new_text, path) {
+        Ok(cluster) => Ok((new_text, cluster)),
+        Err(Error::Inventory { diagnostics, .. }) => {
+            let mut msg =
+                format!("adding {name} would make the inventory invalid; nothing was written");
+            for d in &diagnostics {
+                msg.push_str(&format!(
+                    "\n  {}: {}",
+                    d.node.as_deref().unwrap_or("inventory"),
+                    d.message
+                ));
+                if let Some(h) = &d.help {
+                    msg.push_str(&format!(" ({h})"));
                 }
-                Err(Error::usage(
-                    msg,
-                    Some("fix the values you passed, or edit the inventory first"),
-                ))
             }
-            Err(e) => Err(e),
+            Err(Error::usage(
+                msg,
+                Some("fix the values you passed, or edit the inventory first"),
+            ))
         }
-    };
-    let (mut new_text, mut new_cluster) = edit(&fields)?;
-    if args.ip.is_none() {
-        // Pin the address validation assigned, so later edits cannot move it.
-        let ip = new_cluster
-            .worker(&args.name)
-            .map(|w| w.ip.to_string())
-            .unwrap_or_default();
-        let at = fields
-            .iter()
-            .position(|(k, _)| *k == "mac")
-            .map_or(1, |i| i + 1);
-        fields.insert(at, ("ip", ip));
-        (new_text, new_cluster) = edit(&fields)?;
+        Err(e) => Err(e),
     }
-    super::write_atomic(path, &new_text, true)?;
-    let w = new_cluster
-        .worker(&args.name)
-        .ok_or_else(|| Error::usage("internal error: the new node vanished", None))?;
-    println!(
-        "added {} ({}{}) to {}",
-        w.name,
-        w.ip,
-        w.mac
-            .as_deref()
-            .map(|m| format!(", {m}"))
-            .unwrap_or_default(),
-        path.display()
-    );
-    if args.no_apply {
-        println!("next: clusterctl apply -i {}", path.display());
-        return Ok(0);
-    }
-    // Every node's hosts block and hostfiles list the workers, and the head's
-    // dnsmasq reserves the new lease: apply to all of them.
+}
+
+/// Every node's hosts block and hostfiles list the workers, and the head's
+/// dnsmasq reserves the new lease: apply to all of them.
+fn apply_everywhere(args: &AddNodeArgs, verbose: u8) -> Result<i32> {
     println!("applying to every node (each one lists the workers)");
     let apply = ApplyArgs {
         remote: RemoteArgs {

@@ -10,7 +10,7 @@ use ipnet::Ipv4Net;
 use crate::cli::InitArgs;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
-use crate::{hostlist, values};
+use crate::{hostlist, validate, values};
 
 /// Everything the inventory needs, each value validated.
 struct Answers {
@@ -113,7 +113,11 @@ fn wizard(args: &mut InitArgs) -> Result<()> {
         args.lan = Some(ask(
             "Cluster LAN (CIDR)",
             Some("10.0.0.0/24".into()),
-            |s| parse_lan(s).map(|_| ()),
+            |s| {
+                validate::parse_lan(s)
+                    .map(|_| ())
+                    .map_err(|p| format!("`{s}` {}; {}", p.what(), p.help()))
+            },
         )?);
     }
     if args.workers.is_none() {
@@ -133,24 +137,6 @@ fn wizard(args: &mut InitArgs) -> Result<()> {
     Ok(())
 }
 
-fn parse_lan(s: &str) -> std::result::Result<Ipv4Net, String> {
-    let n: Ipv4Net = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not an IPv4 CIDR like 10.0.0.0/24"))?;
-    if n.addr() != n.network() {
-        return Err(format!(
-            "`{s}` has host bits set; did you mean {}?",
-            n.trunc()
-        ));
-    }
-    if n.prefix_len() > 29 {
-        return Err(format!(
-            "`{s}` is too small for a cluster; use a /24 or larger"
-        ));
-    }
-    Ok(n)
-}
-
 fn collect(args: &InitArgs) -> Result<Answers> {
     let bad = |flag: &str, e: String| {
         Error::usage(format!("{flag}: {e}"), Some("see clusterctl init --help"))
@@ -164,32 +150,19 @@ fn collect(args: &InitArgs) -> Result<Answers> {
     let lan_iface = req(&args.lan_iface, "--lan-iface")?;
     values::check_iface(&lan_iface)
         .map_err(|e| bad("--lan-iface", format!("`{lan_iface}` {e}")))?;
-    let lan = parse_lan(&req(&args.lan, "--lan")?).map_err(|e| bad("--lan", e))?;
-    let first = u32::from(lan.network()) + 1;
-    let last = u32::from(lan.broadcast()) - 1;
+    let lan_text = req(&args.lan, "--lan")?;
+    let lan = validate::parse_lan(&lan_text)
+        .map_err(|p| bad("--lan", format!("`{lan_text}` {}; {}", p.what(), p.help())))?;
     let head_ip = match &args.head_ip {
         Some(s) => s
             .parse()
             .map_err(|_| bad("--head-ip", format!("`{s}` is not an IPv4 address")))?,
-        None => Ipv4Addr::from(first),
+        None => validate::host_range(lan).0,
     };
     let dhcp = match &args.dhcp_range {
-        Some(s) => {
-            let (a, b) = s
-                .split_once('-')
-                .ok_or_else(|| bad("--dhcp-range", format!("`{s}` is not START-END")))?;
-            let p = |x: &str| {
-                x.trim()
-                    .parse::<Ipv4Addr>()
-                    .map_err(|_| bad("--dhcp-range", format!("`{x}` is not an IPv4 address")))
-            };
-            (p(a)?, p(b)?)
-        }
-        // The upper half of the LAN is the dynamic pool; the lower half is for nodes.
-        None => (
-            Ipv4Addr::from(first + (last - first).div_ceil(2)),
-            Ipv4Addr::from(last),
-        ),
+        Some(s) => validate::parse_dhcp_range(s, Some(lan))
+            .map_err(|p| bad("--dhcp-range", format!("`{s}` {}; {}", p.what(), p.help())))?,
+        None => validate::default_pool(lan),
     };
     let domain = args.domain.clone().unwrap_or_else(|| "cluster.lan".into());
     values::check_domain(&domain).map_err(|e| bad("--domain", format!("`{domain}`: {e}")))?;

@@ -178,37 +178,8 @@ pub fn parse(text: &str) -> Result<Facts, String> {
                 f.files.insert(rest.to_string(), Observed::problem(problem));
             }
             "@@file" => {
-                let mut parts = rest.rsplitn(4, ' ');
-                let (group, owner, mode, path) =
-                    (parts.next(), parts.next(), parts.next(), parts.next());
-                let (Some(group), Some(owner), Some(mode), Some(path)) = (group, owner, mode, path)
-                else {
-                    return Err(format!("malformed line {line:?}"));
-                };
-                let mut b64 = String::new();
-                loop {
-                    match lines.next() {
-                        Some("@@end") => break,
-                        Some(l) => b64.push_str(l.trim()),
-                        None => return Err(format!("{path}: output ends inside the file")),
-                    }
-                }
-                let bytes = base64::engine::general_purpose::STANDARD
-                    .decode(b64.as_bytes())
-                    .map_err(|e| format!("{path}: bad base64 ({e})"))?;
-                let observed = match String::from_utf8(bytes) {
-                    Ok(content) => Observed {
-                        content: Some(content),
-                        mode: u32::from_str_radix(mode, 8).ok(),
-                        owner: Some(owner.to_string()),
-                        group: Some(group.to_string()),
-                        problem: None,
-                    },
-                    Err(_) => Observed::problem(format!(
-                        "{path} is not UTF-8 text; clusterctl will not edit it"
-                    )),
-                };
-                f.files.insert(path.to_string(), observed);
+                let (path, observed) = parse_file(line, rest, &mut lines)?;
+                f.files.insert(path, observed);
             }
             "@@done" => done = true,
             _ => {}
@@ -218,6 +189,43 @@ pub fn parse(text: &str) -> Result<Facts, String> {
         return Err("the probe output is incomplete".into());
     }
     Ok(f)
+}
+
+/// One `@@file PATH MODE OWNER GROUP` line and the base64 lines up to `@@end`.
+fn parse_file(
+    line: &str,
+    rest: &str,
+    lines: &mut std::str::Lines,
+) -> Result<(String, Observed), String> {
+    let mut parts = rest.rsplitn(4, ' ');
+    let (group, owner, mode, path) = (parts.next(), parts.next(), parts.next(), parts.next());
+    let (Some(group), Some(owner), Some(mode), Some(path)) = (group, owner, mode, path) else {
+        return Err(format!("malformed line {line:?}"));
+    };
+    let mut b64 = String::new();
+    loop {
+        match lines.next() {
+            Some("@@end") => break,
+            Some(l) => b64.push_str(l.trim()),
+            None => return Err(format!("{path}: output ends inside the file")),
+        }
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64.as_bytes())
+        .map_err(|e| format!("{path}: bad base64 ({e})"))?;
+    let observed = match String::from_utf8(bytes) {
+        Ok(content) => Observed {
+            content: Some(content),
+            mode: u32::from_str_radix(mode, 8).ok(),
+            owner: Some(owner.to_string()),
+            group: Some(group.to_string()),
+            problem: None,
+        },
+        Err(_) => Observed::problem(format!(
+            "{path} is not UTF-8 text; clusterctl will not edit it"
+        )),
+    };
+    Ok((path.to_string(), observed))
 }
 
 #[cfg(test)]

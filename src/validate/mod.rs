@@ -13,11 +13,11 @@ mod workers;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-pub use lan::host_range;
+pub use lan::{default_pool, host_range, parse_dhcp_range, parse_lan};
 pub use services::MAX_SLOTS;
 pub use workers::DEFAULT_WORKER_IFACE;
 
-use crate::cluster::{Addressing, Cluster, Head, Lan};
+use crate::cluster::{Addressing, Cluster, Firewall, Head, Lan, Mpi, Nfs, SshSettings, Worker};
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::inventory::{loc, RawInventory, S};
 use crate::values::{check_domain, check_hostname};
@@ -112,6 +112,47 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
         diags.sort_by_key(|x| (x.location.is_none(), x.location));
         return Err(diags);
     }
+    let parts = Parts {
+        lan,
+        upstream,
+        head: h,
+        sudo,
+        workers,
+        nfs,
+        firewall,
+        mpi,
+        ssh,
+    };
+    build(raw, parts)
+}
+
+/// What the sections produced.
+struct Parts {
+    lan: lan::LanCtx,
+    upstream: Vec<Ipv4Addr>,
+    head: head::HeadDraft,
+    sudo: bool,
+    workers: Vec<Worker>,
+    nfs: Nfs,
+    firewall: Firewall,
+    mpi: Mpi,
+    ssh: SshSettings,
+}
+
+/// The cluster from checked parts; every part is there when no diagnostic
+/// was reported.
+fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagnostic>> {
+    let Parts {
+        lan,
+        upstream,
+        head: h,
+        sudo,
+        workers,
+        nfs,
+        firewall,
+        mpi,
+        ssh,
+    } = p;
     let (
         Some(net),
         Some((dhcp_start, dhcp_end, _)),
@@ -130,7 +171,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
         h.lan_ip,
     )
     else {
-        // Each None above pushed a diagnostic; reaching here would be a bug in this module.
+        // Each None pushed a diagnostic; reaching here would be a bug in this module.
         return Err(vec![Diagnostic::new(
             "internal error: validation lost a diagnostic",
         )]);

@@ -203,6 +203,14 @@ pub(super) fn check_macs(d: &mut Diags, drafts: &[WorkerDraft]) {
     }
 }
 
+/// What a worker entry gives every node it names.
+struct Shared {
+    slots: Option<u32>,
+    iface: Option<Iface>,
+    ssh: Option<SshTarget>,
+}
+
+/// One inventory entry: a single node (`name`) or a range (`names`).
 pub(super) fn expand_worker(
     d: &mut Diags,
     entry: &S<RawWorker>,
@@ -210,233 +218,274 @@ pub(super) fn expand_worker(
     out: &mut Vec<WorkerDraft>,
 ) {
     let w = &entry.value;
-    let entry_at = loc(entry);
-    let single = |name: &str, at: Option<Location>, d: &mut Diags| match Hostname::parse(name) {
-        Ok(n) => Some(n),
-        Err(e) => {
+    let shared = Shared {
+        slots: w.slots.as_ref().map(|s| s.value),
+        iface: iface(d, w.iface.as_ref()),
+        ssh: w.ssh.as_ref().and_then(|s| {
+            let node = w.name.as_ref().map(|n| n.value.as_str());
+            ssh_target(d, s, node)
+        }),
+    };
+    match (&w.name, &w.names) {
+        (Some(_), Some(n)) => d.err(
+            loc(n),
+            None,
+            "a worker entry has both `name` and `names`".into(),
+            Some("use `name` for one node or `names: node[01-04]` for a range"),
+        ),
+        (None, None) => d.err(
+            loc(entry),
+            None,
+            "a worker entry has neither `name` nor `names`".into(),
+            Some("add `name: node01` (one node) or `names: node[01-04]` (a range)"),
+        ),
+        (Some(n), None) => out.extend(single_entry(d, w, n, shared)),
+        (None, Some(list)) => out.extend(range_entry(d, w, list, net, shared)),
+    }
+}
+
+fn host_name(d: &mut Diags, name: &str, at: Option<Location>) -> Option<Hostname> {
+    Hostname::parse(name)
+        .map_err(|e| {
             d.err(
                 at,
                 None,
                 format!("invalid host name `{}`: it {e}", name.escape_debug()),
                 Some("host names are RFC 1123 labels like `node01`"),
-            );
-            None
-        }
+            )
+        })
+        .ok()
+}
+
+fn iface(d: &mut Diags, s: Option<&S<String>>) -> Option<Iface> {
+    let Some(s) = s else {
+        return Iface::parse(DEFAULT_WORKER_IFACE).ok();
     };
-    let slots = w.slots.as_ref().map(|s| s.value);
-    let iface = match &w.iface {
-        Some(s) => match Iface::parse(&s.value) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                d.err(
-                    loc(s),
-                    None,
-                    format!("iface `{}` {e}", s.value),
-                    Some("use the name `ip link` shows on the worker, like eth0"),
-                );
-                None
-            }
-        },
-        None => Iface::parse(DEFAULT_WORKER_IFACE).ok(),
-    };
-    let ssh = w
-        .ssh
-        .as_ref()
-        .and_then(|s| match parse_ssh_target(s.value.trim()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                let node = w.name.as_ref().map(|n| n.value.as_str());
-                d.err(
-                    loc(s),
-                    node,
-                    format!("ssh target `{}`: {e}", s.value),
-                    Some("write it as [USER@]HOST[:PORT]"),
-                );
-                None
-            }
-        });
-    match (&w.name, &w.names) {
-        (Some(_), Some(n)) => {
+    Iface::parse(&s.value)
+        .map_err(|e| {
             d.err(
-                loc(n),
+                loc(s),
                 None,
-                "a worker entry has both `name` and `names`".into(),
-                Some("use `name` for one node or `names: node[01-04]` for a range"),
-            );
-        }
-        (None, None) => {
+                format!("iface `{}` {e}", s.value),
+                Some("use the name `ip link` shows on the worker, like eth0"),
+            )
+        })
+        .ok()
+}
+
+fn ssh_target(d: &mut Diags, s: &S<String>, node: Option<&str>) -> Option<SshTarget> {
+    parse_ssh_target(s.value.trim())
+        .map_err(|e| {
             d.err(
-                entry_at,
-                None,
-                "a worker entry has neither `name` nor `names`".into(),
-                Some("add `name: node01` (one node) or `names: node[01-04]` (a range)"),
+                loc(s),
+                node,
+                format!("ssh target `{}`: {e}", s.value),
+                Some("write it as [USER@]HOST[:PORT]"),
+            )
+        })
+        .ok()
+}
+
+fn mac(d: &mut Diags, m: &S<String>, node: Option<&str>) -> Option<Positioned<Mac>> {
+    Mac::parse(&m.value)
+        .map_err(|e| {
+            d.err(
+                loc(m),
+                node,
+                format!("MAC `{}` {e}", m.value),
+                Some("copy it from `ip link` on the node"),
+            )
+        })
+        .ok()
+        .map(|mac| (mac, loc(m)))
+}
+
+/// Fields written in an entry of the other kind: (field, where, help).
+fn misplaced(
+    d: &mut Diags,
+    node: Option<&str>,
+    kind: &str,
+    fields: &[(&str, Option<Option<Location>>, &str)],
+) {
+    for (field, at, help) in fields {
+        if let Some(at) = at {
+            d.err(
+                *at,
+                node,
+                format!("`{field}` belongs to a {kind}"),
+                Some(help),
             );
-        }
-        (Some(n), None) => {
-            for (field, at) in [
-                ("ip_start", w.ip_start.as_ref().map(loc)),
-                ("macs", w.macs.as_ref().map(loc)),
-            ] {
-                if let Some(at) = at {
-                    d.err(
-                        at,
-                        Some(&n.value),
-                        format!("`{field}` belongs to a range entry (`names:`)"),
-                        Some(if field == "macs" {
-                            "use `mac:` for a single node"
-                        } else {
-                            "use `ip:` for a single node"
-                        }),
-                    );
-                }
-            }
-            let Some(name) = single(&n.value, loc(n), d) else {
-                return;
-            };
-            if let Some(s) = &w.slots {
-                check_slots(d, s, Some(&n.value));
-            }
-            let ip =
-                w.ip.as_ref()
-                    .and_then(|s| d.ip(s, "IP", Some(&n.value)).map(|ip| (ip, loc(s))));
-            let mac = w.mac.as_ref().and_then(|m| match Mac::parse(&m.value) {
-                Ok(mac) => Some((mac, loc(m))),
-                Err(e) => {
-                    d.err(
-                        loc(m),
-                        Some(&n.value),
-                        format!("MAC `{}` {e}", m.value),
-                        Some("copy it from `ip link` on the node"),
-                    );
-                    None
-                }
-            });
-            out.push(WorkerDraft {
-                name,
-                at: loc(n),
-                ip,
-                mac,
-                slots,
-                ssh,
-                iface,
-            });
-        }
-        (None, Some(list)) => {
-            for (field, at) in [
-                ("ip", w.ip.as_ref().map(loc)),
-                ("mac", w.mac.as_ref().map(loc)),
-                ("ssh", w.ssh.as_ref().map(loc)),
-            ] {
-                if let Some(at) = at {
-                    d.err(
-                        at,
-                        None,
-                        format!("`{field}` belongs to a single-node entry (`name:`)"),
-                        Some(match field {
-                            "ip" => "use `ip_start:` for a range",
-                            "mac" => "use `macs:` (a list) for a range",
-                            _ => "give nodes with their own SSH target an entry each",
-                        }),
-                    );
-                }
-            }
-            if list.value.trim().is_empty() {
-                d.err(
-                    loc(list),
-                    None,
-                    "host list `` expands to no node".into(),
-                    Some("write ranges like node[01-16] or node[1-3,7]"),
-                );
-                return;
-            }
-            let expanded = match hostlist::expand(&list.value) {
-                Ok(v) if v.is_empty() => {
-                    d.err(
-                        loc(list),
-                        None,
-                        format!("host list `{}` expands to no node", list.value),
-                        None,
-                    );
-                    return;
-                }
-                Ok(v) => v,
-                Err(e) => {
-                    d.err(
-                        loc(list),
-                        None,
-                        format!("host list: {e}"),
-                        Some("write ranges like node[01-16] or node[1-3,7]"),
-                    );
-                    return;
-                }
-            };
-            if let Some(s) = &w.slots {
-                check_slots(d, s, None);
-            }
-            let start = w
-                .ip_start
-                .as_ref()
-                .and_then(|s| d.ip(s, "ip_start", None).map(|ip| (ip, loc(s))));
-            let macs: Option<Vec<Option<Positioned<Mac>>>> = w.macs.as_ref().map(|ms| {
-                if ms.value.len() != expanded.len() {
-                    d.err(
-                        loc(ms),
-                        None,
-                        format!(
-                            "`{}` names {} nodes but `macs` lists {}",
-                            list.value,
-                            expanded.len(),
-                            ms.value.len()
-                        ),
-                        Some("give one MAC per node, in the order of the names"),
-                    );
-                }
-                ms.value
-                    .iter()
-                    .map(|m| match Mac::parse(&m.value) {
-                        Ok(mac) => Some((mac, loc(m))),
-                        Err(e) => {
-                            d.err(
-                                loc(m),
-                                None,
-                                format!("MAC `{}` {e}", m.value),
-                                Some("copy it from `ip link` on the node"),
-                            );
-                            None
-                        }
-                    })
-                    .collect()
-            });
-            if let Some((start, at)) = start {
-                let last = u64::from(u32::from(start)) + expanded.len() as u64 - 1;
-                // Without a valid LAN, still refuse to run past the address space.
-                let end = net.map_or(u64::from(u32::MAX), |n| {
-                    u64::from(u32::from(n.broadcast())) - 1
-                });
-                if last > end {
-                    let lan = net.map_or("the IPv4 address space".to_string(), |n| n.to_string());
-                    d.err(at, None, format!("more nodes than the LAN can hold: {} nodes from {start} run past the end of {lan}", expanded.len()), Some("start lower, use fewer nodes, or use a larger LAN"));
-                    return;
-                }
-            }
-            for (i, name) in expanded.into_iter().enumerate() {
-                let Some(name) = single(&name, loc(list), d) else {
-                    continue;
-                };
-                // In range: checked above (last <= end).
-                let ip = start
-                    .map(|(s, at)| (Ipv4Addr::from(u32::from(s).saturating_add(i as u32)), at));
-                let mac = macs.as_ref().and_then(|v| v.get(i).cloned().flatten());
-                out.push(WorkerDraft {
-                    name,
-                    at: loc(list),
-                    ip,
-                    mac,
-                    slots,
-                    ssh: None,
-                    iface: iface.clone(),
-                });
-            }
         }
     }
+}
+
+fn single_entry(
+    d: &mut Diags,
+    w: &RawWorker,
+    n: &S<String>,
+    shared: Shared,
+) -> Option<WorkerDraft> {
+    let node = Some(n.value.as_str());
+    misplaced(
+        d,
+        node,
+        "range entry (`names:`)",
+        &[
+            (
+                "ip_start",
+                w.ip_start.as_ref().map(loc),
+                "use `ip:` for a single node",
+            ),
+            (
+                "macs",
+                w.macs.as_ref().map(loc),
+                "use `mac:` for a single node",
+            ),
+        ],
+    );
+    let name = host_name(d, &n.value, loc(n))?;
+    if let Some(s) = &w.slots {
+        check_slots(d, s, node);
+    }
+    let ip =
+        w.ip.as_ref()
+            .and_then(|s| d.ip(s, "IP", node).map(|ip| (ip, loc(s))));
+    let mac = w.mac.as_ref().and_then(|m| mac(d, m, node));
+    Some(WorkerDraft {
+        name,
+        at: loc(n),
+        ip,
+        mac,
+        slots: shared.slots,
+        ssh: shared.ssh,
+        iface: shared.iface,
+    })
+}
+
+fn range_entry(
+    d: &mut Diags,
+    w: &RawWorker,
+    list: &S<String>,
+    net: Option<Ipv4Net>,
+    shared: Shared,
+) -> Vec<WorkerDraft> {
+    misplaced(
+        d,
+        None,
+        "single-node entry (`name:`)",
+        &[
+            ("ip", w.ip.as_ref().map(loc), "use `ip_start:` for a range"),
+            (
+                "mac",
+                w.mac.as_ref().map(loc),
+                "use `macs:` (a list) for a range",
+            ),
+            (
+                "ssh",
+                w.ssh.as_ref().map(loc),
+                "give nodes with their own SSH target an entry each",
+            ),
+        ],
+    );
+    let Some(names) = expand_list(d, list) else {
+        return Vec::new();
+    };
+    if let Some(s) = &w.slots {
+        check_slots(d, s, None);
+    }
+    let start = w
+        .ip_start
+        .as_ref()
+        .and_then(|s| d.ip(s, "ip_start", None).map(|ip| (ip, loc(s))));
+    let macs: Option<Vec<Option<Positioned<Mac>>>> = w.macs.as_ref().map(|ms| {
+        if ms.value.len() != names.len() {
+            d.err(
+                loc(ms),
+                None,
+                format!(
+                    "`{}` names {} nodes but `macs` lists {}",
+                    list.value,
+                    names.len(),
+                    ms.value.len()
+                ),
+                Some("give one MAC per node, in the order of the names"),
+            );
+        }
+        ms.value.iter().map(|m| mac(d, m, None)).collect()
+    });
+    if let Some((start, at)) = start {
+        if !range_fits(d, start, at, names.len(), net) {
+            return Vec::new();
+        }
+    }
+    let mut out = Vec::new();
+    for (i, name) in names.into_iter().enumerate() {
+        let Some(name) = host_name(d, &name, loc(list)) else {
+            continue;
+        };
+        // In range: checked by range_fits.
+        let ip = start.map(|(s, at)| (Ipv4Addr::from(u32::from(s).saturating_add(i as u32)), at));
+        out.push(WorkerDraft {
+            name,
+            at: loc(list),
+            ip,
+            mac: macs.as_ref().and_then(|v| v.get(i).cloned().flatten()),
+            slots: shared.slots,
+            ssh: None,
+            iface: shared.iface.clone(),
+        });
+    }
+    out
+}
+
+/// The names a `names:` host list expands to; None (reported) when none.
+fn expand_list(d: &mut Diags, list: &S<String>) -> Option<Vec<String>> {
+    let help = Some("write ranges like node[01-16] or node[1-3,7]");
+    if list.value.trim().is_empty() {
+        d.err(
+            loc(list),
+            None,
+            "host list `` expands to no node".into(),
+            help,
+        );
+        return None;
+    }
+    match hostlist::expand(&list.value) {
+        Ok(v) if v.is_empty() => {
+            let msg = format!("host list `{}` expands to no node", list.value);
+            d.err(loc(list), None, msg, None);
+            None
+        }
+        Ok(v) => Some(v),
+        Err(e) => {
+            d.err(loc(list), None, format!("host list: {e}"), help);
+            None
+        }
+    }
+}
+
+/// `count` addresses from `start` stay inside the LAN (or, without a valid
+/// LAN, inside the address space).
+fn range_fits(
+    d: &mut Diags,
+    start: Ipv4Addr,
+    at: Option<Location>,
+    count: usize,
+    net: Option<Ipv4Net>,
+) -> bool {
+    let last = u64::from(u32::from(start)) + count as u64 - 1;
+    let end = net.map_or(u64::from(u32::MAX), |n| {
+        u64::from(u32::from(n.broadcast())) - 1
+    });
+    if last <= end {
+        return true;
+    }
+    let lan = net.map_or("the IPv4 address space".to_string(), |n| n.to_string());
+    d.err(
+        at,
+        None,
+        format!("more nodes than the LAN can hold: {count} nodes from {start} run past the end of {lan}"),
+        Some("start lower, use fewer nodes, or use a larger LAN"),
+    );
+    false
 }
