@@ -11,4 +11,4 @@ pub const BACKUP_ROOT: &str = "/var/lib/clusterctl/backups";
 /// each handler succeeds, read by the probe. An apply that is interrupted or
 /// loses the connection between the two, or whose handler fails, is finished
 /// by the next apply even though the files are already in sync.
-pub const OWED_FILE: &str = "/var/lib/clusterctl/pending";
+pub const OWED_FILE: &str = "/var/lib/clusterctl/owed-handlers";

@@ -179,6 +179,18 @@ mod tests {
         }
     }
 
+    /// The write script for real, with the local `sh`, backups and the
+    /// owed-handlers file under `d`.
+    fn run_locally(plan: &NodePlan, d: &str) -> WriteResult {
+        let script = write_script(
+            plan,
+            &format!("{d}/backups/RUN"),
+            &format!("{d}/owed-handlers"),
+        );
+        let out = Local::default().run(&script).unwrap();
+        parse_write(&String::from_utf8_lossy(&out.stdout))
+    }
+
     fn current_user() -> (String, String) {
         let id = |f: &str| {
             let o = std::process::Command::new("id").arg(f).output().unwrap();
@@ -211,16 +223,8 @@ mod tests {
             ],
             ..Default::default()
         };
-        let t = Local::default();
-        let out = t
-            .run(&write_script(
-                &plan,
-                &format!("{d}/backups/RUN"),
-                &format!("{d}/pending"),
-            ))
-            .unwrap();
-        let w = parse_write(&String::from_utf8_lossy(&out.stdout));
-        assert!(w.done, "{w:?} {}", String::from_utf8_lossy(&out.stderr));
+        let w = run_locally(&plan, d);
+        assert!(w.done, "{w:?}");
         assert_eq!(w.written.len(), 2);
         assert_eq!(
             std::fs::read_to_string(format!("{d}/old")).unwrap(),
@@ -268,14 +272,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let out = Local::default()
-            .run(&write_script(
-                &plan,
-                &format!("{d}/backups/RUN"),
-                &format!("{d}/pending"),
-            ))
-            .unwrap();
-        let w = parse_write(&String::from_utf8_lossy(&out.stdout));
+        let w = run_locally(&plan, d);
         assert!(!w.done && w.written.is_empty(), "{w:?}");
         assert!(
             w.errors[0].contains("dnsmasq.conf: the new file failed validation"),
@@ -308,7 +305,11 @@ mod tests {
             )],
             ..Default::default()
         };
-        let script = write_script(&plan, &format!("{d}/backups/RUN"), &format!("{d}/pending"));
+        let script = write_script(
+            &plan,
+            &format!("{d}/backups/RUN"),
+            &format!("{d}/owed-handlers"),
+        );
         let cut = &script[..script.len() - "main\n".len() - 3];
         let out = Local::default().run(cut).unwrap();
         assert!(!parse_write(&String::from_utf8_lossy(&out.stdout)).done);

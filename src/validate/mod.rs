@@ -142,17 +142,7 @@ struct Parts {
 /// The cluster from checked parts; every part is there when no diagnostic
 /// was reported.
 fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagnostic>> {
-    let Parts {
-        lan,
-        upstream,
-        head: h,
-        sudo,
-        workers,
-        nfs,
-        firewall,
-        mpi,
-        ssh,
-    } = p;
+    let (lan, h) = (p.lan, p.head);
     let (
         Some(net),
         Some((dhcp_start, dhcp_end, _)),
@@ -193,23 +183,23 @@ fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagn
                 .as_ref()
                 .map(|a| a.value)
                 .unwrap_or(Addressing::Dhcp),
-            upstream_dns: upstream,
+            upstream_dns: p.upstream,
         },
         head: Head {
             fqdn: format!("{name}.{domain}"),
             name,
             ssh: head_ssh,
-            sudo,
+            sudo: p.sudo,
             wan_iface,
             lan_iface,
             lan_ip,
         },
         domain,
-        workers,
-        nfs,
-        firewall,
-        mpi,
-        ssh,
+        workers: p.workers,
+        nfs: p.nfs,
+        firewall: p.firewall,
+        mpi: p.mpi,
+        ssh: p.ssh,
     })
 }
 

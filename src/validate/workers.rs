@@ -6,7 +6,7 @@ use std::net::Ipv4Addr;
 
 use ipnet::Ipv4Net;
 
-use super::lan::{pick_between, LanCtx};
+use super::lan::{host_range, pick_between, LanCtx};
 use super::services::check_slots;
 use super::Diags;
 use crate::cluster::{SshTarget, Worker};
@@ -171,8 +171,8 @@ fn next_free(
     lan: &LanCtx,
     taken: &BTreeMap<Ipv4Addr, String>,
 ) -> Option<Ipv4Addr> {
-    let lo = u32::from(n.network()) + 1;
-    let hi = u32::from(n.broadcast()) - 1;
+    let (lo, hi) = host_range(n);
+    let (lo, hi) = (u32::from(lo), u32::from(hi));
     let start = cursor.filter(|c| (lo..=hi).contains(c)).unwrap_or(lo);
     let free = |c: u32| {
         let cand = Ipv4Addr::from(c);
@@ -475,7 +475,7 @@ fn range_fits(
 ) -> bool {
     let last = u64::from(u32::from(start)) + count as u64 - 1;
     let end = net.map_or(u64::from(u32::MAX), |n| {
-        u64::from(u32::from(n.broadcast())) - 1
+        u64::from(u32::from(host_range(n).1))
     });
     if last <= end {
         return true;
