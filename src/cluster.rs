@@ -161,16 +161,6 @@ impl Cluster {
             .collect()
     }
 
-    pub fn role_of(&self, name: &str) -> Option<Role> {
-        if self.head.name == name {
-            Some(Role::Head)
-        } else if self.workers.iter().any(|w| w.name == name) {
-            Some(Role::Worker)
-        } else {
-            None
-        }
-    }
-
     pub fn worker(&self, name: &str) -> Option<&Worker> {
         self.workers.iter().find(|w| w.name == name)
     }
