@@ -162,6 +162,22 @@ pub struct ApplyArgs {
     /// waiting for their DHCP lease from the head), in seconds
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub wait: u64,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+}
+
+/// Commit-confirm for changes that can cut the controller's path to a node.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ConfirmArgs {
+    /// Before a firewall or interface change, the node arms a revert that
+    /// restores the old files and re-runs their handlers after this many
+    /// seconds unless a fresh SSH connection proves the node still reachable
+    #[arg(long, default_value_t = 60, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(5..=3600))]
+    pub confirm_timeout: u32,
+    /// Activate firewall and interface changes without arming a revert
+    /// (for people who know; a mistake then needs a console to undo)
+    #[arg(long)]
+    pub no_confirm: bool,
 }
 
 #[derive(Debug, Args)]
@@ -169,6 +185,9 @@ pub struct DiffArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
 }
+
+/// Seconds one round trip may take (`--timeout`).
+pub const DEFAULT_TIMEOUT: u32 = 300;
 
 /// What every command that talks to nodes takes.
 #[derive(Debug, Args, Clone)]
@@ -194,6 +213,10 @@ pub struct RemoteArgs {
     /// SSH client [default: the inventory's ssh.transport, else openssh]
     #[arg(long, value_enum)]
     pub transport: Option<TransportArg>,
+    /// How long one round trip to a node may take before that node fails
+    /// (a hung handler, e.g. a hard NFS mount, fails its node, not the run)
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT, value_name = "SECONDS", value_parser = clap::value_parser!(u32).range(5..=86400))]
+    pub timeout: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -236,6 +259,8 @@ pub struct AddNodeArgs {
     /// Seconds to wait for the new worker to get its lease and answer
     #[arg(long, default_value_t = 120, value_name = "SECONDS")]
     pub wait: u64,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
     /// Nodes worked on at once
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub forks: u32,

@@ -58,6 +58,8 @@ pub struct HandlerRun {
     pub command: std::result::Result<String, String>,
     /// Commands it needs on the node.
     pub tools: Vec<Tool>,
+    /// Can cut the controller's path to the node (see `Handler::can_cut_path`).
+    pub can_cut_path: bool,
 }
 
 /// Everything one node should have.
@@ -132,6 +134,7 @@ pub fn desired(
                 label: h.to_string(),
                 command: h.command(&s, &paths),
                 tools: h.tools(&s),
+                can_cut_path: h.can_cut_path(),
             });
         }
         out.files.extend(files);

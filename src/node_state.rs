@@ -12,3 +12,8 @@ pub const BACKUP_ROOT: &str = "/var/lib/clusterctl/backups";
 /// loses the connection between the two, or whose handler fails, is finished
 /// by the next apply even though the files are already in sync.
 pub const OWED_FILE: &str = "/var/lib/clusterctl/owed-handlers";
+
+/// Commit-confirm state, one directory per run: the revert script and the
+/// `armed` flag (removed by the controller's confirmation, or renamed by
+/// the revert when it fires), and `reverted` once it has.
+pub const CONFIRM_ROOT: &str = "/var/lib/clusterctl/confirm";

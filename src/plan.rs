@@ -223,6 +223,7 @@ mod tests {
                 label: "restart dnsmasq".into(),
                 command: Ok("systemctl restart dnsmasq".into()),
                 tools: vec![],
+                can_cut_path: false,
             })
             .take(1)
             .collect();

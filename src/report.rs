@@ -24,6 +24,9 @@ pub enum Status {
     Unreachable,
     /// Not started, or stopped between round trips, because of Ctrl-C.
     Interrupted,
+    /// `apply` only: a change cut the path to the node, and the node put its
+    /// old files back (commit-confirm); `message` says why.
+    Reverted,
 }
 
 impl std::fmt::Display for Status {
@@ -35,6 +38,7 @@ impl std::fmt::Display for Status {
             Status::Failed => "failed",
             Status::Unreachable => "unreachable",
             Status::Interrupted => "interrupted",
+            Status::Reverted => "reverted",
         })
     }
 }
@@ -265,16 +269,18 @@ pub fn recap_text(nodes: &[NodeReport], run_id: &str, verbose: u8) -> String {
         ));
     }
     let count = |st: Status| nodes.iter().filter(|r| r.status == st).count();
+    let optional = |st: Status| match count(st) {
+        0 => String::new(),
+        n => format!(" {st}={n}"),
+    };
     s.push_str(&format!(
-        "ok={} changed={} failed={} unreachable={}{}\n",
+        "ok={} changed={} failed={} unreachable={}{}{}\n",
         count(Status::Ok),
         count(Status::Changed),
         count(Status::Failed),
         count(Status::Unreachable),
-        match count(Status::Interrupted) {
-            0 => String::new(),
-            n => format!(" interrupted={n}"),
-        }
+        optional(Status::Reverted),
+        optional(Status::Interrupted),
     ));
     if let Some(dir) = nodes.iter().find_map(|r| r.backup_dir.as_ref()) {
         s.push_str(&format!(

@@ -38,6 +38,12 @@ impl std::fmt::Display for Handler {
 }
 
 impl Handler {
+    /// Activating it can cut the controller's path to the node (a firewall
+    /// or an interface): apply arms a revert first (commit-confirm).
+    pub fn can_cut_path(self) -> bool {
+        matches!(self, Handler::IfUp | Handler::IptablesRestore)
+    }
+
     /// The command this handler runs on the node, given the step's files
     /// there. An error says why this node cannot run it (e.g. no init
     /// system recognised).

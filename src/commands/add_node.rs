@@ -150,9 +150,11 @@ fn apply_everywhere(args: &AddNodeArgs, verbose: u8) -> Result<i32> {
             accept_new_host_keys: args.accept_new_host_keys,
             output: OutputFormat::Text,
             transport: None,
+            timeout: crate::cli::DEFAULT_TIMEOUT,
         },
         dry_run: false,
         wait: args.wait,
+        confirm: args.confirm,
     };
     super::apply::run(&apply, verbose)
 }

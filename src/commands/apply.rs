@@ -52,9 +52,8 @@ struct Node {
 }
 
 impl Node {
-    fn apply(&self, p: &Prepared, run_id: &str) -> NodeReport {
-        let job = p.job(&self.name);
-        engine::apply_node(self.transport.as_ref(), job, run_id, &INTERRUPTED)
+    fn apply(&self, p: &Prepared, opts: engine::RunOptions) -> NodeReport {
+        engine::apply_node(self.transport.as_ref(), p.job(&self.name), opts)
     }
 }
 
@@ -79,6 +78,11 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
 
     catch_sigint();
     let run_id = run_id();
+    let opts = engine::RunOptions {
+        run_id: &run_id,
+        cancel: &INTERRUPTED,
+        confirm: (!args.confirm.no_confirm).then_some(args.confirm.confirm_timeout),
+    };
     let log = Log { verbose };
     let mut reports: Vec<NodeReport> = Vec::new();
     let mut head_unreachable = false;
@@ -86,7 +90,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     if let Some(h) = &head {
         log.line(&format!("{}: applying", h.name));
         // A few quick retries: the head may be busy (sshd MaxStartups).
-        let report = with_retries(p, h, &run_id, Duration::from_secs(6), &log);
+        let report = with_retries(p, h, opts, Duration::from_secs(6), &log);
         head_unreachable = report.status == Status::Unreachable;
         reports.push(report);
     }
@@ -107,7 +111,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     reports.extend(apply_workers(
         p,
         &direct,
-        &run_id,
+        opts,
         r.forks as usize,
         Duration::from_secs(args.wait),
         &log,
@@ -126,10 +130,12 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     }
     Ok(if reports.iter().any(|r| r.status == Status::Interrupted) {
         EXIT_INTERRUPTED
-    } else if reports
-        .iter()
-        .any(|r| matches!(r.status, Status::Failed | Status::Unreachable))
-    {
+    } else if reports.iter().any(|r| {
+        matches!(
+            r.status,
+            Status::Failed | Status::Unreachable | Status::Reverted
+        )
+    }) {
         EXIT_ERROR
     } else {
         EXIT_OK
@@ -137,11 +143,17 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
 }
 
 /// Apply one node, retrying while it is unreachable until `wait` is over.
-fn with_retries(p: &Prepared, n: &Node, run_id: &str, wait: Duration, log: &Log) -> NodeReport {
+fn with_retries(
+    p: &Prepared,
+    n: &Node,
+    opts: engine::RunOptions,
+    wait: Duration,
+    log: &Log,
+) -> NodeReport {
     let deadline = Instant::now() + wait;
     let mut backoff = Duration::from_secs(1);
     loop {
-        let rep = n.apply(p, run_id);
+        let rep = n.apply(p, opts);
         if rep.status != Status::Unreachable || Instant::now() + backoff > deadline {
             log.report(&rep);
             return rep;
@@ -166,7 +178,7 @@ fn with_retries(p: &Prepared, n: &Node, run_id: &str, wait: Duration, log: &Log)
 fn apply_workers(
     p: &Prepared,
     nodes: &[Node],
-    run_id: &str,
+    opts: engine::RunOptions,
     forks: usize,
     wait: Duration,
     log: &Log,
@@ -178,7 +190,7 @@ fn apply_workers(
     let mut done: Vec<NodeReport> = Vec::new();
     while !todo.is_empty() {
         let round = remote::parallel(&todo, forks, |n| {
-            let rep = n.apply(p, run_id);
+            let rep = n.apply(p, opts);
             if rep.status != Status::Unreachable {
                 log.report(&rep);
             }

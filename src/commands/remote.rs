@@ -97,6 +97,7 @@ impl Connector {
                         accept_new_host_keys: args.accept_new_host_keys,
                         control_dir: control.0.clone(),
                         connect_timeout: CONNECT_TIMEOUT,
+                        timeout: args.timeout,
                     },
                     _control: control,
                 }
@@ -107,6 +108,7 @@ impl Connector {
                     identity: cluster.ssh.identity.clone(),
                     accept_new_host_keys: args.accept_new_host_keys,
                     connect_timeout: CONNECT_TIMEOUT,
+                    timeout: args.timeout,
                 })
                 .map_err(|e| Error::usage(e, None))?;
                 let head = std::sync::Arc::new(RusshConn::new(

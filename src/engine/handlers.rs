@@ -4,6 +4,7 @@
 //! `handlers.sh`; this file builds the `main` that calls them and parses
 //! what they print.
 
+use super::confirm::{arm_lines, Arm};
 use super::output::{summarize, with_detail};
 use crate::facts::Facts;
 use crate::plan::NodePlan;
@@ -12,13 +13,23 @@ use crate::transport::shell_quote;
 const LIB: &str = include_str!("handlers.sh");
 
 /// The handler script for this plan; an error when a planned handler has no
-/// command on this node.
-pub fn handler_script(plan: &NodePlan, facts: &Facts, owed_file: &str) -> Result<String, String> {
+/// command on this node. With `arm`, a revert is armed before any handler
+/// runs (commit-confirm, see `confirm.rs`).
+pub fn handler_script(
+    plan: &NodePlan,
+    facts: &Facts,
+    owed_file: &str,
+    arm: Option<&Arm>,
+) -> Result<String, String> {
+    let session_if = facts.session_iface.as_deref().unwrap_or("");
     let mut s = format!(
         "session_if={}\npf={}\n{LIB}main() {{\n  exec </dev/null\n",
-        shell_quote(facts.session_iface.as_deref().unwrap_or("")),
+        shell_quote(session_if),
         shell_quote(owed_file)
     );
+    if let Some(arm) = arm {
+        s.push_str(&arm_lines(arm, plan, session_if));
+    }
     let mut funcs = String::new();
     for (n, h) in plan.handlers.iter().enumerate() {
         let body = h.run.command.as_ref().map_err(|e| e.clone())?;
@@ -37,6 +48,9 @@ pub fn handler_script(plan: &NodePlan, facts: &Facts, owed_file: &str) -> Result
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct HandlerResult {
+    /// A revert was armed before the handlers ran.
+    pub armed: bool,
+    pub errors: Vec<String>,
     pub ok: Vec<String>,
     pub failed: Vec<String>,
     pub notes: Vec<String>,
@@ -54,6 +68,8 @@ pub fn parse_handlers(text: &str) -> HandlerResult {
                 summarize(&detail[detail.len().saturating_sub(3)..])
             )),
             "@@note" => r.notes.push(rest.to_string()),
+            "@@armed" => r.armed = true,
+            "@@error" => r.errors.push(rest.to_string()),
             "@@done" => r.done = true,
             _ => {}
         }
@@ -75,6 +91,7 @@ mod tests {
                 label: step.to_string(),
                 command: Ok(command.to_string()),
                 tools: vec![],
+                can_cut_path: false,
             },
             owed: false,
         }
@@ -97,7 +114,7 @@ mod tests {
         };
         let mut facts = Facts::assumed();
         facts.session_iface = Some("eth0".into());
-        let script = handler_script(&plan, &facts, owed.to_str().unwrap()).unwrap();
+        let script = handler_script(&plan, &facts, owed.to_str().unwrap(), None).unwrap();
         let out = Local::default().run(&script).unwrap();
         let r = parse_handlers(&String::from_utf8_lossy(&out.stdout));
         assert!(r.done, "{r:?}");
@@ -115,7 +132,7 @@ mod tests {
             ..Default::default()
         };
         facts.session_iface = Some("$(touch pwned)'".into());
-        let script = handler_script(&plan, &facts, owed.to_str().unwrap()).unwrap();
+        let script = handler_script(&plan, &facts, owed.to_str().unwrap(), None).unwrap();
         let out = Local::default().run(&script).unwrap();
         assert!(parse_handlers(&String::from_utf8_lossy(&out.stdout)).done);
         assert!(!std::path::Path::new("pwned").exists());
@@ -132,7 +149,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            handler_script(&plan, &Facts::assumed(), "/nonexistent").unwrap_err(),
+            handler_script(&plan, &Facts::assumed(), "/nonexistent", None).unwrap_err(),
             "no init system"
         );
     }

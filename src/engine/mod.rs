@@ -1,30 +1,32 @@
-//! One node's run over any [`Transport`], in at most three round trips:
-//! observe (the facts probe), then decide (desired state from the facts,
-//! plan), then preflight, `write` (stage, validate, back up, rename: all or
-//! nothing) and `handlers` (each changed step's handler once, with the exact
-//! command the plan carries). `diff` stops after the plan. The scripts sent
-//! to nodes live beside the code that builds and parses them
-//! (`write.sh`, `handlers.sh`); `commands/apply.rs` decides order and
-//! concurrency.
+//! One node's run over any [`Transport`]: observe (the facts probe, round
+//! trip 1), then decide (desired state from the facts, plan). `diff` stops
+//! there (`plan_node`); `run.rs` goes on: preflight and the lockout checks
+//! (`safety.rs`), `write` (stage, validate, back up, rename: all or
+//! nothing; round trip 2), `handlers` (each changed step's handler once,
+//! with the exact command the plan carries; round trip 3) and, when a
+//! change can cut the controller's path, commit-confirm over a fresh
+//! connection (`confirm.rs`; round trip 4). The scripts sent to nodes live
+//! beside the code that builds and parses them (`write.sh`, `handlers.sh`);
+//! `commands/apply.rs` decides order and concurrency.
 
+mod confirm;
 mod handlers;
 mod output;
 mod preflight;
+mod run;
+mod safety;
 mod write;
-
-use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use handlers::{handler_script, parse_handlers, HandlerResult};
 pub use preflight::preflight;
+pub use run::{apply_node, RunOptions};
+pub use safety::refuse_lockout;
 pub use write::{parse_write, write_script, WriteResult};
-
-use output::stderr_tail;
 
 use crate::catalog;
 use crate::cluster::Cluster;
 use crate::desired;
 use crate::facts::{self, Facts};
-use crate::node_state::{BACKUP_ROOT, OWED_FILE};
 use crate::plan::{self, NodePlan};
 use crate::report::{NodeReport, Status};
 use crate::templates::Templates;
@@ -72,114 +74,6 @@ pub fn plan_node(t: &dyn Transport, job: Job) -> NodeReport {
     r
 }
 
-/// Apply to one node. `cancel` is checked between round trips: once set,
-/// nothing new starts (a started round trip always finishes, so no file is
-/// ever half-written).
-pub fn apply_node(t: &dyn Transport, job: Job, run_id: &str, cancel: &AtomicBool) -> NodeReport {
-    let start = t.round_trips();
-    let mut r = apply_inner(t, job, run_id, cancel);
-    r.round_trips = t.round_trips() - start;
-    r
-}
-
-fn apply_inner(t: &dyn Transport, job: Job, run_id: &str, cancel: &AtomicBool) -> NodeReport {
-    let report = NodeReport::new(job.node);
-    if cancel.load(Ordering::SeqCst) {
-        return report.fail(Status::Interrupted, "not started: interrupted");
-    }
-    let (facts, plan) = match probe_and_plan(t, job) {
-        Ok(fp) => fp,
-        Err((status, message)) => return report.fail(status, message),
-    };
-    let mut report = report;
-    report.in_sync = plan.changes.len();
-    if plan.is_noop() {
-        return report;
-    }
-    if let Err(m) = preflight(&plan, &facts, job.node) {
-        return report.fail(Status::Failed, m);
-    }
-    if cancel.load(Ordering::SeqCst) {
-        return report.fail(Status::Interrupted, "interrupted before writing anything");
-    }
-
-    // Round trip 2: stage, validate, back up, rename.
-    let mut written = Vec::new();
-    if plan.file_changes() > 0 {
-        let backup_dir = format!("{BACKUP_ROOT}/{run_id}");
-        let (w, result) = write::write_files(t, &plan, &backup_dir, OWED_FILE);
-        if w.backed_up {
-            report.backup_dir = Some(backup_dir);
-        }
-        written = w.written;
-        if let Err(msg) = result {
-            report.made(&plan, &written, &[]);
-            return report.fail(Status::Failed, msg);
-        }
-    }
-    for h in plan.handlers.iter().filter(|h| h.owed) {
-        report.notes.push(format!(
-            "running the handler of {}, owed by an earlier apply",
-            h.run.step
-        ));
-    }
-
-    // Round trip 3: the handlers of the steps that changed content.
-    let ran = match run_handlers(t, &plan, &facts, cancel, &mut report) {
-        Ok(ran) => ran,
-        Err((status, msg, ran)) => {
-            report.made(&plan, &written, &ran);
-            return report.fail(status, msg);
-        }
-    };
-    report.made(&plan, &written, &ran);
-    report.status = Status::Changed;
-    report
-}
-
-type HandlerFailure = (Status, String, Vec<String>);
-
-/// The handler round trip: the steps whose handler ran, or how it failed.
-fn run_handlers(
-    t: &dyn Transport,
-    plan: &NodePlan,
-    facts: &Facts,
-    cancel: &AtomicBool,
-    report: &mut NodeReport,
-) -> Result<Vec<String>, HandlerFailure> {
-    if plan.handlers.is_empty() {
-        return Ok(Vec::new());
-    }
-    if cancel.load(Ordering::SeqCst) {
-        let steps: Vec<&str> = plan.handlers.iter().map(|h| h.run.step).collect();
-        let msg = format!(
-            "interrupted after writing files; handlers not run: {}",
-            steps.join(", ")
-        );
-        return Err((Status::Interrupted, msg, Vec::new()));
-    }
-    let script =
-        handler_script(plan, facts, OWED_FILE).map_err(|m| (Status::Failed, m, Vec::new()))?;
-    let out = t.run(&script).map_err(|e| {
-        let msg = format!("connection lost while running handlers: {e}; run apply again");
-        (Status::Failed, msg, Vec::new())
-    })?;
-    let h = parse_handlers(&String::from_utf8_lossy(&out.stdout));
-    report.notes.extend(h.notes);
-    if h.failed.is_empty() && h.done {
-        return Ok(h.ok);
-    }
-    let mut msg: Vec<String> = h.failed;
-    if !h.done {
-        msg.push(format!(
-            "handlers did not finish (exit {}){}",
-            out.status,
-            stderr_tail(&out.stderr)
-        ));
-    }
-    Err((Status::Failed, msg.join("; "), h.ok))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -188,6 +82,7 @@ mod tests {
     use crate::transport::{FakeHost, Output, TransportError};
     use base64::Engine;
     use std::path::Path;
+    use std::sync::atomic::AtomicBool;
 
     struct Lab {
         cluster: Cluster,
@@ -255,8 +150,15 @@ mod tests {
         s
     }
 
-    fn never() -> AtomicBool {
-        AtomicBool::new(false)
+    static NEVER: AtomicBool = AtomicBool::new(false);
+
+    /// Options without commit-confirm (`--no-confirm`).
+    fn unconfirmed(cancel: &AtomicBool) -> RunOptions<'_> {
+        RunOptions {
+            run_id: "RUN",
+            cancel,
+            confirm: None,
+        }
     }
 
     #[test]
@@ -264,7 +166,7 @@ mod tests {
         let (lab, files) = lab();
         let answer = probe_answer(&files, true);
         let t = FakeHost::new(move |_| ok(answer.clone()));
-        let r = apply_node(&t, lab.job(), "RUN", &never());
+        let r = apply_node(&t, lab.job(), unconfirmed(&NEVER));
         assert_eq!(r.status, Status::Ok, "{r:?}");
         assert_eq!(r.round_trips, 1);
         assert_eq!(t.round_trips(), 1);
@@ -292,7 +194,7 @@ mod tests {
                 ok(probe.clone())
             }
         });
-        let r = apply_node(&t, lab.job(), "RUN", &never());
+        let r = apply_node(&t, lab.job(), unconfirmed(&NEVER));
         assert_eq!(r.status, Status::Changed, "{r:?}");
         assert_eq!(r.round_trips, 3);
         assert_eq!(r.changes.len(), files.len());
@@ -339,7 +241,7 @@ mod tests {
                 ok(probe.clone())
             }
         });
-        let r = apply_node(&t, lab.job(), "RUN", &never());
+        let r = apply_node(&t, lab.job(), unconfirmed(&NEVER));
         assert_eq!(r.status, Status::Changed, "{r:?}");
         assert_eq!(r.round_trips, 2);
         let ran: Vec<&str> = r.handlers.iter().map(|h| h.step).collect();
@@ -348,6 +250,89 @@ mod tests {
         let scripts = t.scripts.lock().unwrap();
         assert!(scripts[1].contains("run head-dnsmasq h0"), "{}", scripts[1]);
         assert!(!scripts[1].contains("run head-firewall"));
+    }
+
+    /// A fake head that takes every change: probe, write and handler
+    /// answers; the confirmation is answered by `confirm`.
+    fn accepting_head(
+        files: &[RenderedFile],
+        confirm: impl Fn() -> Result<Output, TransportError> + Send + Sync + 'static,
+    ) -> FakeHost {
+        let probe = probe_answer(files, false);
+        FakeHost::new(move |script| {
+            if script.contains("@@disarmed") {
+                confirm()
+            } else if script.contains("\nmain\n") && script.contains("stage ") {
+                let mut out = String::new();
+                for l in script.lines().filter(|l| l.starts_with("commit ")) {
+                    out.push_str(&format!("@@written {}\n", l.split(' ').nth(1).unwrap()));
+                }
+                ok(out + "@@done\n")
+            } else if script.contains("main 3>&1") {
+                let mut out = String::from(if script.contains("revert.sh") {
+                    "@@armed\n"
+                } else {
+                    ""
+                });
+                for l in script.lines().filter(|l| l.starts_with("  run ")) {
+                    out.push_str(&format!("@@ok {}\n", l.split(' ').nth(3).unwrap()));
+                }
+                ok(out + "@@done\n")
+            } else {
+                ok(probe.clone())
+            }
+        })
+    }
+
+    fn confirmed(seconds: u32) -> RunOptions<'static> {
+        RunOptions {
+            run_id: "RUN",
+            cancel: &NEVER,
+            confirm: Some(seconds),
+        }
+    }
+
+    /// A firewall change is armed with a revert before its handler runs,
+    /// and confirmed over a fresh connection: one more round trip.
+    #[test]
+    fn a_firewall_change_is_armed_and_confirmed_over_a_fresh_connection() {
+        let (lab, files) = lab();
+        let t = accepting_head(&files, || ok("@@disarmed\n".into()));
+        let r = apply_node(&t, lab.job(), confirmed(60));
+        assert_eq!(r.status, Status::Changed, "{r:?}");
+        assert_eq!(r.round_trips, 4);
+        let scripts = t.scripts.lock().unwrap();
+        let arm = scripts[2].find("revert.sh").unwrap();
+        let first_handler = scripts[2].find("  run ").unwrap();
+        assert!(
+            arm < first_handler,
+            "the revert is armed before any handler runs"
+        );
+        assert!(scripts[3].contains("/var/lib/clusterctl/confirm/RUN"));
+    }
+
+    /// The fresh connection fails: apply waits for the node's revert, then
+    /// proves the node is reachable again, and says `reverted` and why.
+    #[test]
+    fn a_change_that_cuts_the_path_is_reported_reverted() {
+        let (lab, files) = lab();
+        let tries = std::sync::atomic::AtomicUsize::new(0);
+        let t = accepting_head(&files, move || {
+            if tries.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
+                Err(TransportError {
+                    message: "ssh: connect to host head port 22: Connection timed out".into(),
+                    unreachable: true,
+                })
+            } else {
+                ok("@@reverted 2026-12-01T14:00:00Z\n".into())
+            }
+        });
+        let r = apply_node(&t, lab.job(), confirmed(0));
+        assert_eq!(r.status, Status::Reverted, "{r:?}");
+        let msg = r.message.as_deref().unwrap();
+        assert!(msg.contains("Connection timed out"), "{msg}");
+        assert!(msg.contains("reachable again"), "{msg}");
+        assert_eq!(r.round_trips, 5);
     }
 
     #[test]
@@ -361,7 +346,7 @@ mod tests {
                 ok(probe.clone())
             }
         });
-        let r = apply_node(&t, lab.job(), "RUN", &never());
+        let r = apply_node(&t, lab.job(), unconfirmed(&NEVER));
         assert_eq!(r.status, Status::Failed);
         assert_eq!(r.round_trips, 2);
         assert_eq!(
@@ -375,7 +360,7 @@ mod tests {
         let (lab, files) = lab();
         let probe = probe_answer(&files, false).replace("@@tool ifup\n", "");
         let t = FakeHost::new(move |_| ok(probe.clone()));
-        let r = apply_node(&t, lab.job(), "RUN", &never());
+        let r = apply_node(&t, lab.job(), unconfirmed(&NEVER));
         assert_eq!(r.status, Status::Failed);
         assert_eq!(r.round_trips, 1);
         assert_eq!(
@@ -393,10 +378,10 @@ mod tests {
                 unreachable: true,
             })
         });
-        let r = apply_node(&t, lab.job(), "RUN", &never());
+        let r = apply_node(&t, lab.job(), unconfirmed(&NEVER));
         assert_eq!(r.status, Status::Unreachable);
         let stop = AtomicBool::new(true);
-        let r = apply_node(&t, lab.job(), "RUN", &stop);
+        let r = apply_node(&t, lab.job(), unconfirmed(&stop));
         assert_eq!(r.status, Status::Interrupted);
         assert_eq!(r.round_trips, 0);
     }

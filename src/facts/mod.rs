@@ -41,6 +41,11 @@ pub struct Facts {
     /// The interface carrying this SSH session (apply never takes it down):
     /// None when not over SSH, `?` when it could not be told.
     pub session_iface: Option<String>,
+    /// The address this SSH session comes from, as the node sees it.
+    pub session_client: Option<std::net::IpAddr>,
+    /// IPv4 addresses by interface, with their networks.
+    #[serde(skip)]
+    pub addrs: Vec<(String, ipnet::Ipv4Net)>,
     /// Steps whose handler an earlier apply still owes (see `node_state::OWED_FILE`).
     pub owed: Vec<String>,
     #[serde(skip)]
@@ -85,6 +90,8 @@ impl Facts {
             mem_kib: 0,
             tools: Default::default(),
             session_iface: None,
+            session_client: None,
+            addrs: Vec::new(),
             owed: Vec::new(),
             files: BTreeMap::new(),
         }
@@ -164,6 +171,14 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             "@@session-if" => {
                 let i = rest.trim();
                 f.session_iface = (!i.is_empty()).then(|| i.to_string());
+            }
+            "@@session-client" => f.session_client = rest.trim().parse().ok(),
+            "@@addr" => {
+                if let Some((n, a)) = rest.split_once(' ') {
+                    if let Ok(net) = a.trim().parse() {
+                        f.addrs.push((n.to_string(), net));
+                    }
+                }
             }
             "@@iface" => {
                 if let Some((n, m)) = rest.split_once(' ') {

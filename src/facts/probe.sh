@@ -26,9 +26,13 @@ for t in $tools; do
 done
 c=${CLUSTERCTL_SSH_CLIENT:-${SSH_CLIENT:-}}; c=${c%% *}
 if [ -n "$c" ]; then
+  echo "@@session-client $c"
   si=$(ip -o route get "$c" 2>/dev/null | sed -n 's/.* dev \([^ ]*\).*/\1/p')
   echo "@@session-if ${si:-?}"
 fi
+ip -o -4 addr show 2>/dev/null | while read -r _ ifc _ addr _; do
+  echo "@@addr ${ifc%%@*} $addr"
+done
 if [ -f "$owed_file" ]; then
   while read -r s; do [ -n "$s" ] && echo "@@owed $s"; done < "$owed_file"
 fi

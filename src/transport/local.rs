@@ -1,8 +1,9 @@
 //! The node is the machine clusterctl runs on: run scripts with the local `sh`.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{Output, Transport, TransportError};
 
@@ -14,7 +15,7 @@ pub struct Local {
 impl Transport for Local {
     fn run(&self, script: &str) -> Result<Output, TransportError> {
         self.trips.fetch_add(1, Ordering::Relaxed);
-        run_sh(Command::new("sh").arg("-s"), script)
+        run_sh(Command::new("sh").arg("-s"), script, None)
     }
     fn round_trips(&self) -> usize {
         self.trips.load(Ordering::Relaxed)
@@ -24,8 +25,14 @@ impl Transport for Local {
     }
 }
 
-/// Spawn `cmd`, write `script` to its stdin, collect its output.
-pub(super) fn run_sh(cmd: &mut Command, script: &str) -> Result<Output, TransportError> {
+/// Spawn `cmd`, write `script` to its stdin, collect its output. With a
+/// timeout, a round trip still running then is stopped (its process group
+/// killed) and reported as a failure, so one hung node cannot hang the run.
+pub(super) fn run_sh(
+    cmd: &mut Command,
+    script: &str,
+    timeout: Option<Duration>,
+) -> Result<Output, TransportError> {
     let name = cmd_name(cmd);
     let fail = |e: std::io::Error| TransportError {
         message: format!("cannot run {name:?}: {e}"),
@@ -47,12 +54,53 @@ pub(super) fn run_sh(cmd: &mut Command, script: &str) -> Result<Output, Transpor
     let writer = std::thread::spawn(move || {
         let _ = stdin.write_all(&text);
     });
-    let out = child.wait_with_output().map_err(fail)?;
+    let read = |r: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = read(
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn Read + Send>),
+    );
+    let deadline = timeout.map(|t| (Instant::now() + t, t));
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(fail)? {
+            break st;
+        }
+        if let Some((end, t)) = deadline {
+            if Instant::now() >= end {
+                // SAFETY: kill(2) on the process group we created for the child.
+                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                let _ = child.wait();
+                return Err(TransportError {
+                    message: format!(
+                        "no answer within {}s; the round trip was stopped (--timeout)",
+                        t.as_secs()
+                    ),
+                    unreachable: false,
+                });
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let _ = writer.join();
     Ok(Output {
-        status: out.status.code().unwrap_or(-1),
-        stdout: out.stdout,
-        stderr: out.stderr,
+        status: status.code().unwrap_or(-1),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
     })
 }
 

@@ -40,6 +40,12 @@ pub trait Transport: Send + Sync {
     /// Run `script` with `sh` (as root: via `sudo -n` when the node needs it),
     /// feeding it `stdin`. One round trip.
     fn run(&self, script: &str) -> Result<Output, TransportError>;
+    /// Run `script` over a brand-new connection, not the one kept for the
+    /// run (for a worker: a new one through the head too, where it can):
+    /// proves that the node accepts new connections now. One round trip.
+    fn run_fresh(&self, script: &str) -> Result<Output, TransportError> {
+        self.run(script)
+    }
     /// Round trips made so far.
     fn round_trips(&self) -> usize;
     /// Where this transport goes, for messages.

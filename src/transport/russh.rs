@@ -29,6 +29,8 @@ pub struct RusshOptions {
     pub identity: Option<PathBuf>,
     pub accept_new_host_keys: bool,
     pub connect_timeout: u32,
+    /// How long one round trip may take (seconds).
+    pub timeout: u32,
 }
 
 /// What every russh transport of one run shares: the runtime and the key.
@@ -336,15 +338,40 @@ impl RusshTransport {
     }
 }
 
-impl Transport for RusshTransport {
-    fn run(&self, script: &str) -> Result<Output, TransportError> {
+impl RusshTransport {
+    /// One round trip on `conn`, stopped after the run's timeout.
+    fn round_trip(&self, conn: &RusshConn, script: &str) -> Result<Output, TransportError> {
         self.trips.fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .conn
+        let secs = conn.ctx.opts.timeout.max(1) as u64;
+        let exec = conn.exec(remote_command(self.sudo), script.as_bytes());
+        let out = conn
             .ctx
             .rt
-            .block_on(self.conn.exec(remote_command(self.sudo), script.as_bytes()))?;
+            .block_on(async { tokio::time::timeout(Duration::from_secs(secs), exec).await })
+            .map_err(|_| TransportError {
+                message: format!(
+                    "{}: no answer within {secs}s; the round trip was stopped (--timeout)",
+                    conn.describe()
+                ),
+                unreachable: false,
+            })??;
         check_sudo(out, self.sudo, || self.describe())
+    }
+}
+
+impl Transport for RusshTransport {
+    fn run(&self, script: &str) -> Result<Output, TransportError> {
+        self.round_trip(&self.conn, script)
+    }
+
+    /// A new connection to the node (a worker's goes over the head's
+    /// connection, which apply already proved for the head).
+    fn run_fresh(&self, script: &str) -> Result<Output, TransportError> {
+        let c = &self.conn;
+        let fresh = RusshConn::new(c.ctx.clone(), c.target.clone(), c.jump.clone());
+        let out = self.round_trip(&fresh, script);
+        fresh.close();
+        out
     }
 
     fn round_trips(&self) -> usize {

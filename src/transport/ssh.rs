@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use super::local::run_sh;
 use super::{check_sudo, remote_command, shell_quote, Output, Transport, TransportError};
@@ -26,6 +27,8 @@ pub struct SshOptions {
     /// Directory for control sockets (private, 0700).
     pub control_dir: PathBuf,
     pub connect_timeout: u32,
+    /// How long one round trip may take (seconds).
+    pub timeout: u32,
 }
 
 pub struct SshTransport {
@@ -97,17 +100,23 @@ impl SshTransport {
         path(&self.opts.control_dir.join("%C"))
     }
 
-    fn command(&self, remote: &str) -> Command {
+    /// The ssh command: through the node's master connection, or (`fresh`)
+    /// over a connection of its own.
+    fn command(&self, remote: &str, fresh: bool) -> Command {
         let mut cmd = Command::new("ssh");
         cmd.args(self.common_args());
-        cmd.args([
-            "-o",
-            "ControlMaster=auto",
-            "-o",
-            &format!("ControlPath={}", self.control_path()),
-            "-o",
-            "ControlPersist=300",
-        ]);
+        if fresh {
+            cmd.args(["-o", "ControlMaster=no", "-o", "ControlPath=none"]);
+        } else {
+            cmd.args([
+                "-o",
+                "ControlMaster=auto",
+                "-o",
+                &format!("ControlPath={}", self.control_path()),
+                "-o",
+                "ControlPersist=300",
+            ]);
+        }
         if let Some(j) = &self.jump {
             // The jump runs with exactly our options; every word is quoted for sh.
             let mut inner: Vec<String> = vec!["ssh".into()];
@@ -137,10 +146,15 @@ fn path(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
 
-impl Transport for SshTransport {
-    fn run(&self, script: &str) -> Result<Output, TransportError> {
+impl SshTransport {
+    fn round_trip(&self, script: &str, fresh: bool) -> Result<Output, TransportError> {
         self.trips.fetch_add(1, Ordering::Relaxed);
-        let out = run_sh(&mut self.command(remote_command(self.sudo)), script)?;
+        let timeout = Some(Duration::from_secs(self.opts.timeout.max(1) as u64));
+        let mut cmd = self.command(remote_command(self.sudo), fresh);
+        let out = run_sh(&mut cmd, script, timeout).map_err(|e| TransportError {
+            message: format!("{}: {}", self.describe(), e.message),
+            ..e
+        })?;
         // ssh itself exits 255 when it could not connect or authenticate.
         if out.status == 255 {
             let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -150,6 +164,16 @@ impl Transport for SshTransport {
             });
         }
         check_sudo(out, self.sudo, || self.describe())
+    }
+}
+
+impl Transport for SshTransport {
+    fn run(&self, script: &str) -> Result<Output, TransportError> {
+        self.round_trip(script, false)
+    }
+
+    fn run_fresh(&self, script: &str) -> Result<Output, TransportError> {
+        self.round_trip(script, true)
     }
 
     fn round_trips(&self) -> usize {
