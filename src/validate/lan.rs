@@ -113,17 +113,17 @@ pub fn parse_lan(s: &str) -> Result<Ipv4Net, LanProblem> {
 /// The LAN; with host bits set, go on with the network the user most
 /// likely meant, to report the rest.
 fn network(d: &mut Diags, cidr: &S<String>) -> Option<Ipv4Net> {
-    parse_lan(&cidr.value)
-        .map_err(|p| {
+    match parse_lan(&cidr.value) {
+        Ok(n) => Some(n),
+        Err(p) => {
             let msg = format!("LAN `{}` {}", cidr.value, p.what());
             d.err(loc(cidr), None, msg, Some(&p.help()));
-            p
-        })
-        .or_else(|p| match p {
-            LanProblem::HostBits(n) => Ok(n),
-            _ => Err(()),
-        })
-        .ok()
+            match p {
+                LanProblem::HostBits(n) => Some(n),
+                _ => None,
+            }
+        }
+    }
 }
 
 /// Why a DHCP range value is not one.
