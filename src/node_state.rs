@@ -17,3 +17,7 @@ pub const OWED_FILE: &str = "/var/lib/clusterctl/owed-handlers";
 /// `armed` flag (removed by the controller's confirmation, or renamed by
 /// the revert when it fires), and `reverted` once it has.
 pub const CONFIRM_ROOT: &str = "/var/lib/clusterctl/confirm";
+
+/// The apply lock: one apply at a time on a node. A directory holding
+/// `owner` (run id and the time its lease ends, so a dead run's lock expires).
+pub const LOCK_DIR: &str = "/var/lib/clusterctl/lock";

@@ -47,6 +47,9 @@ pub struct FileChange {
     pub group: String,
     /// What checks the candidate before it replaces the old file.
     pub validator: Option<Validator>,
+    /// What the probe read there (None: nothing): the write refuses to
+    /// replace a file that changed since.
+    pub expected: Option<String>,
     /// Unified diff (empty when the content is unchanged).
     pub diff: String,
 }
@@ -171,6 +174,7 @@ fn plan_file(f: &RenderedFile, obs: &Observed) -> Result<FileChange, PlanError> 
         owner,
         group,
         validator: f.validator,
+        expected: obs.content.clone(),
         diff,
     })
 }

@@ -43,6 +43,7 @@ impl Tool {
 pub const PROBED_TOOLS: &[&str] = &[
     "base64",
     "mktemp",
+    "cmp",
     "ip",
     "ifup",
     "ifdown",

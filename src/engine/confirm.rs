@@ -13,6 +13,7 @@
 
 use base64::Engine;
 
+use super::handlers::LockRef;
 use crate::plan::NodePlan;
 use crate::transport::shell_quote;
 
@@ -25,17 +26,20 @@ pub struct Arm<'a> {
     pub backup_dir: String,
     /// The run id (names the systemd unit).
     pub run_id: &'a str,
+    /// The node's apply lock, held until the change is confirmed or reverted.
+    pub lock: LockRef,
 }
 
-const HANDLERS_LIB: &str = include_str!("handlers.sh");
+const HANDLERS_LIB: &str = concat!(include_str!("handlers.sh"), include_str!("lock.sh"));
 
 /// The revert script: wait, then (if still armed) restore and re-run.
 fn revert_script(arm: &Arm, plan: &NodePlan, session_if: &str) -> String {
     let mut s = format!(
-        "d={}\nbk={}\nsession_if={}\npf=/dev/null\n{HANDLERS_LIB}",
+        "d={}\nbk={}\nsession_if={}\npf=/dev/null\n{}{HANDLERS_LIB}",
         shell_quote(&arm.dir),
         shell_quote(&arm.backup_dir),
         shell_quote(session_if),
+        arm.lock.assignments(),
     );
     s.push_str(&format!(
         "sleep {}\nmv \"$d/armed\" \"$d/firing\" 2>/dev/null || exit 0\n",
@@ -58,7 +62,7 @@ fn revert_script(arm: &Arm, plan: &NodePlan, session_if: &str) -> String {
             ));
         }
     }
-    s.push_str("date -u +%Y-%m-%dT%H:%M:%SZ >\"$d/reverted\"\nrm -f \"$d/firing\"\n");
+    s.push_str("date -u +%Y-%m-%dT%H:%M:%SZ >\"$d/reverted\"\nrm -f \"$d/firing\"\nunlock\n");
     s
 }
 
@@ -94,13 +98,15 @@ pub fn arm_lines(arm: &Arm, plan: &NodePlan, session_if: &str) -> String {
     s
 }
 
-/// Sent over a fresh connection: confirm (disarm), or learn that the
-/// revert already fired.
-pub fn disarm_script(dir: &str) -> String {
+/// Sent over a fresh connection: confirm (disarm, and release the lock), or
+/// learn that the revert already fired.
+pub fn disarm_script(dir: &str, lock: &LockRef) -> String {
     format!(
-        "d={}\n{}",
+        "d={}\n{}{}{}",
         shell_quote(dir),
-        r#"if rm "$d/armed" 2>/dev/null; then rm -f "$d/revert.sh"; rmdir "$d" 2>/dev/null; echo @@disarmed
+        lock.assignments(),
+        include_str!("lock.sh"),
+        r#"if rm "$d/armed" 2>/dev/null; then rm -f "$d/revert.sh"; rmdir "$d" 2>/dev/null; unlock; echo @@disarmed
 elif [ -e "$d/reverted" ]; then echo "@@reverted $(cat "$d/reverted")"
 elif [ -e "$d/firing" ]; then echo @@firing
 else echo @@unknown; fi
@@ -152,6 +158,7 @@ mod tests {
                 owner: String::new(),
                 group: String::new(),
                 validator: None,
+                expected: None,
                 diff: String::new(),
             }],
             handlers: vec![PlannedHandler {
@@ -185,6 +192,11 @@ mod tests {
             dir: format!("{d}/confirm"),
             backup_dir: format!("{d}/bk"),
             run_id: "TEST",
+            lock: LockRef {
+                dir: format!("{d}/lock"),
+                run_id: "TEST".into(),
+                lease: 600,
+            },
         };
         let script = format!("main() {{\n{}}}\nmain\n", arm_lines(&arm, &p, ""));
         // Never systemd-run on the machine running the tests.
@@ -204,7 +216,9 @@ mod tests {
         }
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "old\n");
         assert!(std::path::Path::new(&marker).exists());
-        let out = Local::default().run(&disarm_script(&arm.dir)).unwrap();
+        let out = Local::default()
+            .run(&disarm_script(&arm.dir, &arm.lock))
+            .unwrap();
         assert!(matches!(
             parse_disarm(&String::from_utf8_lossy(&out.stdout)),
             Confirmed::Reverted(_)
@@ -226,6 +240,11 @@ mod tests {
             dir: format!("{d}/confirm"),
             backup_dir: format!("{d}/bk"),
             run_id: "TEST",
+            lock: LockRef {
+                dir: format!("{d}/lock"),
+                run_id: "TEST".into(),
+                lease: 600,
+            },
         };
         // As in the handler script: fd 3 is the session's output.
         let script = format!("main() {{\n{}}}\nmain 3>&1\n", arm_lines(&arm, &p, ""))
@@ -233,7 +252,9 @@ mod tests {
         Local::default().run(&script).unwrap();
         // The round trip came back at once, not when the revert ended.
         assert!(std::path::Path::new(&format!("{d}/confirm/armed")).exists());
-        let out = Local::default().run(&disarm_script(&arm.dir)).unwrap();
+        let out = Local::default()
+            .run(&disarm_script(&arm.dir, &arm.lock))
+            .unwrap();
         assert_eq!(
             parse_disarm(&String::from_utf8_lossy(&out.stdout)),
             Confirmed::Disarmed

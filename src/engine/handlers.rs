@@ -5,12 +5,33 @@
 //! what they print.
 
 use super::confirm::{arm_lines, Arm};
-use super::output::{summarize, with_detail};
+use super::output::{locked, summarize, with_detail};
 use crate::facts::Facts;
 use crate::plan::NodePlan;
 use crate::transport::shell_quote;
 
-const LIB: &str = include_str!("handlers.sh");
+const LIB: &str = concat!(include_str!("handlers.sh"), include_str!("lock.sh"));
+
+/// The node's apply lock as this run holds it.
+#[derive(Debug, Clone)]
+pub struct LockRef {
+    pub dir: String,
+    pub run_id: String,
+    /// Seconds the lock is held at most if this run dies.
+    pub lease: u64,
+}
+
+impl LockRef {
+    /// Quoted assignments for `lock.sh`.
+    pub fn assignments(&self) -> String {
+        format!(
+            "lk={}\nrun={}\nlease={}\n",
+            shell_quote(&self.dir),
+            shell_quote(&self.run_id),
+            self.lease
+        )
+    }
+}
 
 /// The handler script for this plan; an error when a planned handler has no
 /// command on this node. With `arm`, a revert is armed before any handler
@@ -20,12 +41,14 @@ pub fn handler_script(
     facts: &Facts,
     owed_file: &str,
     arm: Option<&Arm>,
+    lock: &LockRef,
 ) -> Result<String, String> {
     let session_if = facts.session_iface.as_deref().unwrap_or("");
     let mut s = format!(
-        "session_if={}\npf={}\n{LIB}main() {{\n  exec </dev/null\n",
+        "session_if={}\npf={}\n{}fail=0\n{LIB}main() {{\n  exec </dev/null\n  lock || exit 1\n",
         shell_quote(session_if),
-        shell_quote(owed_file)
+        shell_quote(owed_file),
+        lock.assignments(),
     );
     if let Some(arm) = arm {
         s.push_str(&arm_lines(arm, plan, session_if));
@@ -36,10 +59,15 @@ pub fn handler_script(
         funcs.push_str(&format!("h{n}() {{\n  {body}\n}}\n"));
         s.push_str(&format!("  run {} h{n}\n", shell_quote(h.run.step)));
     }
-    // What failed stays owed; the rest is done.
+    // What failed stays owed; the rest is done. An armed change keeps the
+    // lock until it is confirmed or reverted.
     s.push_str(
-        "  if [ -n \"$left\" ]; then printf '%s\\n' $left >\"$pf\"; else rm -f \"$pf\"; fi\n  echo @@done\n}\n",
+        "  if [ -n \"$left\" ]; then printf '%s\\n' $left >\"$pf\"; else rm -f \"$pf\"; fi\n",
     );
+    if arm.is_none() {
+        s.push_str("  unlock\n");
+    }
+    s.push_str("  echo @@done\n}\n");
     s.push_str(&funcs);
     // fd 3: notes go straight to the output, not into a handler's captured text.
     s.push_str("main 3>&1\n");
@@ -69,6 +97,7 @@ pub fn parse_handlers(text: &str) -> HandlerResult {
             )),
             "@@note" => r.notes.push(rest.to_string()),
             "@@armed" => r.armed = true,
+            "@@locked" => r.errors.push(locked(rest)),
             "@@error" => r.errors.push(rest.to_string()),
             "@@done" => r.done = true,
             _ => {}
@@ -83,6 +112,14 @@ mod tests {
     use crate::desired::HandlerRun;
     use crate::plan::PlannedHandler;
     use crate::transport::{Local, Transport};
+
+    fn lock(dir: &tempfile::TempDir) -> LockRef {
+        LockRef {
+            dir: dir.path().join("lock").to_str().unwrap().to_string(),
+            run_id: "RUN".into(),
+            lease: 600,
+        }
+    }
 
     fn handler(step: &'static str, command: &str) -> PlannedHandler {
         PlannedHandler {
@@ -114,7 +151,8 @@ mod tests {
         };
         let mut facts = Facts::assumed();
         facts.session_iface = Some("eth0".into());
-        let script = handler_script(&plan, &facts, owed.to_str().unwrap(), None).unwrap();
+        let script =
+            handler_script(&plan, &facts, owed.to_str().unwrap(), None, &lock(&dir)).unwrap();
         let out = Local::default().run(&script).unwrap();
         let r = parse_handlers(&String::from_utf8_lossy(&out.stdout));
         assert!(r.done, "{r:?}");
@@ -132,7 +170,8 @@ mod tests {
             ..Default::default()
         };
         facts.session_iface = Some("$(touch pwned)'".into());
-        let script = handler_script(&plan, &facts, owed.to_str().unwrap(), None).unwrap();
+        let script =
+            handler_script(&plan, &facts, owed.to_str().unwrap(), None, &lock(&dir)).unwrap();
         let out = Local::default().run(&script).unwrap();
         assert!(parse_handlers(&String::from_utf8_lossy(&out.stdout)).done);
         assert!(!std::path::Path::new("pwned").exists());
@@ -149,7 +188,14 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            handler_script(&plan, &Facts::assumed(), "/nonexistent", None).unwrap_err(),
+            handler_script(
+                &plan,
+                &Facts::assumed(),
+                "/nonexistent",
+                None,
+                &lock(&tempfile::tempdir().unwrap())
+            )
+            .unwrap_err(),
             "no init system"
         );
     }

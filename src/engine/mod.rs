@@ -158,6 +158,7 @@ mod tests {
             run_id: "RUN",
             cancel,
             confirm: None,
+            lease: 600,
         }
     }
 
@@ -289,6 +290,7 @@ mod tests {
             run_id: "RUN",
             cancel: &NEVER,
             confirm: Some(seconds),
+            lease: 600,
         }
     }
 

@@ -37,3 +37,12 @@ pub(super) fn stderr_tail(stderr: &[u8]) -> String {
         None => String::new(),
     }
 }
+
+/// `@@locked RUN SECONDS`: another apply holds the node's lock.
+pub(super) fn locked(rest: &str) -> String {
+    let (run, secs) = rest.split_once(' ').unwrap_or((rest, "?"));
+    format!(
+        "another apply (run {run}) is changing this node; its lock expires in {secs}s \
+         unless it finishes first; wait and run apply again"
+    )
+}

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use super::confirm::{disarm_script, parse_disarm, Arm, Confirmed};
-use super::handlers::{handler_script, parse_handlers};
+use super::handlers::{handler_script, parse_handlers, LockRef};
 use super::output::stderr_tail;
 use super::{preflight, probe_and_plan, safety, write, Job};
 use crate::desired;
 use crate::facts::Facts;
-use crate::node_state::{BACKUP_ROOT, CONFIRM_ROOT, OWED_FILE};
+use crate::node_state::{BACKUP_ROOT, CONFIRM_ROOT, LOCK_DIR, OWED_FILE};
 use crate::plan::NodePlan;
 use crate::report::{NodeReport, Status};
 use crate::transport::Transport;
@@ -26,6 +26,8 @@ pub struct RunOptions<'a> {
     pub cancel: &'a AtomicBool,
     /// Commit-confirm timeout in seconds; None: `--no-confirm`.
     pub confirm: Option<u32>,
+    /// Seconds the node's apply lock outlives this run if it dies.
+    pub lease: u64,
 }
 
 /// Apply to one node.
@@ -61,14 +63,29 @@ fn apply_inner(t: &dyn Transport, job: Job, opts: RunOptions) -> NodeReport {
         return report.fail(Status::Interrupted, "interrupted before writing anything");
     }
 
-    // Round trip 2: stage, validate, back up, rename.
+    let lock = LockRef {
+        dir: LOCK_DIR.to_string(),
+        run_id: opts.run_id.to_string(),
+        lease: opts.lease,
+    };
     let backup_dir = format!("{BACKUP_ROOT}/{}", opts.run_id);
+
+    // Round trip 2: lock, check, stage, validate, back up, rename.
     let mut written = Vec::new();
     if plan.file_changes() > 0 {
-        let (w, result) = write::write_files(t, &plan, &backup_dir, OWED_FILE);
+        let ctx = write::WriteCtx {
+            backup_dir: backup_dir.clone(),
+            owed_file: OWED_FILE.to_string(),
+            lock_dir: lock.dir.clone(),
+            run_id: opts.run_id.to_string(),
+            lease: opts.lease,
+            release: plan.handlers.is_empty(),
+        };
+        let (w, result) = write::write_files(t, &plan, &ctx);
         if w.backed_up {
             report.backup_dir = Some(backup_dir.clone());
         }
+        report.notes.extend(w.notes);
         written = w.written;
         if let Err(msg) = result {
             report.made(&plan, &written, &[]);
@@ -89,10 +106,19 @@ fn apply_inner(t: &dyn Transport, job: Job, opts: RunOptions) -> NodeReport {
             dir: format!("{CONFIRM_ROOT}/{}", opts.run_id),
             backup_dir,
             run_id: opts.run_id,
+            lock: lock.clone(),
         }),
         _ => None,
     };
-    let h = run_handlers(t, &plan, &facts, arm.as_ref(), opts.cancel, &mut report);
+    let h = run_handlers(
+        t,
+        &plan,
+        &facts,
+        arm.as_ref(),
+        &lock,
+        opts.cancel,
+        &mut report,
+    );
     report.made(&plan, &written, &h.ran);
     if let (Some(arm), true) = (&arm, h.maybe_armed) {
         if let Err((status, msg)) = confirm(t, arm, h.armed_at, opts.cancel, &mut report) {
@@ -123,6 +149,7 @@ fn run_handlers(
     plan: &NodePlan,
     facts: &Facts,
     arm: Option<&Arm>,
+    lock: &LockRef,
     cancel: &AtomicBool,
     report: &mut NodeReport,
 ) -> Handlers {
@@ -144,7 +171,7 @@ fn run_handlers(
         h.result = Err((Status::Interrupted, msg));
         return h;
     }
-    let script = match handler_script(plan, facts, OWED_FILE, arm) {
+    let script = match handler_script(plan, facts, OWED_FILE, arm, lock) {
         Ok(s) => s,
         Err(m) => {
             h.result = Err((Status::Failed, m));
@@ -190,7 +217,7 @@ fn confirm(
     cancel: &AtomicBool,
     report: &mut NodeReport,
 ) -> Result<(), (Status, String)> {
-    let script = disarm_script(&arm.dir);
+    let script = disarm_script(&arm.dir, &arm.lock);
     let first_error = match t.run_fresh(&script) {
         Ok(out) => {
             return match parse_disarm(&String::from_utf8_lossy(&out.stdout)) {

@@ -7,22 +7,57 @@
 
 use base64::Engine;
 
-use super::output::{stderr_tail, summarize, with_detail};
+use super::output::{locked, stderr_tail, summarize, with_detail};
 use crate::plan::{Action, FileChange, NodePlan};
 use crate::transport::{shell_quote, Transport};
 
 /// Ends every heredoc; base64 output can never contain `@`.
 const EOF_MARK: &str = "@@CLUSTERCTL-EOF@@";
 
-const LIB: &str = include_str!("write.sh");
+const LIB: &str = concat!(include_str!("write.sh"), include_str!("lock.sh"));
+
+/// Where the write round trip keeps its state on the node, and its lock.
+#[derive(Debug, Clone)]
+pub struct WriteCtx {
+    pub backup_dir: String,
+    pub owed_file: String,
+    /// The node's apply lock (a directory).
+    pub lock_dir: String,
+    pub run_id: String,
+    /// Seconds the lock is held at most if this run dies.
+    pub lease: u64,
+    /// Release the lock when the write is done (nothing follows that needs it).
+    pub release: bool,
+}
 
 /// The write script for this plan.
-pub fn write_script(plan: &NodePlan, backup_dir: &str, owed_file: &str) -> String {
+pub fn write_script(plan: &NodePlan, ctx: &WriteCtx) -> String {
     let mut s = format!(
-        "bk={}\npf={}\n{LIB}main() {{\nexec </dev/null\n",
-        shell_quote(backup_dir),
-        shell_quote(owed_file)
+        "bk={}\npf={}\nlk={}\nrun={}\nlease={}\n{LIB}main() {{\nexec </dev/null\nlock || abort\n",
+        shell_quote(&ctx.backup_dir),
+        shell_quote(&ctx.owed_file),
+        shell_quote(&ctx.lock_dir),
+        shell_quote(&ctx.run_id),
+        ctx.lease,
     );
+    // Nothing is staged over a file that changed since the probe read it.
+    let b64 = base64::engine::general_purpose::STANDARD;
+    for c in plan.changes.iter().filter(|c| c.action.writes_content()) {
+        match &c.expected {
+            Some(old) => {
+                s.push_str(&format!(
+                    "expect {} present <<'{EOF_MARK}'\n",
+                    shell_quote(c.path)
+                ));
+                push_base64(&mut s, &b64.encode(old.as_bytes()));
+            }
+            None => s.push_str(&format!(
+                "expect {} <<'{EOF_MARK}'\n{EOF_MARK}\n",
+                shell_quote(c.path)
+            )),
+        }
+    }
+    s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
     let writes: Vec<(usize, &FileChange)> = plan
         .changes
         .iter()
@@ -67,8 +102,21 @@ pub fn write_script(plan: &NodePlan, backup_dir: &str, owed_file: &str) -> Strin
             shell_quote(&c.group)
         ));
     }
+    if ctx.release {
+        s.push_str("unlock\n");
+    }
     s.push_str("[ \"$fail\" -eq 0 ] || exit 1\necho @@done\n}\nmain\n");
     s
+}
+
+/// Base64 lines and the heredoc's end mark.
+fn push_base64(s: &mut String, enc: &str) {
+    for chunk in enc.as_bytes().chunks(76) {
+        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        s.push('\n');
+    }
+    s.push_str(EOF_MARK);
+    s.push('\n');
 }
 
 /// `stage` with the content base64-encoded in a heredoc; the temp path
@@ -81,19 +129,17 @@ fn stage(s: &mut String, i: usize, c: &FileChange) {
         shell_quote(&c.owner),
         shell_quote(&c.group)
     ));
-    let enc = base64::engine::general_purpose::STANDARD.encode(c.content.as_bytes());
-    for chunk in enc.as_bytes().chunks(76) {
-        s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        s.push('\n');
-    }
-    s.push_str(EOF_MARK);
-    s.push('\n');
+    push_base64(
+        s,
+        &base64::engine::general_purpose::STANDARD.encode(c.content.as_bytes()),
+    );
     s.push_str(&format!("t{i}=$t\n"));
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct WriteResult {
     pub written: Vec<String>,
+    pub notes: Vec<String>,
     pub backed_up: bool,
     pub errors: Vec<String>,
     pub done: bool,
@@ -111,6 +157,12 @@ pub fn parse_write(text: &str) -> WriteResult {
                 "{rest}: the new file failed validation, the old one is kept: {}",
                 summarize(&detail[..detail.len().min(5)])
             )),
+            "@@changed" => r.errors.push(format!(
+                "{rest} changed on the node since clusterctl read it (an edit during this apply?); \
+                 it was not overwritten; run apply again to see the new diff"
+            )),
+            "@@locked" => r.errors.push(locked(rest)),
+            "@@note" => r.notes.push(rest.to_string()),
             "@@done" => r.done = true,
             _ => {}
         }
@@ -123,10 +175,9 @@ pub fn parse_write(text: &str) -> WriteResult {
 pub fn write_files(
     t: &dyn Transport,
     plan: &NodePlan,
-    backup_dir: &str,
-    owed_file: &str,
+    ctx: &WriteCtx,
 ) -> (WriteResult, Result<(), String>) {
-    let out = match t.run(&write_script(plan, backup_dir, owed_file)) {
+    let out = match t.run(&write_script(plan, ctx)) {
         Ok(o) => o,
         Err(e) => {
             let msg = format!("connection lost while writing files: {e}; run apply again");
@@ -156,6 +207,7 @@ pub fn write_files(
 mod tests {
     use super::*;
     use crate::transport::Local;
+    use std::path::Path;
 
     fn leak(s: String) -> &'static str {
         Box::leak(s.into_boxed_str())
@@ -175,18 +227,26 @@ mod tests {
                 .iter()
                 .find(|s| s.id == step)
                 .and_then(|s| s.validator),
+            expected: std::fs::read_to_string(path).ok(),
             diff: String::new(),
         }
     }
 
     /// The write script for real, with the local `sh`, backups and the
     /// owed-handlers file under `d`.
+    fn ctx(d: &str) -> WriteCtx {
+        WriteCtx {
+            backup_dir: format!("{d}/backups/RUN"),
+            owed_file: format!("{d}/owed-handlers"),
+            lock_dir: format!("{d}/lock"),
+            run_id: "RUN".into(),
+            lease: 600,
+            release: true,
+        }
+    }
+
     fn run_locally(plan: &NodePlan, d: &str) -> WriteResult {
-        let script = write_script(
-            plan,
-            &format!("{d}/backups/RUN"),
-            &format!("{d}/owed-handlers"),
-        );
+        let script = write_script(plan, &ctx(d));
         let out = Local::default().run(&script).unwrap();
         parse_write(&String::from_utf8_lossy(&out.stdout))
     }
@@ -290,6 +350,88 @@ mod tests {
         );
     }
 
+    /// A user's edit made between the probe and the write is never
+    /// overwritten: the write refuses, and replaces nothing.
+    #[test]
+    fn a_file_edited_since_the_probe_is_not_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(format!("{d}/hosts"), "as probed\n").unwrap();
+        let plan = NodePlan {
+            changes: vec![
+                change(
+                    "head-hosts",
+                    &format!("{d}/hosts"),
+                    Action::Update,
+                    "ours\n",
+                ),
+                change("head-hosts", &format!("{d}/new"), Action::Create, "new\n"),
+            ],
+            ..Default::default()
+        };
+        std::fs::write(format!("{d}/hosts"), "the user's edit\n").unwrap();
+        std::fs::write(format!("{d}/new"), "appeared meanwhile\n").unwrap();
+        let w = run_locally(&plan, d);
+        assert!(!w.done && w.written.is_empty(), "{w:?}");
+        assert_eq!(w.errors.len(), 2, "{w:?}");
+        assert!(w.errors[0].contains("changed on the node since clusterctl read it"));
+        let hosts = std::fs::read_to_string(format!("{d}/hosts")).unwrap();
+        assert_eq!(hosts, "the user's edit\n");
+        assert!(
+            !Path::new(&format!("{d}/lock")).exists(),
+            "the lock is released"
+        );
+    }
+
+    /// Another run's live lock: refused, nothing replaced, its lock kept.
+    /// An expired one (a run that died) is taken over.
+    #[test]
+    fn a_second_apply_waits_for_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        std::fs::write(format!("{d}/a"), "a\n").unwrap();
+        let plan = NodePlan {
+            changes: vec![change(
+                "head-hosts",
+                &format!("{d}/a"),
+                Action::Update,
+                "A\n",
+            )],
+            ..Default::default()
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        std::fs::create_dir(format!("{d}/lock")).unwrap();
+        let other = format!("OTHER {}\n", now + 100);
+        std::fs::write(format!("{d}/lock/owner"), &other).unwrap();
+        let w = run_locally(&plan, d);
+        assert!(!w.done && w.written.is_empty(), "{w:?}");
+        assert!(
+            w.errors[0].starts_with("another apply (run OTHER)"),
+            "{w:?}"
+        );
+        assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "a\n");
+        assert_eq!(
+            std::fs::read_to_string(format!("{d}/lock/owner")).unwrap(),
+            other
+        );
+
+        std::fs::write(format!("{d}/lock/owner"), "OTHER 1\n").unwrap();
+        let w = run_locally(&plan, d);
+        assert!(w.done, "{w:?}");
+        assert!(
+            w.notes[0].contains("took over the apply lock of run OTHER"),
+            "{w:?}"
+        );
+        assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "A\n");
+        assert!(
+            !Path::new(&format!("{d}/lock")).exists(),
+            "released at the end"
+        );
+    }
+
     /// A script cut short in transit (a dropped connection) runs nothing.
     #[test]
     fn a_truncated_write_script_runs_nothing() {
@@ -305,11 +447,7 @@ mod tests {
             )],
             ..Default::default()
         };
-        let script = write_script(
-            &plan,
-            &format!("{d}/backups/RUN"),
-            &format!("{d}/owed-handlers"),
-        );
+        let script = write_script(&plan, &ctx(d));
         let cut = &script[..script.len() - "main\n".len() - 3];
         let out = Local::default().run(cut).unwrap();
         assert!(!parse_write(&String::from_utf8_lossy(&out.stdout)).done);

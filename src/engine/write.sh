@@ -1,5 +1,7 @@
 # The write round trip's functions. Sent after quoted assignments of `bk`
-# (this run's backup directory) and `pf` (the owed-handlers file), and
+# (this run's backup directory), `pf` (the owed-handlers file), `lk` (the
+# node's apply lock), `run` (this run's id) and `lease` (seconds the lock is
+# held at most if this run dies), and
 # followed by a generated `main` that calls them with quoted arguments and
 # is itself called on the script's last line: a script cut off in transit
 # is a syntax error and runs nothing. Output: @@written, @@backup, @@error,
@@ -11,6 +13,18 @@ PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
 umask 022
 fail=0
 temps=""
+expect() { # PATH: the file is still what the probe read (base64 on stdin; none: absent)
+  e=$(mktemp) || { echo "@@error $1: cannot check it"; fail=1; cat >/dev/null; return 1; }
+  base64 -d >"$e"
+  if [ -s "$e" ] || [ "${2:-}" = present ]; then
+    if [ ! -f "$1" ] || ! cmp -s "$e" "$1"; then
+      echo "@@changed $1"; fail=1
+    fi
+  elif [ -e "$1" ]; then
+    echo "@@changed $1"; fail=1
+  fi
+  rm -f "$e"
+}
 stage() { # PATH MODE OWNER GROUP, base64 content on stdin; sets t
   t=""
   d=${1%/*}; [ -n "$d" ] || d=/
@@ -50,6 +64,7 @@ fix() { # PATH MODE OWNER GROUP
 abort() {
   # Our temp paths come from mktemp in fixed directories: no spaces.
   for x in $temps; do rm -f "$x"; done
+  unlock
   echo "@@aborted"
   exit 1
 }

@@ -1,0 +1,29 @@
+# The node's apply lock, shared by the write and handler round trips and
+# the revert: one apply at a time on a node. Needs `lk` (the lock
+# directory), `run` (this run's id) and `lease` (seconds the lock is held at
+# most if this run dies: a dead run's lock expires).
+lock() { # one apply at a time on this node; a dead run's lock expires
+  now=$(date +%s)
+  if mkdir "$lk" 2>/dev/null; then :
+  else
+    # No owner yet: being taken right now, or left by a run that died at
+    # once (then it is stale after a minute).
+    owner=$(cat "$lk/owner" 2>/dev/null) ||
+      if [ -n "$(find "$lk" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then owner="? 0"; else owner="? $((now + 60))"; fi
+    o_run=${owner% *}; o_until=${owner##* }
+    case $o_until in ''|*[!0-9]*) o_until=0 ;; esac
+    if [ "$o_run" = "$run" ]; then :
+    elif [ "$now" -lt "$o_until" ]; then
+      echo "@@locked $o_run $((o_until - now))"; fail=1; return 1
+    else
+      echo "@@note took over the apply lock of run $o_run, which expired"
+    fi
+  fi
+  if ! printf '%s %s\n' "$run" "$((now + lease))" >"$lk/owner"; then
+    echo "@@error $lk: cannot take the apply lock"; fail=1; return 1
+  fi
+}
+unlock() { # only our own lock
+  [ "$(cut -d' ' -f1 "$lk/owner" 2>/dev/null)" = "$run" ] && rm -rf "$lk"
+  return 0
+}
