@@ -13,7 +13,11 @@
 //! different containers collide), tells `lab up` it is `ready`, waits for
 //! `go` (veths plugged), then runs nspawn and runs it again whenever it exits
 //! with 133 (`systemctl reboot` inside). Any other exit ends the supervisor:
-//! the host is down.
+//! the host is down. Each boot gets a fresh network namespace (held by a
+//! `sleep` child of the supervisor) into which the host's veths are moved:
+//! as on a real reboot, addresses, routes, firewall rules and the
+//! namespace's sysctls of the previous boot are gone; the NICs (names, MACs,
+//! bridge ports) stay.
 //!
 //! Stopping a host kills its supervisor, then every process of its cgroup
 //! (the container's PID 1 takes its whole PID namespace with it), then
@@ -415,6 +419,12 @@ pub fn make_disk(
         &format!("{}\n", image.display()),
         0o644,
     )?;
+    let ifaces: String = spec
+        .ifaces
+        .iter()
+        .map(|i| format!("{}\n", i.name))
+        .collect();
+    write_file(&paths.host_dir(h).join("ifaces"), &ifaces, 0o644)?;
     Ok(())
 }
 
@@ -455,9 +465,14 @@ fn mount(args: &[&str]) -> std::result::Result<(), String> {
 /// namespaces (made by `unshare`), never returns while the host runs.
 pub fn supervise(prefix: &str, host: &str) -> Result<i32> {
     let paths = Paths::new(prefix);
-    let setup = || -> std::result::Result<(PathBuf, String), String> {
+    let setup = || -> std::result::Result<(PathBuf, String, Vec<String>), String> {
         let image = fs::read_to_string(paths.host_dir(host).join("image"))
             .map_err(|e| format!("image path: {e}"))?;
+        let ifaces: Vec<String> = fs::read_to_string(paths.host_dir(host).join("ifaces"))
+            .map_err(|e| format!("interface list: {e}"))?
+            .lines()
+            .map(str::to_string)
+            .collect();
         let image = PathBuf::from(image.trim());
         if !image.join("etc/os-release").exists() {
             return Err(format!("image {} is missing", image.display()));
@@ -489,9 +504,9 @@ pub fn supervise(prefix: &str, host: &str) -> Result<i32> {
         // nspawn keeps files under /run/systemd/nspawn: on a tmpfs of our own,
         // they go with this namespace.
         mount(&["-t", "tmpfs", "-o", "mode=0755,size=16m", "lab-run", "/run"])?;
-        Ok((root, format!("{prefix}-{host}")))
+        Ok((root, format!("{prefix}-{host}"), ifaces))
     };
-    let (root, machine) = match setup() {
+    let (root, machine, ifaces) = match setup() {
         Ok(x) => x,
         Err(e) => {
             say(&format!("error {e}"));
@@ -519,8 +534,18 @@ pub fn supervise(prefix: &str, host: &str) -> Result<i32> {
             libc::dup2(null.as_raw_fd(), 1);
         }
     }
-    let netns = format!("/proc/{}/ns/net", std::process::id());
+    // The namespace the NICs are in now: ours (lab up plugged them here).
+    let mut holder: Option<Proc> = None;
     loop {
+        let fresh = match fresh_netns(holder, &ifaces) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("clusterctl lab: {host}: no fresh network namespace: {e}");
+                return Ok(1);
+            }
+        };
+        holder = Some(fresh);
+        let netns = format!("/proc/{}/ns/net", fresh.pid);
         let status = Command::new("systemd-nspawn")
             .args([
                 "--quiet",
@@ -557,6 +582,28 @@ pub fn supervise(prefix: &str, host: &str) -> Result<i32> {
     }
 }
 
+/// A new network namespace for the next boot (held by a `sleep` child),
+/// with the host's NICs moved into it from where they are (`old` holder, or
+/// this process's namespace). The old holder is stopped: whatever the last
+/// boot left in its namespace goes with it.
+fn fresh_netns(old: Option<Proc>, ifaces: &[String]) -> Result<Proc> {
+    let new = super::net::spawn_bridge_holder()?;
+    let cmds: Vec<String> = ifaces
+        .iter()
+        .map(|i| format!("link set dev {i} netns {}", new.pid))
+        .collect();
+    super::net::ip_batch(old.map(|p| p.pid), &cmds)?;
+    if let Some(o) = old {
+        o.kill();
+        let mut status = 0;
+        // SAFETY: waitpid(2) on our own child, with a valid status pointer.
+        unsafe {
+            libc::waitpid(o.pid, &mut status, 0);
+        }
+    }
+    Ok(new)
+}
+
 /// The PIDs of a process's children.
 fn children(pid: i32) -> Vec<i32> {
     let mut out = Vec::new();
@@ -590,6 +637,7 @@ pub fn leader(supervisor: Proc) -> Option<Proc> {
     if !supervisor.alive() {
         return None;
     }
+    // Children: the network namespace holder (sleep) and nspawn.
     for nspawn in children(supervisor.pid) {
         for c in children(nspawn) {
             if is_namespace_init(c) {

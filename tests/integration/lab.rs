@@ -1690,6 +1690,12 @@ fn systemd_hosts_boot_their_stack_install_from_the_mirror_reboot_and_leave_nothi
     let ino = |p: &Path| std::os::unix::fs::MetadataExt::ino(&fs::metadata(p).expect("upper dir"));
     let upper_ino = ino(&upper);
     lab.sh("w2", "echo kept > /root/marker");
+    // Kernel network state of this boot, which a reboot must not keep.
+    lab.sh(
+        "w2",
+        "ip addr add 192.0.2.7/32 dev eth0 && ip link add labtest type veth peer name labtest2",
+    );
+    let mac = lab.sh("w2", "cat /sys/class/net/eth0/address");
     let boot = lab.sh("w2", "cat /proc/sys/kernel/random/boot_id");
     let out = lab.run(&["lab", "reboot", "w2"]);
     assert!(out.status.success(), "{}", describe("lab reboot w2", &out));
@@ -1700,6 +1706,16 @@ fn systemd_hosts_boot_their_stack_install_from_the_mirror_reboot_and_leave_nothi
     );
     assert_ne!(lab.sh("w2", "cat /proc/sys/kernel/random/boot_id"), boot);
     assert_eq!(lab.sh("w2", "cat /root/marker"), "kept\n");
+    let links = lab.sh("w2", "ip -o addr; ip -o link");
+    assert!(
+        !links.contains("192.0.2.7") && !links.contains("labtest"),
+        "the last boot's network state survived: {links}"
+    );
+    assert_eq!(
+        lab.sh("w2", "cat /sys/class/net/eth0/address"),
+        mac,
+        "the same NIC"
+    );
     assert_eq!(ino(&upper), upper_ino, "the same upper directory");
     assert_eq!(supervisors(&lab), sups, "the same supervisors");
     let out = lab.run(&["lab", "reboot", "wan"]);
@@ -1720,11 +1736,16 @@ fn systemd_hosts_boot_their_stack_install_from_the_mirror_reboot_and_leave_nothi
         .iter()
         .map(|(h, _)| Proc::of(leader_pid(h, &lab)).expect("leader"))
         .collect();
+    let leaders: Vec<(String, Proc)> = leaders
+        .into_iter()
+        .map(|p| ("leader".to_string(), p))
+        .collect();
     let mut netns = host_netns(&lab.all_procs());
     netns.extend(host_netns(&sups));
+    netns.extend(host_netns(&leaders));
     let mut procs = lab.all_procs();
     procs.extend(sups.clone());
-    procs.extend(leaders.into_iter().map(|p| ("leader".to_string(), p)));
+    procs.extend(leaders);
     let t0 = Instant::now();
     lab.down();
     eprintln!("systemd lab down in {:?}", t0.elapsed());
