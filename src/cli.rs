@@ -303,13 +303,13 @@ pub struct LabUpArgs {
     /// Kind of head and worker hosts (the wan host is always light)
     #[arg(long, value_enum, default_value_t = LabKind::Light)]
     pub kind: LabKind,
-    /// Network stack of the workers (systemd kind): ifupdown, networkd or nm; a comma
-    /// list cycles over the workers (e.g. ifupdown,networkd,nm)
-    #[arg(long, default_value = "ifupdown", value_name = "STACK[,STACK...]")]
-    pub network: String,
-    /// Network stack of the head (systemd kind): ifupdown, networkd or nm
-    #[arg(long, default_value = "ifupdown", value_name = "STACK")]
-    pub head_network: String,
+    /// Network stack of the workers (systemd kind; default ifupdown): ifupdown, networkd
+    /// or nm; a comma list cycles over the workers (e.g. ifupdown,networkd,nm)
+    #[arg(long, value_name = "STACK[,STACK...]")]
+    pub network: Option<String>,
+    /// Network stack of the head (systemd kind; default ifupdown): ifupdown, networkd or nm
+    #[arg(long, value_name = "STACK")]
+    pub head_network: Option<String>,
 }
 
 #[derive(Debug, Args)]

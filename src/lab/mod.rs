@@ -243,10 +243,30 @@ struct Kinds {
 
 impl Kinds {
     fn of(args: &LabUpArgs) -> Result<Kinds> {
+        if args.kind == LabKind::Light {
+            if let Some(flag) = [
+                ("--network", &args.network),
+                ("--head-network", &args.head_network),
+            ]
+            .iter()
+            .find_map(|(f, v)| v.as_ref().map(|_| *f))
+            {
+                return Err(Error::Lab {
+                    message: format!("{flag} chooses the network stack of systemd-kind hosts; light hosts have the machine's"),
+                    help: Some(format!("add --kind systemd, or drop {flag}")),
+                });
+            }
+        }
         Ok(Kinds {
             kind: args.kind,
-            head: Stack::parse("--head-network", args.head_network.trim())?,
-            workers: image::parse_stacks("--network", &args.network)?,
+            head: Stack::parse(
+                "--head-network",
+                args.head_network.as_deref().unwrap_or("ifupdown").trim(),
+            )?,
+            workers: image::parse_stacks(
+                "--network",
+                args.network.as_deref().unwrap_or("ifupdown"),
+            )?,
         })
     }
 

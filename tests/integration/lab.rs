@@ -1814,3 +1814,51 @@ fn apply_converges_on_systemd_hosts_with_packages_from_the_mirror() {
     lab.sh("w1", "ping -c 1 -W 2 198.18.31.1 >/dev/null");
     lab.down();
 }
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn a_22_lan_holds_more_than_89_light_workers_and_up_says_the_memory_first() {
+    let _g = serial();
+    let before = snapshot();
+    let mut lab = Lab::new("tbig", 32);
+    lab.lan = "10.79.32.0/22".into();
+    let t0 = Instant::now();
+    let out = lab.up(120);
+    eprintln!("120 light workers up in {:?}", t0.elapsed());
+    let s = text(&out.stdout);
+    let first = s.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("lab tbig: starting 122 hosts; expecting about ")
+            && first.contains(" MiB of memory"),
+        "{s}"
+    );
+    assert!(
+        s.contains("w120  via head; MAC 02:") && s.contains("gets 10.79.32.130 from"),
+        "{s}"
+    );
+    let inv = fs::read_to_string(lab.lab_dir().join("cluster.yaml")).expect("inventory");
+    assert!(
+        inv.contains("dhcp_range: 10.79.35.100-10.79.35.200"),
+        "{inv}"
+    );
+    let out = lab.run(&["check", "-i", "lab/cluster.yaml"]);
+    assert!(out.status.success(), "{}", describe("check", &out));
+    assert_eq!(lab.sh("w120", "hostname"), "w120\n");
+    // The light kind has the machine's network stack: no --network.
+    let out = lab.run(&["lab", "up", "--network", "nm"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        describe("up --network", &out)
+    );
+    assert!(
+        text(&out.stderr).contains("help: add --kind systemd"),
+        "{}",
+        describe("up --network", &out)
+    );
+    let inits = lab.all_procs();
+    let netns = host_netns(&inits);
+    lab.down();
+    assert_gone(&lab, &inits, &netns, &before);
+}
