@@ -361,8 +361,8 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         let _cache = image::CacheLock::acquire()?;
         for spec in topo.hosts() {
             if let Some(stack) = kinds.stack(&spec) {
-                if !images.contains_key(&stack) {
-                    images.insert(stack, image::ensure_image(stack)?);
+                if let std::collections::btree_map::Entry::Vacant(e) = images.entry(stack) {
+                    e.insert(image::ensure_image(stack)?);
                 }
             }
         }
