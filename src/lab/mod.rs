@@ -57,6 +57,10 @@ use state::{HostRecord, LabState, Lock, Paths, Proc};
 use topology::Topology;
 
 pub fn run(cmd: LabCommand) -> Result<i32> {
+    // Hosts live on after this command: they must not keep what our caller
+    // handed us beyond stdio (e.g. `flock LOCK clusterctl lab up` would hold
+    // LOCK until `lab down`, a `| tee` would never see EOF).
+    cloexec_inherited_fds();
     if let LabCommand::InitHost(args) = &cmd {
         return host::init_host(&args.common.prefix, &args.host);
     }
@@ -72,6 +76,25 @@ pub fn run(cmd: LabCommand) -> Result<i32> {
         LabCommand::Ssh(args) => ssh(&args),
         LabCommand::Reboot(args) => reboot(&args),
         LabCommand::InitHost(_) | LabCommand::SuperviseHost(_) => Ok(0),
+    }
+}
+
+/// Mark every descriptor above stderr close-on-exec.
+fn cloexec_inherited_fds() {
+    let Ok(dir) = fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl(2) F_SETFD on a descriptor number; an already closed
+        // one (the read_dir's own) just fails with EBADF.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
     }
 }
 

@@ -1823,8 +1823,33 @@ fn a_22_lan_holds_more_than_89_light_workers_and_up_says_the_memory_first() {
     let mut lab = Lab::new("tbig", 32);
     lab.lan = "10.79.32.0/22".into();
     let t0 = Instant::now();
-    let out = lab.up(120);
+    // Under flock(1), as scripts do: the hosts must not inherit its lock.
+    let lock = lab.dir.path().join("caller.lock");
+    let mut cmd = Command::new("flock");
+    cmd.arg(&lock)
+        .arg(&lab.bin)
+        .args([
+            "lab",
+            "up",
+            "--workers",
+            "120",
+            "--wan",
+            &lab.wan,
+            "--lan",
+            &lab.lan,
+        ])
+        .env("CLUSTERCTL_LAB_PREFIX", &lab.prefix)
+        .current_dir(lab.dir.path());
+    let out = cmd.output().expect("flock lab up");
+    assert!(out.status.success(), "{}", describe("flock lab up", &out));
     eprintln!("120 light workers up in {:?}", t0.elapsed());
+    let free = Command::new("flock")
+        .args(["-n"])
+        .arg(&lock)
+        .arg("true")
+        .status()
+        .expect("flock -n");
+    assert!(free.success(), "a lab host kept the caller's lock");
     let s = text(&out.stdout);
     let first = s.lines().next().unwrap_or_default();
     assert!(
