@@ -19,6 +19,14 @@ PKGS=(
   netcat-openbsd
   bridge-utils
   ifupdown
+  # The systemd kind of lab host: containers booted with systemd-nspawn from
+  # Debian roots built by mmdebstrap, and the wan host's apt mirror (indexed
+  # with dpkg-scanpackages; served by clusterctl itself).
+  systemd-container
+  mmdebstrap
+  dpkg-dev
+  debian-archive-keyring
+  ca-certificates
 )
 
 missing=()

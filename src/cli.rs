@@ -290,9 +290,26 @@ pub enum LabCommand {
     /// SSH to a lab host (workers through the head)
     #[command(after_help = "Example:\n  sudo clusterctl lab ssh w1")]
     Ssh(LabExecArgs),
+    /// Reboot a host of the systemd kind in place (systemd reboots; the host keeps its disk)
+    #[command(
+        after_help = "Examples:\n  sudo clusterctl lab reboot w2\n  sudo clusterctl lab reboot all"
+    )]
+    Reboot(LabRebootArgs),
     /// Internal: PID 1 of a lab host (builds its root, boots it, reaps orphans)
     #[command(hide = true)]
     InitHost(LabInitHostArgs),
+    /// Internal: keeps one systemd-kind lab host running (relaunches it when it reboots)
+    #[command(hide = true)]
+    SuperviseHost(LabInitHostArgs),
+}
+
+/// What a lab host is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LabKind {
+    /// A namespace over this machine's own root (fast; for scale and benchmarks)
+    Light,
+    /// A container booting real systemd on its own Debian root (systemd-nspawn)
+    Systemd,
 }
 
 #[derive(Debug, Args)]
@@ -315,9 +332,28 @@ pub struct LabUpArgs {
     /// WAN subnet (head eth0, the wan host, and this machine's end of the lab)
     #[arg(long, default_value = "198.51.100.0/24", value_name = "CIDR")]
     pub wan: String,
-    /// Cluster LAN subnet (written to the inventory; the lab assigns no address on it)
+    /// Cluster LAN subnet (written to the inventory; the lab assigns no address on it);
+    /// a /24 holds 89 workers, a /22 857, a /21 1881
     #[arg(long, default_value = "10.77.0.0/24", value_name = "CIDR")]
     pub lan: String,
+    /// Kind of head and worker hosts (the wan host is always light)
+    #[arg(long, value_enum, default_value_t = LabKind::Light)]
+    pub kind: LabKind,
+    /// Network stack of the workers (systemd kind; default ifupdown): ifupdown, networkd
+    /// or nm; a comma list cycles over the workers (e.g. ifupdown,networkd,nm)
+    #[arg(long, value_name = "STACK[,STACK...]")]
+    pub network: Option<String>,
+    /// Network stack of the head (systemd kind; default ifupdown): ifupdown, networkd or nm
+    #[arg(long, value_name = "STACK")]
+    pub head_network: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LabRebootArgs {
+    #[command(flatten)]
+    pub common: LabCommonArgs,
+    /// head, w1, w2, ... or `all` (every head and worker)
+    pub host: String,
 }
 
 #[derive(Debug, Args)]

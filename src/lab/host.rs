@@ -53,7 +53,7 @@ pub(super) fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(write_err(path))
 }
 
-fn mkdir(path: &Path, mode: u32) -> Result<()> {
+pub(super) fn mkdir(path: &Path, mode: u32) -> Result<()> {
     fs::create_dir_all(path).map_err(write_err(path))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(write_err(path))
 }
@@ -91,7 +91,7 @@ pub fn public_key(path: &Path) -> Result<String> {
 }
 
 /// A stable machine-id for a host, created once.
-fn machine_id(paths: &Paths, host: &str) -> Result<String> {
+pub(super) fn machine_id(paths: &Paths, host: &str) -> Result<String> {
     let path = paths.host_dir(host).join("machine-id");
     if let Ok(id) = fs::read_to_string(&path) {
         let id = id.trim().to_string();
@@ -134,7 +134,7 @@ fn sshd_config(host: &str) -> String {
 
 /// Debian's dhclient gives up after 60 s and sleeps 5 minutes; a lab worker
 /// must keep asking every few seconds until the head's dnsmasq answers.
-const DHCLIENT_CONF: &str = "\
+pub(super) const DHCLIENT_CONF: &str = "\
 # dhclient of a lab worker (written by clusterctl lab): retry every few seconds, forever.
 option rfc3442-classless-static-routes code 121 = array of unsigned integer 8;
 send host-name = gethostname();
@@ -150,7 +150,7 @@ backoff-cutoff 4;
 /// The wan host's DNS server: the upstream the head's dnsmasq forwards to.
 /// It knows `internet.test` (and names below it) and nothing else; it never
 /// forwards anywhere.
-fn wan_dns_conf(addr: std::net::Ipv4Addr) -> String {
+pub(super) fn wan_dns_conf(addr: std::net::Ipv4Addr) -> String {
     format!(
         "# The lab's stand-in for the internet's DNS (written by clusterctl lab).\n\
          # Answers *.internet.test with {addr}; refuses to forward anything else.\n\
@@ -203,7 +203,12 @@ fn rc_script(spec: &HostSpec) -> String {
 }
 
 /// Write the tree copied over a host's root at boot, and its host key.
-pub fn render_files(paths: &Paths, spec: &HostSpec, controller_pub: &str) -> Result<()> {
+pub fn render_files(
+    paths: &Paths,
+    spec: &HostSpec,
+    controller_pub: &str,
+    serve: Option<&Path>,
+) -> Result<()> {
     let host = spec.name.as_str();
     let files = paths.host_files(host);
     if files.exists() {
@@ -256,6 +261,13 @@ pub fn render_files(paths: &Paths, spec: &HostSpec, controller_pub: &str) -> Res
         }
     }
     write_file(&f("etc/clusterctl-lab/rc"), &rc_script(spec), 0o755)?;
+    if let Some(dir) = serve {
+        write_file(
+            &f("etc/clusterctl-lab/serve"),
+            &format!("{}\n", dir.display()),
+            0o644,
+        )?;
+    }
     write_file(
         &f("etc/clusterctl-lab/role"),
         &format!("{:?}\n", spec.role).to_lowercase(),
@@ -297,6 +309,33 @@ pub struct Spawned {
 /// as their PID 1. Killing `unshare` kills the host (`--kill-child`), and
 /// killing the init ends every process of the host (PID namespace).
 pub fn spawn(paths: &Paths, prefix: &str, host: &str) -> Result<Spawned> {
+    spawn_with(
+        paths,
+        host,
+        &[
+            "--pid",
+            "--fork",
+            "--kill-child=SIGKILL",
+            "--mount",
+            "--propagation",
+            "private",
+            "--uts",
+            "--ipc",
+            "--net",
+            "--",
+        ],
+        &["lab", "init-host", "--prefix", prefix, host],
+    )
+}
+
+/// `unshare UNSHARE_ARGS -- <this binary> ARGS` with the handshake pipes,
+/// stderr to the host's console log, in its own process group.
+pub fn spawn_with(
+    paths: &Paths,
+    host: &str,
+    unshare_args: &[&str],
+    args: &[&str],
+) -> Result<Spawned> {
     let exe = std::env::current_exe()
         .map_err(|e| Error::lab(format!("cannot find my own binary: {e}")))?;
     let log_path = paths.console_log(host);
@@ -309,20 +348,9 @@ pub fn spawn(paths: &Paths, prefix: &str, host: &str) -> Result<Spawned> {
             source,
         })?;
     let mut child = Command::new("unshare")
-        .args([
-            "--pid",
-            "--fork",
-            "--kill-child=SIGKILL",
-            "--mount",
-            "--propagation",
-            "private",
-            "--uts",
-            "--ipc",
-            "--net",
-            "--",
-        ])
+        .args(unshare_args)
         .arg(&exe)
-        .args(["lab", "init-host", "--prefix", prefix, host])
+        .args(args)
         .env_clear()
         .env("PATH", HOST_PATH)
         .env("HOME", "/root")
@@ -470,6 +498,16 @@ pub fn init_host(prefix: &str, host: &str) -> Result<i32> {
             "error boot script {} failed: {other:?}",
             rc.display()
         )),
+    }
+    // The wan host of a systemd lab serves the apt mirror (see image.rs).
+    if let Ok(dir) = fs::read_to_string("/etc/clusterctl-lab/serve") {
+        match std::net::TcpListener::bind("0.0.0.0:80") {
+            Ok(listener) => {
+                let dir = PathBuf::from(dir.trim());
+                std::thread::spawn(move || super::serve::serve(listener, dir));
+            }
+            Err(e) => eprintln!("clusterctl lab: cannot serve the mirror on port 80: {e}"),
+        }
     }
     // Let go of the handshake pipes: `lab up` is done with us.
     if let Ok(null) = fs::OpenOptions::new()

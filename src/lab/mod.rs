@@ -35,8 +35,11 @@ macro_rules! say_raw {
 }
 
 pub mod host;
+pub mod image;
 pub mod net;
+pub mod nspawn;
 pub mod output;
+pub mod serve;
 pub mod state;
 pub mod topology;
 
@@ -47,14 +50,22 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::cli::{LabCommand, LabCommonArgs, LabExecArgs, LabUpArgs};
+use crate::cli::{LabCommand, LabCommonArgs, LabExecArgs, LabKind, LabRebootArgs, LabUpArgs};
 use crate::error::{Error, Result};
+use image::Stack;
 use state::{HostRecord, LabState, Lock, Paths, Proc};
 use topology::Topology;
 
 pub fn run(cmd: LabCommand) -> Result<i32> {
+    // Hosts live on after this command: they must not keep what our caller
+    // handed us beyond stdio (e.g. `flock LOCK clusterctl lab up` would hold
+    // LOCK until `lab down`, a `| tee` would never see EOF).
+    cloexec_inherited_fds();
     if let LabCommand::InitHost(args) = &cmd {
         return host::init_host(&args.common.prefix, &args.host);
+    }
+    if let LabCommand::SuperviseHost(args) = &cmd {
+        return nspawn::supervise(&args.common.prefix, &args.host);
     }
     preconditions()?;
     match cmd {
@@ -63,7 +74,27 @@ pub fn run(cmd: LabCommand) -> Result<i32> {
         LabCommand::Status(args) => status(&args),
         LabCommand::Exec(args) => exec(&args),
         LabCommand::Ssh(args) => ssh(&args),
-        LabCommand::InitHost(_) => Ok(0),
+        LabCommand::Reboot(args) => reboot(&args),
+        LabCommand::InitHost(_) | LabCommand::SuperviseHost(_) => Ok(0),
+    }
+}
+
+/// Mark every descriptor above stderr close-on-exec.
+fn cloexec_inherited_fds() {
+    let Ok(dir) = fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl(2) F_SETFD on a descriptor number; an already closed
+        // one (the read_dir's own) just fails with EBADF.
+        unsafe {
+            libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+        }
     }
 }
 
@@ -82,7 +113,12 @@ fn preconditions() -> Result<()> {
             help: Some("run it with sudo, e.g. sudo clusterctl lab up".into()),
         });
     }
-    for tool in ["ip", "unshare", "nsenter", "ssh-keygen", "/usr/sbin/sshd"] {
+    require(&["ip", "unshare", "nsenter", "ssh-keygen", "/usr/sbin/sshd"])
+}
+
+/// Every tool is on PATH (or at its absolute path), or one clear error.
+fn require(tools: &[&str]) -> Result<()> {
+    for tool in tools {
         let found = if tool.starts_with('/') {
             Path::new(tool).exists()
         } else {
@@ -115,8 +151,10 @@ fn load_running(common: &LabCommonArgs) -> Result<(Paths, LabState)> {
     }
 }
 
-/// Kill every recorded process of a host and wait for them to be gone.
-fn stop_hosts(records: &[HostRecord]) -> Result<()> {
+/// Kill every recorded process of a host and wait for them to be gone; a
+/// systemd host's supervisor first (so it starts nothing again), then every
+/// process of its cgroup.
+fn stop_hosts(prefix: &str, records: &[HostRecord]) -> Result<()> {
     let mut procs = Vec::new();
     for r in records {
         if let Some(init) = r.init {
@@ -129,6 +167,9 @@ fn stop_hosts(records: &[HostRecord]) -> Result<()> {
     }
     let left = wait_gone_or_err(&procs)?;
     debug_assert!(left.is_empty());
+    for r in records.iter().filter(|r| r.stack.is_some()) {
+        nspawn::kill_cgroups(prefix, Some(&r.name))?;
+    }
     Ok(())
 }
 
@@ -164,18 +205,25 @@ fn teardown(prefix: &str) -> Result<usize> {
             .iter()
             .filter(|h| h.unshare.alive() || h.init.is_some_and(|i| i.alive()))
             .count();
-        stop_hosts(&st.hosts)?;
+        stop_hosts(prefix, &st.hosts)?;
         if let Some(b) = st.bridges {
             b.kill();
             wait_gone_or_err(&[b])?;
         }
     }
-    if paths.dir.exists() {
-        fs::remove_dir_all(&paths.dir).map_err(|source| Error::Write {
-            path: paths.dir.clone(),
-            source,
-        })?;
+    // Whatever a crash left in the lab's cgroups (systemd hosts).
+    nspawn::kill_cgroups(prefix, None)?;
+    for dir in [&paths.dir, &paths.disk()] {
+        if dir.exists() {
+            fs::remove_dir_all(dir).map_err(|source| Error::Write {
+                path: dir.to_path_buf(),
+                source,
+            })?;
+        }
     }
+    // The parent of every lab's disks goes when it holds none (never forced).
+    let _ = fs::remove_dir(state::DISK_DIR);
+    nspawn::restore_inotify()?;
     Ok(stopped)
 }
 
@@ -184,7 +232,9 @@ fn down(args: &LabCommonArgs) -> Result<i32> {
     let _lock = Lock::acquire()?;
     let t0 = Instant::now();
     let paths = Paths::new(&args.prefix);
-    let existed = paths.dir.exists() || net::link_exists(&format!("{}-ctl", args.prefix));
+    let existed = paths.dir.exists()
+        || paths.disk().exists()
+        || net::link_exists(&format!("{}-ctl", args.prefix));
     let stopped = teardown(&args.prefix)?;
     if existed {
         say!(
@@ -202,17 +252,145 @@ fn down(args: &LabCommonArgs) -> Result<i32> {
 fn healthy(st: &LabState, topo: &Topology) -> bool {
     st.bridges.is_some_and(|b| b.alive())
         && net::link_exists(&topo.ctl_iface())
-        && ["wan", "head"].iter().all(|n| {
-            st.host(n)
-                .is_some_and(|h| h.init.is_some_and(|i| i.alive()))
+        && ["wan", "head"]
+            .iter()
+            .all(|n| st.host(n).is_some_and(HostRecord::alive))
+}
+
+/// The kinds the user asked for: each host's network stack (None: light).
+struct Kinds {
+    kind: LabKind,
+    head: Stack,
+    workers: Vec<Stack>,
+}
+
+impl Kinds {
+    fn of(args: &LabUpArgs) -> Result<Kinds> {
+        if args.kind == LabKind::Light {
+            if let Some(flag) = [
+                ("--network", &args.network),
+                ("--head-network", &args.head_network),
+            ]
+            .iter()
+            .find_map(|(f, v)| v.as_ref().map(|_| *f))
+            {
+                return Err(Error::Lab {
+                    message: format!("{flag} chooses the network stack of systemd-kind hosts; light hosts have the machine's"),
+                    help: Some(format!("add --kind systemd, or drop {flag}")),
+                });
+            }
+        }
+        Ok(Kinds {
+            kind: args.kind,
+            head: Stack::parse(
+                "--head-network",
+                args.head_network.as_deref().unwrap_or("ifupdown").trim(),
+            )?,
+            workers: image::parse_stacks(
+                "--network",
+                args.network.as_deref().unwrap_or("ifupdown"),
+            )?,
         })
+    }
+
+    fn name(&self) -> &'static str {
+        match self.kind {
+            LabKind::Light => "light",
+            LabKind::Systemd => "systemd",
+        }
+    }
+
+    /// The stack of a host; None for light hosts (and always for the wan host).
+    fn stack(&self, spec: &topology::HostSpec) -> Option<Stack> {
+        if self.kind == LabKind::Light {
+            return None;
+        }
+        match spec.role {
+            topology::Role::Wan => None,
+            topology::Role::Head => Some(self.head),
+            topology::Role::Worker => {
+                let i = spec.index.unwrap_or(1).saturating_sub(1) as usize;
+                self.workers.get(i % self.workers.len().max(1)).copied()
+            }
+        }
+    }
+}
+
+/// Memory a light host takes when idle (PSS of its init, sshd, dhclient).
+const LIGHT_MIB_PER_HOST: u64 = 8;
+
+/// Refuse to start hosts whose expected memory exceeds what is available;
+/// print the estimate when starting many.
+fn check_memory(prefix: &str, kinds: &Kinds, specs: &[topology::HostSpec]) -> Result<()> {
+    let need: u64 = specs
+        .iter()
+        .map(|s| {
+            kinds
+                .stack(s)
+                .map(Stack::mib_per_host)
+                .unwrap_or(LIGHT_MIB_PER_HOST)
+        })
+        .sum();
+    let avail = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map(|kib| kib / 1024);
+    if specs.len() >= 10 {
+        say!(
+            "lab {prefix}: starting {} hosts; expecting about {need} MiB of memory{}",
+            specs.len(),
+            avail
+                .map(|a| format!(" ({a} MiB available)"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(a) = avail {
+        if need > a {
+            return Err(Error::Lab {
+                message: format!(
+                    "{} hosts need about {need} MiB of memory; only {a} MiB are available",
+                    specs.len()
+                ),
+                help: Some("use fewer --workers, or --kind light (about 8 MiB a host)".into()),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn up(args: &LabUpArgs) -> Result<i32> {
     let t0 = Instant::now();
     let mut topo = Topology::new(&args.common.prefix, &args.wan, &args.lan, args.workers)?;
+    let kinds = Kinds::of(args)?;
+    if kinds.kind == LabKind::Systemd {
+        require(&[
+            "systemd-nspawn",
+            "mmdebstrap",
+            "apt-get",
+            "dpkg-scanpackages",
+        ])?;
+    }
     let _lock = Lock::acquire()?;
     let paths = Paths::new(&topo.prefix);
+
+    // Images and the mirror first: nothing is torn down or started until they exist.
+    let mut images = std::collections::BTreeMap::new();
+    let mut mirror = None;
+    if kinds.kind == LabKind::Systemd {
+        let _cache = image::CacheLock::acquire()?;
+        for spec in topo.hosts() {
+            if let Some(stack) = kinds.stack(&spec) {
+                if let std::collections::btree_map::Entry::Vacant(e) = images.entry(stack) {
+                    e.insert(image::ensure_image(stack)?);
+                }
+            }
+        }
+        mirror = Some(image::ensure_mirror()?);
+    }
 
     let previous = match paths.load() {
         Ok(p) => p,
@@ -226,6 +404,7 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         Some(st)
             if st.wan == topo.wan.to_string()
                 && st.lan == topo.lan.to_string()
+                && st.kind == kinds.name()
                 && healthy(&st, &topo) =>
         {
             st
@@ -236,6 +415,13 @@ fn up(args: &LabUpArgs) -> Result<i32> {
                     eprintln!(
                         "lab {}: subnets changed ({} {} -> {} {}): rebuilding",
                         topo.prefix, st.wan, st.lan, topo.wan, topo.lan
+                    );
+                } else if st.kind != kinds.name() {
+                    eprintln!(
+                        "lab {}: kind changed ({} -> {}): rebuilding",
+                        topo.prefix,
+                        st.kind,
+                        kinds.name()
                     );
                 } else {
                     eprintln!(
@@ -253,6 +439,7 @@ fn up(args: &LabUpArgs) -> Result<i32> {
                 wan: topo.wan.to_string(),
                 lan: topo.lan.to_string(),
                 workers: topo.workers,
+                kind: kinds.name().into(),
                 inventory: args.inventory_out.clone(),
                 bridges: None,
                 hosts: Vec::new(),
@@ -268,13 +455,21 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     host::ensure_key(&paths.key(), &format!("clusterctl-lab-{}", topo.prefix))?;
     let controller_pub = host::public_key(&paths.key())?;
 
-    // Converge: drop dead hosts and surplus workers, start what is missing.
-    let wanted: BTreeSet<String> = topo.hosts().into_iter().map(|h| h.name).collect();
+    // Converge: drop dead hosts, hosts of another stack and surplus workers,
+    // start what is missing.
+    let wanted: std::collections::BTreeMap<String, Option<String>> = topo
+        .hosts()
+        .into_iter()
+        .map(|h| {
+            let stack = kinds.stack(&h).map(|s| s.name().to_string());
+            (h.name, stack)
+        })
+        .collect();
     let (keep, drop): (Vec<HostRecord>, Vec<HostRecord>) = st
         .hosts
         .drain(..)
-        .partition(|h| wanted.contains(&h.name) && h.init.is_some_and(|i| i.alive()));
-    stop_hosts(&drop)?;
+        .partition(|h| wanted.get(&h.name) == Some(&h.stack) && h.alive());
+    stop_hosts(&topo.prefix, &drop)?;
     let bridges = st
         .bridges
         .ok_or_else(|| Error::lab("the lab state has no bridge namespace"))?;
@@ -286,7 +481,7 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         if let Some(spec) = bigger.host(&r.name) {
             net::unplug(bridges, &spec);
         }
-        if !wanted.contains(&r.name) {
+        if !wanted.contains_key(&r.name) {
             let _ = fs::remove_dir_all(paths.host_dir(&r.name));
         }
     }
@@ -298,7 +493,17 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         .into_iter()
         .filter(|h| !have.contains(&h.name))
         .collect();
-    let started = start_hosts(&paths, &topo, bridges, &mut st, &to_start, &controller_pub)?;
+    check_memory(&topo.prefix, &kinds, &to_start)?;
+    if kinds.kind == LabKind::Systemd && !to_start.is_empty() {
+        nspawn::raise_inotify()?;
+    }
+    let how = HowToStart {
+        kinds: &kinds,
+        images: &images,
+        mirror: mirror.as_deref(),
+        controller_pub: &controller_pub,
+    };
+    let started = start_hosts(&paths, &topo, bridges, &mut st, &to_start, &how)?;
     st.hosts.sort_by_key(|h| host_order(&h.name));
 
     let inv = output::write_all(&topo, &paths, &args.inventory_out)?;
@@ -306,12 +511,15 @@ fn up(args: &LabUpArgs) -> Result<i32> {
     paths.save(&st)?;
     topo.workers = st.workers;
     say!(
-        "lab {}: up: wan, head and {} worker{} ({} started, {} removed) in {:.1}s",
+        "lab {}: up: wan, head and {} worker{} ({} started, {} removed; {}) in {:.1}s",
         topo.prefix,
         topo.workers,
         if topo.workers == 1 { "" } else { "s" },
         started,
-        drop.iter().filter(|r| !wanted.contains(&r.name)).count(),
+        drop.iter()
+            .filter(|r| !wanted.contains_key(&r.name))
+            .count(),
+        kinds.name(),
         t0.elapsed().as_secs_f64()
     );
     say_raw!("{}", output::reach_table(&topo, &inv));
@@ -321,6 +529,14 @@ fn up(args: &LabUpArgs) -> Result<i32> {
         inv.display()
     );
     Ok(0)
+}
+
+/// What `start_hosts` needs to make each host.
+struct HowToStart<'a> {
+    kinds: &'a Kinds,
+    images: &'a std::collections::BTreeMap<Stack, std::path::PathBuf>,
+    mirror: Option<&'a Path>,
+    controller_pub: &'a str,
 }
 
 fn drop_max_worker(drop: &[HostRecord]) -> u32 {
@@ -350,25 +566,51 @@ fn start_hosts(
     bridges: Proc,
     st: &mut LabState,
     specs: &[topology::HostSpec],
-    controller_pub: &str,
+    how: &HowToStart,
 ) -> Result<usize> {
     if specs.is_empty() {
         return Ok(0);
     }
     let mut spawned = Vec::new();
     for spec in specs {
-        host::render_files(paths, spec, controller_pub)?;
-        let s = host::spawn(paths, &topo.prefix, &spec.name)?;
+        let stack = how.kinds.stack(spec);
+        let s = match stack {
+            None => {
+                let serve = if spec.role == topology::Role::Wan {
+                    how.mirror
+                } else {
+                    None
+                };
+                host::render_files(paths, spec, how.controller_pub, serve)?;
+                host::spawn(paths, &topo.prefix, &spec.name)?
+            }
+            Some(stack) => {
+                let image = how
+                    .images
+                    .get(&stack)
+                    .ok_or_else(|| Error::lab(format!("no {stack} image was built")))?;
+                fs::create_dir_all(paths.host_dir(&spec.name)).map_err(|source| Error::Write {
+                    path: paths.host_dir(&spec.name),
+                    source,
+                })?;
+                nspawn::make_disk(paths, spec, stack, image, how.controller_pub)?;
+                nspawn::spawn(paths, &topo.prefix, &spec.name)?
+            }
+        };
         st.hosts.push(HostRecord {
             name: spec.name.clone(),
             unshare: s.unshare,
             init: None,
+            stack: stack.map(|s| s.name().to_string()),
         });
         spawned.push(s);
     }
     paths.save(st)?;
-    let deadline = Instant::now() + Duration::from_secs(30 + 2 * specs.len() as u64);
-    for s in &mut spawned {
+    let deadline = Instant::now() + Duration::from_secs(60 + 2 * specs.len() as u64);
+    for (s, spec) in spawned.iter_mut().zip(specs) {
+        if how.kinds.stack(spec).is_some() {
+            continue; // the supervisor holds the namespaces itself
+        }
         let log = paths.console_log(&s.name);
         let pid: i32 = s
             .expect("pid", deadline, &log)?
@@ -384,8 +626,12 @@ fn start_hosts(
     for (s, spec) in spawned.iter_mut().zip(specs) {
         let log = paths.console_log(&s.name);
         s.expect("ready", deadline, &log)?;
-        let pid = s
-            .init
+        let netns = if how.kinds.stack(spec).is_some() {
+            Some(s.unshare)
+        } else {
+            s.init
+        };
+        let pid = netns
             .map(|p| p.pid)
             .ok_or_else(|| Error::lab(format!("host {}: no init", s.name)))?;
         plug.push((spec.clone(), pid));
@@ -398,7 +644,85 @@ fn start_hosts(
         let log = paths.console_log(&s.name);
         s.expect("booted", deadline, &log)?;
     }
+    // systemd hosts: wait until each has finished booting.
+    let mut degraded = Vec::new();
+    for (s, spec) in spawned.iter().zip(specs) {
+        if how.kinds.stack(spec).is_none() {
+            continue;
+        }
+        let log = paths.console_log(&s.name);
+        let (state, _) = nspawn::wait_booted(&s.name, s.unshare, None, deadline, &log)?;
+        if state != "running" {
+            degraded.push(format!("{} {state}", s.name));
+        }
+    }
+    for d in &degraded {
+        eprintln!("lab {}: host {d}", topo.prefix);
+    }
     Ok(spawned.len())
+}
+
+/// `lab reboot HOST|all`: `systemctl reboot` in each container, then wait
+/// for each to come back (a new boot id, the same upper directory).
+fn reboot(args: &LabRebootArgs) -> Result<i32> {
+    let (paths, st) = load_running(&args.common)?;
+    let t0 = Instant::now();
+    let names: Vec<&HostRecord> = if args.host == "all" {
+        st.hosts.iter().filter(|h| h.stack.is_some()).collect()
+    } else {
+        match st.host(&args.host) {
+            Some(h) => vec![h],
+            None => {
+                let names: Vec<_> = st.hosts.iter().map(|h| h.name.as_str()).collect();
+                return Err(Error::Lab {
+                    message: format!("lab {} has no host {:?}", st.prefix, args.host),
+                    help: Some(format!("its hosts: {}, or all", names.join(", "))),
+                });
+            }
+        }
+    };
+    if names.is_empty() {
+        return Err(Error::Lab {
+            message: format!("lab {} has no host of the systemd kind", st.prefix),
+            help: Some("bring one up with: sudo clusterctl lab up --kind systemd".into()),
+        });
+    }
+    let mut before = Vec::new();
+    for h in &names {
+        if h.stack.is_none() {
+            return Err(Error::Lab {
+                message: format!(
+                    "host {} is a light host: it has no systemd to reboot",
+                    h.name
+                ),
+                help: Some(
+                    "reboot needs the systemd kind: sudo clusterctl lab up --kind systemd".into(),
+                ),
+            });
+        }
+        let leader = nspawn::leader(h.unshare).ok_or_else(|| Error::Lab {
+            message: format!("host {} is not running", h.name),
+            help: Some("`sudo clusterctl lab up` restarts it".into()),
+        })?;
+        before.push((*h, leader));
+    }
+    for (h, leader) in &before {
+        nspawn::request_reboot(&h.name, *leader)?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60 + 2 * before.len() as u64);
+    for (h, leader) in &before {
+        let log = paths.console_log(&h.name);
+        let (state, _) = nspawn::wait_booted(&h.name, h.unshare, Some(*leader), deadline, &log)?;
+        say!("  {:<5} rebooted: {state}", h.name);
+    }
+    say!(
+        "lab {}: rebooted {} host{} in {:.1}s",
+        st.prefix,
+        before.len(),
+        if before.len() == 1 { "" } else { "s" },
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(0)
 }
 
 fn status(args: &LabCommonArgs) -> Result<i32> {
@@ -415,15 +739,27 @@ fn status(args: &LabCommonArgs) -> Result<i32> {
         st.workers
     );
     for h in &st.hosts {
-        let alive = h.init.is_some_and(|i| i.alive());
+        let alive = h.alive();
         all_up &= alive;
+        let what = match &h.stack {
+            None => format!(
+                "light, init pid {}",
+                h.init
+                    .map(|i| i.pid.to_string())
+                    .unwrap_or_else(|| "?".into())
+            ),
+            Some(stack) => format!(
+                "systemd ({stack}), supervisor pid {}, PID 1 pid {}",
+                h.unshare.pid,
+                nspawn::leader(h.unshare)
+                    .map(|l| l.pid.to_string())
+                    .unwrap_or_else(|| "?".into())
+            ),
+        };
         say!(
-            "  {:<5} {:<6} init pid {}",
+            "  {:<5} {:<6} {what}",
             h.name,
             if alive { "up" } else { "DOWN" },
-            h.init
-                .map(|i| i.pid.to_string())
-                .unwrap_or_else(|| "?".into())
         );
     }
     for name in topo.hosts().into_iter().map(|h| h.name) {
@@ -468,9 +804,13 @@ fn running_host(args: &LabExecArgs) -> Result<(LabState, Topology, Proc)> {
             help: Some(format!("its hosts: {}", names.join(", "))),
         });
     };
-    match rec.init {
-        Some(init) if init.alive() => Ok((st.clone(), topo, init)),
-        _ => Err(Error::Lab {
+    let target = match rec.stack {
+        None => rec.init.filter(Proc::alive),
+        Some(_) => nspawn::leader(rec.unshare),
+    };
+    match target {
+        Some(init) => Ok((st.clone(), topo, init)),
+        None => Err(Error::Lab {
             message: format!("host {} is not running", args.host),
             help: Some("`sudo clusterctl lab up` restarts it".into()),
         }),
@@ -480,11 +820,16 @@ fn running_host(args: &LabExecArgs) -> Result<(LabState, Topology, Proc)> {
 /// Console access: run a command in all of the host's namespaces, its root
 /// and a clean environment, passing its exit code through.
 fn exec(args: &LabExecArgs) -> Result<i32> {
-    let (_st, _topo, init) = running_host(args)?;
+    let (st, _topo, init) = running_host(args)?;
     let pid = init.pid.to_string();
     let term = std::env::var("TERM").unwrap_or_else(|_| "dumb".into());
+    let systemd = st.host(&args.host).is_some_and(|h| h.stack.is_some());
     let mut cmd = Command::new("nsenter");
-    cmd.args(["-t", &pid, "-m", "-u", "-i", "-n", "-p", "-r", "-w", "--"])
+    cmd.args(["-t", &pid, "-m", "-u", "-i", "-n", "-p", "-r", "-w"]);
+    if systemd {
+        cmd.arg("-C"); // its cgroup namespace too: systemctl inside sees its own tree
+    }
+    cmd.arg("--")
         .args(["/usr/bin/env", "-i"])
         .arg(format!("PATH={}", host::HOST_PATH))
         .args([

@@ -24,9 +24,24 @@ pub struct HostRecord {
     pub name: String,
     /// The `unshare` process in the root PID namespace (parent of `init`).
     pub unshare: Proc,
-    /// The host's PID 1, as seen from the root PID namespace.
+    /// The host's PID 1, as seen from the root PID namespace (light hosts;
+    /// a systemd host's PID 1 changes at each reboot and is looked up).
     #[serde(default)]
     pub init: Option<Proc>,
+    /// The network stack of a systemd-kind host (its `unshare` is then the
+    /// host's supervisor); None for a light host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<String>,
+}
+
+impl HostRecord {
+    /// Is the host running (a light host's init, a systemd host's supervisor)?
+    pub fn alive(&self) -> bool {
+        match self.stack {
+            None => self.init.is_some_and(|i| i.alive()),
+            Some(_) => self.unshare.alive(),
+        }
+    }
 }
 
 /// A process identified by PID and start time (clock ticks since boot).
@@ -65,6 +80,9 @@ pub struct LabState {
     pub wan: String,
     pub lan: String,
     pub workers: u32,
+    /// `light` or `systemd`: the kind of the head and workers.
+    #[serde(default = "light")]
+    pub kind: String,
     /// Absolute path of the inventory `up` wrote.
     pub inventory: PathBuf,
     /// The process holding the bridge namespace.
@@ -79,6 +97,14 @@ impl LabState {
         self.hosts.iter().find(|h| h.name == name)
     }
 }
+
+fn light() -> String {
+    "light".into()
+}
+
+/// Where systemd-kind hosts keep their disks (overlay upper directories):
+/// on disk, not in /run, since hosts install packages. Removed by `down`.
+pub const DISK_DIR: &str = "/var/lib/clusterctl-lab";
 
 /// Paths of one lab's state.
 #[derive(Debug, Clone)]
@@ -114,6 +140,15 @@ impl Paths {
     }
     pub fn console_log(&self, host: &str) -> PathBuf {
         self.host_dir(host).join("console.log")
+    }
+    /// The lab's disk directory (systemd-kind hosts).
+    pub fn disk(&self) -> PathBuf {
+        let prefix = self.dir.file_name().unwrap_or_default();
+        Path::new(DISK_DIR).join(prefix)
+    }
+    /// A systemd-kind host's disk: `upper`, `work` and the mount point `root`.
+    pub fn host_disk(&self, host: &str) -> PathBuf {
+        self.disk().join(host)
     }
 
     pub fn load(&self) -> Result<Option<LabState>> {
@@ -240,12 +275,14 @@ mod tests {
             wan: "198.51.100.0/24".into(),
             lan: "10.77.0.0/24".into(),
             workers: 2,
+            kind: "systemd".into(),
             inventory: "/tmp/lab/cluster.yaml".into(),
             bridges: Some(Proc { pid: 9, start: 19 }),
             hosts: vec![HostRecord {
                 name: "head".into(),
                 unshare: Proc { pid: 10, start: 20 },
                 init: Some(Proc { pid: 11, start: 21 }),
+                stack: Some("nm".into()),
             }],
         };
         let text = serde_saphyr::to_string(&st).unwrap();

@@ -10,9 +10,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// Most workers a lab can have: worker N gets LAN host number 10 + N, which
-/// must stay below the DHCP pool that starts at host number 100.
+/// Most workers a lab on a /24 LAN can have: worker N gets LAN host number
+/// 10 + N, which must stay below the DHCP pool that starts at host number 100.
 pub const MAX_WORKERS: u32 = 89;
+
+/// Most workers a LAN can hold: worker N gets host number 10 + N, below the
+/// DHCP pool, which is .100-.200 of the LAN's last /24 (89 on a /24, 857 on a
+/// /22, 1881 on a /21).
+pub fn max_workers(lan: Ipv4Net) -> u32 {
+    pool_start(lan) - 11
+}
+
+/// Host number of the DHCP pool's first address: .100 of the LAN's last /24.
+fn pool_start(lan: Ipv4Net) -> u32 {
+    let size = 1u32 << (32 - u32::from(lan.prefix_len()));
+    size - 256 + 100
+}
 
 /// Longest prefix: `<prefix>-ctl` must fit Linux's 15-byte interface names.
 pub const MAX_PREFIX_LEN: usize = 8;
@@ -105,11 +118,12 @@ impl Topology {
                 help: Some("give --wan and --lan two disjoint subnets".into()),
             });
         }
-        if workers > MAX_WORKERS {
+        let max = max_workers(lan);
+        if workers > max {
             return Err(Error::Lab {
-                message: format!("{workers} workers is more than the lab's maximum of {MAX_WORKERS}"),
+                message: format!("{workers} workers is more than a LAN of {lan} holds ({max})"),
                 help: Some(format!(
-                    "worker N gets LAN address .{{10+N}}, below the DHCP pool at .100; use --workers {MAX_WORKERS} or fewer"
+                    "worker N gets LAN host number 10+N, below the DHCP pool; use --workers {max} or fewer, or a larger --lan (a /22 holds 857, a /21 1881)"
                 )),
             });
         }
@@ -147,9 +161,10 @@ impl Topology {
         nth(self.lan, 10 + n)
     }
 
-    /// The DHCP pool written to the inventory: host numbers 100 to 200.
+    /// The DHCP pool written to the inventory: .100 to .200 of the LAN's last /24.
     pub fn dhcp_range(&self) -> (Ipv4Addr, Ipv4Addr) {
-        (nth(self.lan, 100), nth(self.lan, 200))
+        let start = pool_start(self.lan);
+        (nth(self.lan, start), nth(self.lan, start + 100))
     }
 
     /// A stable, locally administered unicast MAC: 02:PP:PP:RR:NN:NN with
@@ -403,5 +418,28 @@ mod tests {
         assert!(Topology::new("cl", "198.51.100.1/24", "10.77.0.0/24", 3).is_err());
         assert!(Topology::new("cl", "198.51.100.0/24", "10.77.0.0/24", 90).is_err());
         assert!(Topology::new("cl", "nope", "10.77.0.0/24", 3).is_err());
+    }
+
+    #[test]
+    fn a_larger_lan_holds_more_workers_below_its_pool() {
+        assert_eq!(max_workers("10.77.0.0/24".parse().unwrap()), MAX_WORKERS);
+        let t = Topology::new("cl", "198.51.100.0/24", "10.76.0.0/22", 857).unwrap();
+        let (lo, hi) = t.dhcp_range();
+        assert_eq!(
+            (lo.to_string(), hi.to_string()),
+            ("10.76.3.100".into(), "10.76.3.200".into())
+        );
+        assert_eq!(t.worker_ip(250).to_string(), "10.76.1.4");
+        assert_eq!(t.worker_ip(857).to_string(), "10.76.3.99");
+        assert!(Topology::new("cl", "198.51.100.0/24", "10.76.0.0/22", 858).is_err());
+        let t = Topology::new("cl", "198.51.100.0/24", "10.72.0.0/21", 1881).unwrap();
+        assert_eq!(t.dhcp_range().0.to_string(), "10.72.7.100");
+        let mut macs = std::collections::BTreeSet::new();
+        for h in t.hosts() {
+            for i in &h.ifaces {
+                assert!(macs.insert(i.mac.clone()), "duplicate {}", i.mac);
+                assert!(i.bridge_port.len() <= 15, "{}", i.bridge_port);
+            }
+        }
     }
 }

@@ -1,0 +1,512 @@
+//! What systemd-kind lab hosts are made of, built on this machine and cached
+//! under `/var/cache/clusterctl-lab/`: one Debian bookworm root per network
+//! stack (`mmdebstrap` from the Debian archive this machine's apt uses), and
+//! the apt mirror the wan host serves (`apt-get download` of the packages
+//! clusterctl may install and their dependencies, indexed by
+//! `dpkg-scanpackages`). Each is named by a hash of its recipe (for the
+//! mirror: of the exact package files), so a changed recipe builds a new one
+//! and the stale one is removed; a half-built one is never used (built in a
+//! temporary directory, renamed when complete).
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+
+/// The cache of images and the mirror.
+pub const CACHE_DIR: &str = "/var/cache/clusterctl-lab";
+
+/// The name the hosts' apt sources use for the wan host's mirror (the wan
+/// host's DNS answers every name under `internet.test` with its address).
+pub const MIRROR_HOST: &str = "deb.internet.test";
+
+/// Where the mirror's files are in its URL: `http://MIRROR_HOST/debian/`.
+pub const MIRROR_PATH: &str = "debian";
+
+/// A systemd-kind host's network stack, as a freshly installed OS has it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Stack {
+    /// Debian server: ifupdown with /etc/network/interfaces, isc-dhcp-client.
+    Ifupdown,
+    /// Ubuntu-like: systemd-networkd and systemd-resolved.
+    Networkd,
+    /// Raspberry Pi OS Bookworm-like: NetworkManager.
+    Nm,
+}
+
+impl fmt::Display for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Stack {
+    pub const ALL: [Stack; 3] = [Stack::Ifupdown, Stack::Networkd, Stack::Nm];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Stack::Ifupdown => "ifupdown",
+            Stack::Networkd => "networkd",
+            Stack::Nm => "nm",
+        }
+    }
+
+    pub fn parse(flag: &str, text: &str) -> Result<Stack> {
+        Stack::ALL
+            .into_iter()
+            .find(|s| s.name() == text)
+            .ok_or_else(|| Error::Lab {
+                message: format!("{flag}: unknown network stack {text:?}"),
+                help: Some("use ifupdown, networkd or nm (a comma list for --network)".into()),
+            })
+    }
+
+    /// The packages this stack adds to the base image.
+    fn packages(self) -> &'static [&'static str] {
+        match self {
+            Stack::Ifupdown => &["ifupdown", "isc-dhcp-client"],
+            Stack::Networkd => &["systemd-resolved"],
+            Stack::Nm => &["network-manager"],
+        }
+    }
+
+    /// Idle memory of one host of this stack with its supervisor and nspawn,
+    /// rounded up: the sum of /proc/PID/smaps_rollup PSS over the host's
+    /// cgroup measured 13.6, 15.4 and 17.4 MiB in a lab of 100 workers, and
+    /// up to 25, 36 and 46 MiB in a lab of 5 (fewer hosts share the pages).
+    pub fn mib_per_host(self) -> u64 {
+        match self {
+            Stack::Ifupdown => 20,
+            Stack::Networkd => 22,
+            Stack::Nm => 30,
+        }
+    }
+}
+
+/// `--network a,b,c`: the stacks to cycle over (at least one).
+pub fn parse_stacks(flag: &str, text: &str) -> Result<Vec<Stack>> {
+    let stacks = text
+        .split(',')
+        .map(|s| Stack::parse(flag, s.trim()))
+        .collect::<Result<Vec<_>>>()?;
+    if stacks.is_empty() {
+        return Err(Error::lab(format!("{flag} names no stack")));
+    }
+    Ok(stacks)
+}
+
+/// What every image has: a freshly installed minimal Debian with systemd and
+/// sshd. Not dnsmasq, an NFS server, iptables or anything clusterctl installs.
+const BASE_PACKAGES: &[&str] = &[
+    "systemd-sysv",
+    "dbus",
+    "openssh-server",
+    "iproute2",
+    "iputils-ping",
+    "procps",
+];
+
+/// What the wan host's mirror carries (with every dependency).
+pub const MIRROR_PACKAGES: &[&str] = &[
+    "dnsmasq",
+    "iptables",
+    "iptables-persistent",
+    "netfilter-persistent",
+    "nftables",
+    "nfs-kernel-server",
+    "nfs-common",
+    "openmpi-bin",
+    "chrony",
+];
+
+/// The mmdebstrap customize hook (`$1` is the new root): no shared identity,
+/// apt pointed at the lab's mirror, the stack's own boot configuration.
+fn customize_script(stack: Stack) -> String {
+    let mut s = String::from(
+        "set -e\n\
+         # No shared identity: every host gets its own keys, machine-id and name.\n\
+         rm -f \"$1\"/etc/ssh/ssh_host_* \"$1\"/etc/hostname\n\
+         : > \"$1\"/etc/machine-id\n\
+         # apt reads the lab's mirror on the wan host (local, unsigned: trusted=yes).\n\
+         rm -f \"$1\"/etc/apt/sources.list.d/*\n",
+    );
+    s.push_str(&format!(
+        "echo 'deb [trusted=yes] http://{MIRROR_HOST}/{MIRROR_PATH} ./' > \"$1\"/etc/apt/sources.list\n"
+    ));
+    match stack {
+        Stack::Ifupdown => s.push_str(
+            "printf 'auto lo\\niface lo inet loopback\\n\\nsource /etc/network/interfaces.d/*\\n' > \"$1\"/etc/network/interfaces\n",
+        ),
+        Stack::Networkd => s.push_str(
+            "systemctl --root=\"$1\" enable systemd-networkd.service systemd-resolved.service\n\
+             ln -sf ../run/systemd/resolve/stub-resolv.conf \"$1\"/etc/resolv.conf\n",
+        ),
+        Stack::Nm => s.push_str(
+            "mkdir -p \"$1\"/etc/NetworkManager/conf.d\n\
+             printf '[main]\\nno-auto-default=*\\n' > \"$1\"/etc/NetworkManager/conf.d/lab.conf\n",
+        ),
+    }
+    s
+}
+
+/// The image's recipe: everything that decides its content.
+pub struct Recipe {
+    pub stack: Stack,
+    pub packages: Vec<&'static str>,
+    pub customize: String,
+}
+
+impl Recipe {
+    pub fn of(stack: Stack) -> Recipe {
+        let mut packages = BASE_PACKAGES.to_vec();
+        packages.extend_from_slice(stack.packages());
+        Recipe {
+            stack,
+            packages,
+            customize: customize_script(stack),
+        }
+    }
+
+    /// Hash of the recipe: the image's cache key.
+    pub fn key(&self) -> String {
+        let text = format!(
+            "v1 bookworm minbase\n{}\n{}",
+            self.packages.join(","),
+            self.customize
+        );
+        format!("{:016x}", fnv1a64(text.as_bytes()))
+    }
+}
+
+/// FNV-1a, 64 bits: a stable cache key (not a security boundary).
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The machine's apt sources, for mmdebstrap: the archive this machine uses.
+fn apt_sources() -> Result<PathBuf> {
+    for p in [
+        "/etc/apt/sources.list.d/debian.sources",
+        "/etc/apt/sources.list",
+    ] {
+        let path = Path::new(p);
+        if fs::read_to_string(path).is_ok_and(|t| t.contains("bookworm")) {
+            return Ok(path.to_path_buf());
+        }
+    }
+    Err(Error::Lab {
+        message: "this machine's apt sources name no Debian bookworm archive".into(),
+        help: Some(
+            "the systemd lab builds its hosts from the archive apt uses here (/etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list); use --kind light otherwise".into(),
+        ),
+    })
+}
+
+fn mkdir(path: &Path) -> Result<()> {
+    fs::create_dir_all(path).map_err(|source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Run a command; on failure the error carries the tail of its output.
+fn run_logged(cmd: &mut Command, what: &str, log: &Path) -> Result<()> {
+    let file = fs::File::create(log).map_err(|source| Error::Write {
+        path: log.to_path_buf(),
+        source,
+    })?;
+    let err = file.try_clone().map_err(|source| Error::Write {
+        path: log.to_path_buf(),
+        source,
+    })?;
+    let status = cmd
+        .stdin(Stdio::null())
+        .stdout(file)
+        .stderr(err)
+        .status()
+        .map_err(|e| Error::Lab {
+            message: format!("cannot run {what}: {e}"),
+            help: Some("install the lab's packages: sudo scripts/install-deps.sh".into()),
+        })?;
+    if status.success() {
+        return Ok(());
+    }
+    let text = fs::read_to_string(log).unwrap_or_default();
+    let tail: Vec<&str> = text.lines().rev().take(8).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    Err(Error::Lab {
+        message: format!("{what} failed ({status}):\n{}", tail.join("\n")),
+        help: Some(format!("its whole output is in {}", log.display())),
+    })
+}
+
+/// Images and mirrors a running lab uses (the paths its hosts recorded).
+fn in_use() -> Vec<PathBuf> {
+    let mut used = Vec::new();
+    let Ok(labs) = fs::read_dir(super::state::BASE_DIR) else {
+        return used;
+    };
+    for lab in labs.flatten() {
+        let Ok(hosts) = fs::read_dir(lab.path().join("hosts")) else {
+            continue;
+        };
+        for h in hosts.flatten() {
+            for f in ["image", "files/etc/clusterctl-lab/serve"] {
+                if let Ok(p) = fs::read_to_string(h.path().join(f)) {
+                    used.push(PathBuf::from(p.trim()));
+                }
+            }
+        }
+    }
+    used
+}
+
+/// Remove every entry of `dir` named `<prefix>*` except `keep` and what a
+/// running lab uses.
+fn remove_stale(dir: &Path, prefix: &str, keep: &str) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let used = in_use();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) && name != keep && !used.contains(&e.path()) {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// The cached root of a stack's image, built first if missing or stale.
+/// Call with the cache lock held (see [`CacheLock`]).
+pub fn ensure_image(stack: Stack) -> Result<PathBuf> {
+    let recipe = Recipe::of(stack);
+    let images = Path::new(CACHE_DIR).join("images");
+    let name = format!("{}-{}", stack.name(), recipe.key());
+    let root = images.join(&name);
+    if root.join("etc/os-release").exists() {
+        return Ok(root);
+    }
+    mkdir(&images)?;
+    let sources = apt_sources()?;
+    let tmp = images.join(format!(".tmp-{name}"));
+    let _ = fs::remove_dir_all(&tmp);
+    let log = images.join(format!("{name}.log"));
+    eprintln!(
+        "lab: building the {} root image with mmdebstrap (once; cached in {})",
+        stack.name(),
+        images.display()
+    );
+    let t0 = Instant::now();
+    let mut cmd = Command::new("mmdebstrap");
+    cmd.args([
+        "--variant=minbase",
+        "--mode=root",
+        "--format=directory",
+        "--quiet",
+    ])
+    .arg(format!("--include={}", recipe.packages.join(",")))
+    .arg(format!("--customize-hook={}", recipe.customize))
+    .arg("bookworm")
+    .arg(&tmp)
+    .arg(&sources)
+    .env("LANG", "C.UTF-8");
+    let built = run_logged(&mut cmd, "mmdebstrap", &log);
+    if let Err(e) = built {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, &root).map_err(|source| Error::Write {
+        path: root.clone(),
+        source,
+    })?;
+    let _ = fs::remove_file(&log);
+    remove_stale(&images, &format!("{}-", stack.name()), &name);
+    eprintln!(
+        "lab: {} image built in {:.0}s",
+        stack.name(),
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(root)
+}
+
+/// The mirror's directory (served as `/debian/`), built first if missing or
+/// stale. Call with the cache lock held.
+pub fn ensure_mirror() -> Result<PathBuf> {
+    let names = closure(MIRROR_PACKAGES)?;
+    // The exact files apt would fetch now: a security update makes a new mirror.
+    let mut args = vec!["download", "--print-uris"];
+    args.extend(names.iter().map(String::as_str));
+    let uris = super::net::run("apt-get", &args)?;
+    let mut files: Vec<&str> = uris
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    files.sort_unstable();
+    if files.len() < MIRROR_PACKAGES.len() {
+        return Err(Error::Lab {
+            message: "apt knows none or few of the mirror's packages".into(),
+            help: Some("run `apt-get update` once on this machine".into()),
+        });
+    }
+    let key = format!("{:016x}", fnv1a64(files.join("\n").as_bytes()));
+    let base = Path::new(CACHE_DIR);
+    let name = format!("mirror-{key}");
+    let dir = base.join(&name);
+    if dir.join(MIRROR_PATH).join("Packages.gz").exists() {
+        return Ok(dir);
+    }
+    mkdir(base)?;
+    let tmp = base.join(format!(".tmp-{name}"));
+    let _ = fs::remove_dir_all(&tmp);
+    let debs = tmp.join(MIRROR_PATH);
+    mkdir(&debs)?;
+    eprintln!(
+        "lab: building the wan host's apt mirror ({} packages; once, cached in {})",
+        files.len(),
+        dir.display()
+    );
+    let t0 = Instant::now();
+    let log = base.join(format!("{name}.log"));
+    let mut cmd = Command::new("apt-get");
+    cmd.args(["-q", "-o", "APT::Sandbox::User=root", "download"])
+        .args(&names)
+        .current_dir(&debs);
+    let mut done = run_logged(&mut cmd, "apt-get download", &log).map_err(|e| match e {
+        Error::Lab { message, help } => Error::Lab {
+            message,
+            help: Some(format!(
+                "if the archive no longer has these versions, run `apt-get update` and try again; {}",
+                help.unwrap_or_default()
+            )),
+        },
+        other => other,
+    });
+    if done.is_ok() {
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            "dpkg-scanpackages --multiversion . > Packages && gzip -9kn Packages",
+        ])
+        .current_dir(&debs);
+        done = run_logged(&mut cmd, "dpkg-scanpackages", &log);
+    }
+    if let Err(e) = done {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, &dir).map_err(|source| Error::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let _ = fs::remove_file(&log);
+    remove_stale(base, "mirror-", &name);
+    eprintln!("lab: mirror built in {:.0}s", t0.elapsed().as_secs_f64());
+    Ok(dir)
+}
+
+/// Every real package `packages` need, recursively (no recommends), by name.
+fn closure(packages: &[&str]) -> Result<Vec<String>> {
+    let mut args = vec![
+        "depends",
+        "--recurse",
+        "--no-recommends",
+        "--no-suggests",
+        "--no-conflicts",
+        "--no-breaks",
+        "--no-replaces",
+        "--no-enhances",
+    ];
+    args.extend_from_slice(packages);
+    let text = super::net::run("apt-cache", &args).map_err(|e| Error::Lab {
+        message: format!("cannot resolve the mirror's packages: {e}"),
+        help: Some("run `apt-get update` once on this machine".into()),
+    })?;
+    Ok(parse_closure(&text))
+}
+
+/// The package names of `apt-cache depends --recurse` output: unindented
+/// lines, less virtual packages (`<name>`).
+pub fn parse_closure(text: &str) -> Vec<String> {
+    let mut names: Vec<String> = text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with([' ', '<', '|']))
+        .map(|l| l.trim().to_string())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The cache's lock: one build at a time on this machine (two labs, two tests).
+pub struct CacheLock {
+    _file: fs::File,
+}
+
+impl CacheLock {
+    pub fn acquire() -> Result<CacheLock> {
+        use std::os::fd::AsRawFd;
+        mkdir(Path::new(CACHE_DIR))?;
+        let path = Path::new(CACHE_DIR).join(".lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| Error::Write { path, source })?;
+        // SAFETY: flock(2) on a descriptor we own; released when it is closed.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+        if rc != 0 {
+            return Err(Error::lab(format!(
+                "cannot lock {CACHE_DIR}/.lock: {}",
+                std::io::Error::last_os_error()
+            )));
+        }
+        Ok(CacheLock { _file: file })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stacks_parse_and_refuse_unknown_names() {
+        assert_eq!(
+            parse_stacks("--network", "ifupdown,networkd,nm").unwrap(),
+            [Stack::Ifupdown, Stack::Networkd, Stack::Nm]
+        );
+        let e = parse_stacks("--network", "ifupdown,netplan").unwrap_err();
+        assert!(e.to_string().contains("netplan"), "{e}");
+        assert!(parse_stacks("--network", "").is_err());
+    }
+
+    #[test]
+    fn recipes_differ_per_stack_and_carry_no_cluster_package() {
+        let keys: std::collections::BTreeSet<String> =
+            Stack::ALL.iter().map(|s| Recipe::of(*s).key()).collect();
+        assert_eq!(keys.len(), 3);
+        for s in Stack::ALL {
+            let r = Recipe::of(s);
+            for p in MIRROR_PACKAGES {
+                assert!(!r.packages.contains(p), "{s} image has {p}");
+            }
+            assert!(r.customize.contains("ssh_host_"));
+            assert!(r.customize.contains("trusted=yes"));
+        }
+        assert_eq!(Recipe::of(Stack::Nm).key(), Recipe::of(Stack::Nm).key());
+    }
+
+    #[test]
+    fn closure_keeps_real_packages_only() {
+        let text = "dnsmasq\n  Depends: libc6\n  Depends: <awk>\n    mawk\nlibc6\n<awk>\nmawk\n";
+        assert_eq!(parse_closure(text), ["dnsmasq", "libc6", "mawk"]);
+    }
+}
