@@ -1574,71 +1574,6 @@ impl Watched {
     }
 }
 
-/// The head's managed state that a refused apply must not touch.
-fn head_untouched_state(lab: &Lab) -> String {
-    lab.sh(
-        "head",
-        "for f in /etc/iptables/rules.v4 /etc/network/interfaces.d/clusterctl /etc/hosts \
-         /etc/dnsmasq.d/clusterctl.conf; do md5sum $f 2>&1; done; iptables-save | grep -v '^#'; true",
-    )
-}
-
-/// Issue #12: with the head's interfaces swapped in the inventory, the
-/// firewall would drop the SSH session that comes in on the interface the
-/// inventory now calls the LAN. apply refuses before changing anything.
-#[test]
-#[ignore = "needs root: run with --include-ignored (CI does)"]
-fn swapped_interfaces_are_refused_before_any_change_openssh() {
-    swapped_interfaces_scenario("openssh", "tswap", 28);
-}
-
-#[test]
-#[ignore = "needs root: run with --include-ignored (CI does)"]
-fn swapped_interfaces_are_refused_before_any_change_russh() {
-    swapped_interfaces_scenario("russh", "trswap", 29);
-}
-
-fn swapped_interfaces_scenario(transport: &str, prefix: &str, n: u8) {
-    let _g = serial();
-    let lab = Lab::new(prefix, n);
-    lab.up(1);
-    let inv = "lab/cluster.yaml";
-    let path = lab.dir.path().join(inv);
-    let yaml = fs::read_to_string(&path).unwrap();
-    let swapped = yaml
-        .replace("wan_iface: eth0", "wan_iface: SWAP")
-        .replace("lan_iface: eth1", "lan_iface: eth0")
-        .replace("wan_iface: SWAP", "wan_iface: eth1");
-    assert_ne!(swapped, yaml, "the lab inventory names eth0 and eth1");
-    fs::write(&path, swapped).unwrap();
-    let check = lab.run(&["check", "-i", inv]);
-    assert!(check.status.success(), "{}", describe("check", &check));
-
-    let before = head_untouched_state(&lab);
-    let out = run_with(&lab, transport, &["apply", "-i", inv, "--nodes", "head"]);
-    assert_eq!(out.status.code(), Some(1), "{}", describe("apply", &out));
-    let stdout = text(&out.stdout);
-    assert_eq!(recap_status(&stdout, "head"), "failed", "{stdout}");
-    assert!(
-        stdout.contains("are they swapped?") && stdout.contains("refusing before any change"),
-        "{}",
-        describe("apply", &out)
-    );
-    assert_eq!(head_untouched_state(&lab), before, "apply changed the head");
-    // And the head is as reachable as before.
-    let out = run_with(&lab, transport, &["diff", "-i", inv, "--nodes", "head"]);
-    assert_eq!(out.status.code(), Some(2), "{}", describe("diff", &out));
-    lab.down();
-}
-
-/// Issue #12: a change no check can foresee (a template override whose
-/// firewall no longer opens SSH on the WAN) cuts the path for new
-/// connections. The node reverts it by itself within the confirm timeout,
-/// apply proves the head reachable again and says `reverted`.
-#[test]
-#[ignore = "needs root: run with --include-ignored (CI does)"]
-fn a_change_that_cuts_ssh_is_reverted_openssh() {
-    cut_ssh_scenario("openssh", "tcut", 30);
 /// The supervisor of every systemd host, by name, from the state file.
 fn supervisors(lab: &Lab) -> Vec<(String, Proc)> {
     lab.state()
@@ -1663,84 +1598,6 @@ fn install_from_mirror(lab: &Lab, host: &str, packages: &str) {
 
 #[test]
 #[ignore = "needs root: run with --include-ignored (CI does)"]
-fn a_change_that_cuts_ssh_is_reverted_russh() {
-    cut_ssh_scenario("russh", "trcut", 31);
-}
-
-fn cut_ssh_scenario(transport: &str, prefix: &str, n: u8) {
-    let _g = serial();
-    let lab = Lab::new(prefix, n);
-    lab.up(1);
-    let inv = "lab/cluster.yaml";
-    let out = run_with(&lab, transport, &["apply", "-i", inv, "--nodes", "head"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
-    let good_rules = lab.sh("head", "cat /etc/iptables/rules.v4");
-    let good_live = lab.sh("head", "iptables -S INPUT");
-    assert!(good_live.contains("--dport 22 -j ACCEPT"), "{good_live}");
-
-    // The override: the built-in head firewall without its WAN ports.
-    let builtin = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/head/etc/iptables/rules.v4.j2"),
-    )
-    .unwrap();
-    let mut lines: Vec<&str> = Vec::new();
-    let mut skip = false;
-    for l in builtin.lines() {
-        if l.starts_with("{% for p in cluster.firewall.wan_tcp_ports %}") {
-            skip = true;
-        }
-        if !skip {
-            lines.push(l);
-        }
-        if skip && l.starts_with("{% endfor %}") {
-            skip = false;
-        }
-    }
-    assert!(lines.len() < builtin.lines().count());
-    let tdir = lab.dir.path().join("cut-templates");
-    fs::create_dir_all(tdir.join("head/etc/iptables")).unwrap();
-    fs::write(
-        tdir.join("head/etc/iptables/rules.v4.j2"),
-        lines.join("\n") + "\n",
-    )
-    .unwrap();
-    let tdir = tdir.to_str().unwrap();
-
-    let started = Instant::now();
-    let out = run_with(
-        &lab,
-        transport,
-        &[
-            "apply",
-            "-i",
-            inv,
-            "--nodes",
-            "head",
-            "--templates",
-            tdir,
-            "--confirm-timeout",
-            "15",
-        ],
-    );
-    let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(1), "{}", describe("apply", &out));
-    let stdout = text(&out.stdout);
-    assert_eq!(recap_status(&stdout, "head"), "reverted", "{stdout}");
-    assert!(
-        stdout.contains("a fresh SSH connection failed after the change")
-            && stdout.contains("reachable again"),
-        "{}",
-        describe("apply", &out)
-    );
-    assert!(stdout.contains("reverted=1"), "{stdout}");
-    assert!(took < Duration::from_secs(60), "took {took:?}");
-    // The old rules are back, on disk and loaded, and new connections get in.
-    assert_eq!(lab.sh("head", "cat /etc/iptables/rules.v4"), good_rules);
-    assert_eq!(lab.sh("head", "iptables -S INPUT"), good_live);
-    let out = run_with(&lab, transport, &["diff", "-i", inv, "--nodes", "head"]);
-    assert_eq!(out.status.code(), Some(0), "{}", describe("diff", &out));
-    lab.down();
-}
 fn systemd_hosts_boot_their_stack_install_from_the_mirror_reboot_and_leave_nothing() {
     let _g = serial();
     let before = snapshot();
@@ -2029,4 +1886,152 @@ fn a_22_lan_holds_more_than_89_light_workers_and_up_says_the_memory_first() {
     let netns = host_netns(&inits);
     lab.down();
     assert_gone(&lab, &inits, &netns, &before);
+}
+
+/// The head's managed state that a refused apply must not touch.
+fn head_untouched_state(lab: &Lab) -> String {
+    lab.sh(
+        "head",
+        "for f in /etc/iptables/rules.v4 /etc/network/interfaces.d/clusterctl /etc/hosts \
+         /etc/dnsmasq.d/clusterctl.conf; do md5sum $f 2>&1; done; iptables-save | grep -v '^#'; true",
+    )
+}
+
+/// Issue #12: with the head's interfaces swapped in the inventory, the
+/// firewall would drop the SSH session that comes in on the interface the
+/// inventory now calls the LAN. apply refuses before changing anything.
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn swapped_interfaces_are_refused_before_any_change_openssh() {
+    swapped_interfaces_scenario("openssh", "tswap", 28);
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn swapped_interfaces_are_refused_before_any_change_russh() {
+    swapped_interfaces_scenario("russh", "trswap", 29);
+}
+
+fn swapped_interfaces_scenario(transport: &str, prefix: &str, n: u8) {
+    let _g = serial();
+    let lab = Lab::new(prefix, n);
+    lab.up(1);
+    let inv = "lab/cluster.yaml";
+    let path = lab.dir.path().join(inv);
+    let yaml = fs::read_to_string(&path).unwrap();
+    let swapped = yaml
+        .replace("wan_iface: eth0", "wan_iface: SWAP")
+        .replace("lan_iface: eth1", "lan_iface: eth0")
+        .replace("wan_iface: SWAP", "wan_iface: eth1");
+    assert_ne!(swapped, yaml, "the lab inventory names eth0 and eth1");
+    fs::write(&path, swapped).unwrap();
+    let check = lab.run(&["check", "-i", inv]);
+    assert!(check.status.success(), "{}", describe("check", &check));
+
+    let before = head_untouched_state(&lab);
+    let out = run_with(&lab, transport, &["apply", "-i", inv, "--nodes", "head"]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe("apply", &out));
+    let stdout = text(&out.stdout);
+    assert_eq!(recap_status(&stdout, "head"), "failed", "{stdout}");
+    assert!(
+        stdout.contains("are they swapped?") && stdout.contains("refusing before any change"),
+        "{}",
+        describe("apply", &out)
+    );
+    assert_eq!(head_untouched_state(&lab), before, "apply changed the head");
+    // And the head is as reachable as before.
+    let out = run_with(&lab, transport, &["diff", "-i", inv, "--nodes", "head"]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe("diff", &out));
+    lab.down();
+}
+
+/// Issue #12: a change no check can foresee (a template override whose
+/// firewall no longer opens SSH on the WAN) cuts the path for new
+/// connections. The node reverts it by itself within the confirm timeout,
+/// apply proves the head reachable again and says `reverted`.
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn a_change_that_cuts_ssh_is_reverted_openssh() {
+    cut_ssh_scenario("openssh", "tcut", 30);
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn a_change_that_cuts_ssh_is_reverted_russh() {
+    cut_ssh_scenario("russh", "trcut", 31);
+}
+
+fn cut_ssh_scenario(transport: &str, prefix: &str, n: u8) {
+    let _g = serial();
+    let lab = Lab::new(prefix, n);
+    lab.up(1);
+    let inv = "lab/cluster.yaml";
+    let out = run_with(&lab, transport, &["apply", "-i", inv, "--nodes", "head"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
+    let good_rules = lab.sh("head", "cat /etc/iptables/rules.v4");
+    let good_live = lab.sh("head", "iptables -S INPUT");
+    assert!(good_live.contains("--dport 22 -j ACCEPT"), "{good_live}");
+
+    // The override: the built-in head firewall without its WAN ports.
+    let builtin = fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/head/etc/iptables/rules.v4.j2"),
+    )
+    .unwrap();
+    let mut lines: Vec<&str> = Vec::new();
+    let mut skip = false;
+    for l in builtin.lines() {
+        if l.starts_with("{% for p in cluster.firewall.wan_tcp_ports %}") {
+            skip = true;
+        }
+        if !skip {
+            lines.push(l);
+        }
+        if skip && l.starts_with("{% endfor %}") {
+            skip = false;
+        }
+    }
+    assert!(lines.len() < builtin.lines().count());
+    let tdir = lab.dir.path().join("cut-templates");
+    fs::create_dir_all(tdir.join("head/etc/iptables")).unwrap();
+    fs::write(
+        tdir.join("head/etc/iptables/rules.v4.j2"),
+        lines.join("\n") + "\n",
+    )
+    .unwrap();
+    let tdir = tdir.to_str().unwrap();
+
+    let started = Instant::now();
+    let out = run_with(
+        &lab,
+        transport,
+        &[
+            "apply",
+            "-i",
+            inv,
+            "--nodes",
+            "head",
+            "--templates",
+            tdir,
+            "--confirm-timeout",
+            "15",
+        ],
+    );
+    let took = started.elapsed();
+    assert_eq!(out.status.code(), Some(1), "{}", describe("apply", &out));
+    let stdout = text(&out.stdout);
+    assert_eq!(recap_status(&stdout, "head"), "reverted", "{stdout}");
+    assert!(
+        stdout.contains("a fresh SSH connection failed after the change")
+            && stdout.contains("reachable again"),
+        "{}",
+        describe("apply", &out)
+    );
+    assert!(stdout.contains("reverted=1"), "{stdout}");
+    assert!(took < Duration::from_secs(60), "took {took:?}");
+    // The old rules are back, on disk and loaded, and new connections get in.
+    assert_eq!(lab.sh("head", "cat /etc/iptables/rules.v4"), good_rules);
+    assert_eq!(lab.sh("head", "iptables -S INPUT"), good_live);
+    let out = run_with(&lab, transport, &["diff", "-i", inv, "--nodes", "head"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe("diff", &out));
+    lab.down();
 }
