@@ -204,6 +204,7 @@ impl ControlDir {
         let base = std::env::var_os("XDG_RUNTIME_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(std::env::temp_dir);
+        clean_dead_runs(&base);
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -220,8 +221,73 @@ impl ControlDir {
     }
 }
 
+/// Close the ssh masters and remove the control directory of every earlier
+/// run on this machine that died without cleaning up (SIGKILL): otherwise
+/// their masters would hold connections to the nodes for minutes.
+fn clean_dead_runs(base: &std::path::Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    // SAFETY: getuid(2) cannot fail.
+    let me = unsafe { libc::getuid() };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("clusterctl-")
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(pid, _)| pid.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let ours = e.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        // SAFETY: kill(2) with signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !ours || alive {
+            continue;
+        }
+        for sock in std::fs::read_dir(e.path()).into_iter().flatten().flatten() {
+            let _ = std::process::Command::new("ssh")
+                .arg("-o")
+                .arg(format!("ControlPath={}", sock.path().display()))
+                .args(["-O", "exit", "clusterctl-dead-run"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(e.path());
+    }
+}
+
 impl Drop for ControlDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dead run's control directory goes; a live run's stays.
+    #[test]
+    fn control_dirs_of_dead_runs_are_cleaned_up() {
+        let base = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let gone = base.path().join(format!("clusterctl-{dead}-1a2b"));
+        let live = base
+            .path()
+            .join(format!("clusterctl-{}-3c4d", std::process::id()));
+        let other = base.path().join("clusterctl-notapid-5e6f");
+        for d in [&gone, &live, &other] {
+            std::fs::create_dir(d).unwrap();
+            std::fs::write(d.join("not-a-socket"), "").unwrap();
+        }
+        clean_dead_runs(base.path());
+        assert!(!gone.exists());
+        assert!(live.exists() && other.exists());
     }
 }

@@ -193,7 +193,7 @@ mod tests {
             backup_dir: format!("{d}/bk"),
             run_id: "TEST",
             lock: LockRef {
-                dir: format!("{d}/lock"),
+                dir: format!("{d}/state/lock"),
                 run_id: "TEST".into(),
                 lease: 600,
             },
@@ -241,7 +241,7 @@ mod tests {
             backup_dir: format!("{d}/bk"),
             run_id: "TEST",
             lock: LockRef {
-                dir: format!("{d}/lock"),
+                dir: format!("{d}/state/lock"),
                 run_id: "TEST".into(),
                 lease: 600,
             },

@@ -115,7 +115,7 @@ mod tests {
 
     fn lock(dir: &tempfile::TempDir) -> LockRef {
         LockRef {
-            dir: dir.path().join("lock").to_str().unwrap().to_string(),
+            dir: dir.path().join("state/lock").to_str().unwrap().to_string(),
             run_id: "RUN".into(),
             lease: 600,
         }

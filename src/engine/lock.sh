@@ -4,7 +4,10 @@
 # most if this run dies: a dead run's lock expires).
 lock() { # one apply at a time on this node; a dead run's lock expires
   now=$(date +%s)
+  mkdir -p "${lk%/*}" 2>/dev/null
   if mkdir "$lk" 2>/dev/null; then :
+  elif [ ! -d "$lk" ]; then
+    echo "@@error $lk: cannot create the apply lock"; fail=1; return 1
   else
     # No owner yet: being taken right now, or left by a run that died at
     # once (then it is stale after a minute).

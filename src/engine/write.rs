@@ -238,7 +238,7 @@ mod tests {
         WriteCtx {
             backup_dir: format!("{d}/backups/RUN"),
             owed_file: format!("{d}/owed-handlers"),
-            lock_dir: format!("{d}/lock"),
+            lock_dir: format!("{d}/state/lock"),
             run_id: "RUN".into(),
             lease: 600,
             release: true,
@@ -343,9 +343,10 @@ mod tests {
             std::fs::read_to_string(format!("{d}/dnsmasq.conf")).unwrap(),
             "port=0\n"
         );
+        // The two files and clusterctl's state directory, no temp file.
         assert_eq!(
             std::fs::read_dir(d).unwrap().count(),
-            2,
+            3,
             "temp files left behind"
         );
     }
@@ -378,7 +379,7 @@ mod tests {
         let hosts = std::fs::read_to_string(format!("{d}/hosts")).unwrap();
         assert_eq!(hosts, "the user's edit\n");
         assert!(
-            !Path::new(&format!("{d}/lock")).exists(),
+            !Path::new(&format!("{d}/state/lock")).exists(),
             "the lock is released"
         );
     }
@@ -403,9 +404,9 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs();
-        std::fs::create_dir(format!("{d}/lock")).unwrap();
+        std::fs::create_dir_all(format!("{d}/state/lock")).unwrap();
         let other = format!("OTHER {}\n", now + 100);
-        std::fs::write(format!("{d}/lock/owner"), &other).unwrap();
+        std::fs::write(format!("{d}/state/lock/owner"), &other).unwrap();
         let w = run_locally(&plan, d);
         assert!(!w.done && w.written.is_empty(), "{w:?}");
         assert!(
@@ -414,11 +415,11 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "a\n");
         assert_eq!(
-            std::fs::read_to_string(format!("{d}/lock/owner")).unwrap(),
+            std::fs::read_to_string(format!("{d}/state/lock/owner")).unwrap(),
             other
         );
 
-        std::fs::write(format!("{d}/lock/owner"), "OTHER 1\n").unwrap();
+        std::fs::write(format!("{d}/state/lock/owner"), "OTHER 1\n").unwrap();
         let w = run_locally(&plan, d);
         assert!(w.done, "{w:?}");
         assert!(
@@ -427,7 +428,7 @@ mod tests {
         );
         assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "A\n");
         assert!(
-            !Path::new(&format!("{d}/lock")).exists(),
+            !Path::new(&format!("{d}/state/lock")).exists(),
             "released at the end"
         );
     }

@@ -1952,13 +1952,13 @@ fn swapped_interfaces_scenario(transport: &str, prefix: &str, n: u8) {
 #[test]
 #[ignore = "needs root: run with --include-ignored (CI does)"]
 fn a_change_that_cuts_ssh_is_reverted_openssh() {
-    cut_ssh_scenario("openssh", "tcut", 30);
+    cut_ssh_scenario("openssh", "tcut", 33);
 }
 
 #[test]
 #[ignore = "needs root: run with --include-ignored (CI does)"]
 fn a_change_that_cuts_ssh_is_reverted_russh() {
-    cut_ssh_scenario("russh", "trcut", 31);
+    cut_ssh_scenario("russh", "trcut", 34);
 }
 
 fn cut_ssh_scenario(transport: &str, prefix: &str, n: u8) {
