@@ -19,6 +19,9 @@ PKGS=(
   netcat-openbsd
   bridge-utils
   ifupdown
+  # What apply installs on a node that lacks it: the light lab's hosts share
+  # this machine's root, so it must be here (never started here).
+  iptables-persistent
   # The systemd kind of lab host: containers booted with systemd-nspawn from
   # Debian roots built by mmdebstrap, and the wan host's apt mirror (indexed
   # with dpkg-scanpackages; served by clusterctl itself).
@@ -54,6 +57,9 @@ printf '#!/bin/sh\nexit 101\n' >"$policy"
 chmod 755 "$policy"
 
 export DEBIAN_FRONTEND=noninteractive
+# iptables-persistent must not save this machine's rules.
+printf '%s\n' 'iptables-persistent iptables-persistent/autosave_v4 boolean false' \
+  'iptables-persistent iptables-persistent/autosave_v6 boolean false' | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "install-deps.sh: installed ${missing[*]}"

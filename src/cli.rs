@@ -164,6 +164,10 @@ pub struct ApplyArgs {
     pub wait: u64,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
+    /// Install nothing (air-gapped clusters): a package a node lacks is an
+    /// error naming it, and that node is left unchanged
+    #[arg(long)]
+    pub skip_packages: bool,
 }
 
 /// Commit-confirm for changes that can cut the controller's path to a node.

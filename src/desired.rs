@@ -69,6 +69,8 @@ pub struct Desired {
     pub files: Vec<RenderedFile>,
     /// The handler of every step with a file on this node, in step order.
     pub handlers: Vec<HandlerRun>,
+    /// The packages those steps need, by the node's package manager's names.
+    pub packages: Vec<&'static str>,
 }
 
 /// What a template sees as `node`.
@@ -127,6 +129,17 @@ pub fn desired(
     let mut out = Desired::default();
     for step in catalog::for_role(node.role()) {
         let files = render_step(&s, templates, step, &ctx)?;
+        if !files.is_empty() {
+            for name in step
+                .packages
+                .iter()
+                .filter_map(|p| p.name(facts.package_manager))
+            {
+                if !out.packages.contains(&name) {
+                    out.packages.push(name);
+                }
+            }
+        }
         if let (Some(h), false) = (step.handler, files.is_empty()) {
             let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
             out.handlers.push(HandlerRun {

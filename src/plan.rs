@@ -70,12 +70,14 @@ pub struct NodePlan {
     pub changes: Vec<FileChange>,
     /// In step order, each step once.
     pub handlers: Vec<PlannedHandler>,
+    /// Packages to install first (those the steps need that the node lacks).
+    pub install: Vec<&'static str>,
 }
 
 impl NodePlan {
     /// Nothing to write and no handler to run.
     pub fn is_noop(&self) -> bool {
-        self.file_changes() == 0 && self.handlers.is_empty()
+        self.file_changes() == 0 && self.handlers.is_empty() && self.install.is_empty()
     }
 
     /// Files to create, update or fix.
@@ -107,6 +109,12 @@ pub fn plan_node(desired: &Desired, facts: &Facts) -> Result<NodePlan, PlanError
         let obs = facts.files.get(f.path).unwrap_or(&none);
         plan.changes.push(plan_file(f, obs)?);
     }
+    plan.install = desired
+        .packages
+        .iter()
+        .filter(|p| !facts.packages.contains(**p))
+        .copied()
+        .collect();
     for h in &desired.handlers {
         let changed = plan
             .changes
@@ -234,6 +242,7 @@ mod tests {
         let desired = Desired {
             files: files.to_vec(),
             handlers,
+            packages: vec![],
         };
         let mut facts = Facts::assumed();
         facts.files = observed;

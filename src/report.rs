@@ -78,6 +78,8 @@ pub struct NodeReport {
     pub changes: Vec<ChangeReport>,
     /// Managed files already in sync.
     pub in_sync: usize,
+    /// `diff`: the packages apply would install first; `apply`: those it did.
+    pub packages: Vec<String>,
     /// `diff`: the handlers that would run; `apply`: those that ran.
     pub handlers: Vec<HandlerReport>,
     /// Things the user should know that are not failures.
@@ -96,6 +98,7 @@ impl NodeReport {
             status: Status::Ok,
             changes: Vec::new(),
             in_sync: 0,
+            packages: Vec::new(),
             handlers: Vec::new(),
             notes: Vec::new(),
             message: None,
@@ -115,6 +118,7 @@ impl NodeReport {
         self.changes = changes(plan, |_| true);
         self.in_sync = plan.changes.len() - plan.file_changes();
         self.handlers = handlers(plan, |_| true);
+        self.packages = plan.install.iter().map(|p| p.to_string()).collect();
         if !plan.is_noop() {
             self.status = Status::Changes;
         }
@@ -190,6 +194,9 @@ pub fn plan_text(nodes: &[NodeReport], verbose: u8) -> String {
             text.push_str(&format!("{name}: {}: {message}\n", r.status));
             continue;
         }
+        if !r.packages.is_empty() {
+            text.push_str(&format!("==> {name}: install: {}\n", r.packages.join(" ")));
+        }
         for c in &r.changes {
             if c.action == "fix" {
                 text.push_str(&format!(
@@ -229,6 +236,9 @@ pub fn plan_text(nodes: &[NodeReport], verbose: u8) -> String {
 /// and how it ended.
 pub fn progress_text(r: &NodeReport, verbose: u8) -> String {
     let mut s = String::new();
+    if !r.packages.is_empty() {
+        s.push_str(&format!("{}: installed {}\n", r.node, r.packages.join(" ")));
+    }
     for c in &r.changes {
         s.push_str(&format!("{}: wrote {}\n", r.node, c.path));
     }
@@ -255,7 +265,11 @@ pub fn recap_text(nodes: &[NodeReport], run_id: &str, verbose: u8) -> String {
         let detail = match r.status {
             Status::Ok => "in sync".to_string(),
             Status::Changed => format!(
-                "{} file(s) written, {} handler(s) run",
+                "{}{} file(s) written, {} handler(s) run",
+                match r.packages.len() {
+                    0 => String::new(),
+                    n => format!("{n} package(s) installed, "),
+                },
                 r.changes.len(),
                 r.handlers.len()
             ),

@@ -8,9 +8,11 @@
 //! catalog and a template, nothing else.
 
 mod handler;
+mod packages;
 mod validator;
 
 pub use handler::Handler;
+pub use packages::{install_script, Package, PackageManager};
 pub use validator::Validator;
 
 use crate::cluster::{Addressing, Cluster, HostfileFlavor, NodeRef, Role};
@@ -57,6 +59,20 @@ pub const PROBED_TOOLS: &[&str] = &[
     "mount.nfs",
 ];
 
+/// Every package any step may need, under every manager's name: what the
+/// probe asks the node's package manager about.
+pub fn candidate_packages() -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Vec::new();
+    for p in STEPS.iter().flat_map(|s| s.packages) {
+        for name in [p.apt, p.dnf, p.apk].into_iter().flatten() {
+            if !v.contains(&name) {
+                v.push(name);
+            }
+        }
+    }
+    v
+}
+
 /// How clusterctl owns a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Manage {
@@ -87,6 +103,9 @@ pub struct Step {
     pub files: &'static [FileSpec],
     pub validator: Option<Validator>,
     pub handler: Option<Handler>,
+    /// What the node must have installed for this step (when the step has a
+    /// file on the node).
+    pub packages: &'static [Package],
 }
 
 fn always(_: &Subject) -> bool {
@@ -137,6 +156,9 @@ const HOSTFILES: &[FileSpec] = &[
     ),
 ];
 
+/// The firewall's tools and what loads its rules at boot.
+const FIREWALL: &[Package] = &[packages::IPTABLES, packages::IPTABLES_PERSISTENT];
+
 /// Every step, in the order apply runs them: the head first, then workers.
 pub const STEPS: &[Step] = &[
     // ---- head
@@ -151,6 +173,7 @@ pub const STEPS: &[Step] = &[
         )],
         validator: None,
         handler: Some(Handler::IfUp),
+        packages: &[],
     },
     Step {
         id: "head-ip-forward",
@@ -163,6 +186,7 @@ pub const STEPS: &[Step] = &[
         )],
         validator: None,
         handler: Some(Handler::SysctlLoad),
+        packages: &[],
     },
     Step {
         id: "head-firewall",
@@ -178,6 +202,7 @@ pub const STEPS: &[Step] = &[
         }],
         validator: Some(Validator::IptablesRestore),
         handler: Some(Handler::IptablesRestore),
+        packages: FIREWALL,
     },
     Step {
         id: "head-hosts",
@@ -186,6 +211,7 @@ pub const STEPS: &[Step] = &[
         files: &[block("common/etc/hosts.j2", "/etc/hosts", always)],
         validator: None,
         handler: None,
+        packages: &[],
     },
     Step {
         id: "head-dnsmasq",
@@ -198,6 +224,7 @@ pub const STEPS: &[Step] = &[
         )],
         validator: Some(Validator::Dnsmasq),
         handler: Some(Handler::Restart("dnsmasq")),
+        packages: &[packages::DNSMASQ],
     },
     Step {
         id: "head-nfs-exports",
@@ -206,6 +233,7 @@ pub const STEPS: &[Step] = &[
         files: &[block("head/etc/exports.j2", "/etc/exports", nfs)],
         validator: None,
         handler: Some(Handler::ExportfsReload),
+        packages: &[packages::NFS_SERVER],
     },
     Step {
         id: "head-mpi-hostfile",
@@ -214,6 +242,7 @@ pub const STEPS: &[Step] = &[
         files: HOSTFILES,
         validator: None,
         handler: None,
+        packages: &[],
     },
     // ---- workers
     Step {
@@ -234,6 +263,7 @@ pub const STEPS: &[Step] = &[
         ],
         validator: None,
         handler: Some(Handler::IfUp),
+        packages: &[],
     },
     Step {
         id: "worker-hosts",
@@ -242,6 +272,7 @@ pub const STEPS: &[Step] = &[
         files: &[block("common/etc/hosts.j2", "/etc/hosts", always)],
         validator: None,
         handler: None,
+        packages: &[],
     },
     Step {
         id: "worker-nfs-mounts",
@@ -250,6 +281,7 @@ pub const STEPS: &[Step] = &[
         files: &[block("worker/etc/fstab.j2", "/etc/fstab", nfs)],
         validator: None,
         handler: Some(Handler::MountNfs),
+        packages: &[packages::NFS_CLIENT],
     },
     Step {
         id: "worker-firewall",
@@ -265,6 +297,7 @@ pub const STEPS: &[Step] = &[
         }],
         validator: Some(Validator::IptablesRestore),
         handler: Some(Handler::IptablesRestore),
+        packages: FIREWALL,
     },
     Step {
         id: "worker-mpi-hostfile",
@@ -273,6 +306,7 @@ pub const STEPS: &[Step] = &[
         files: HOSTFILES,
         validator: None,
         handler: None,
+        packages: &[],
     },
 ];
 

@@ -155,6 +155,7 @@ fn apply_everywhere(args: &AddNodeArgs, verbose: u8) -> Result<i32> {
         dry_run: false,
         wait: args.wait,
         confirm: args.confirm,
+        skip_packages: false,
     };
     super::apply::run(&apply, verbose)
 }

@@ -84,6 +84,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         confirm: (!args.confirm.no_confirm).then_some(args.confirm.confirm_timeout),
         // The handler round trip, the confirmation, and some slack.
         lease: u64::from(r.timeout) + u64::from(args.confirm.confirm_timeout) + 30,
+        skip_packages: args.skip_packages,
     };
     let log = Log { verbose };
     let mut reports: Vec<NodeReport> = Vec::new();

@@ -171,6 +171,7 @@ mod tests {
                 },
                 owed: false,
             }],
+            install: vec![],
         }
     }
 

@@ -47,7 +47,8 @@ pub struct Job<'a> {
 pub fn probe_and_plan(t: &dyn Transport, job: Job) -> Result<(Facts, NodePlan), (Status, String)> {
     let node = desired::node(job.cluster, job.node).map_err(|e| (Status::Failed, e.to_string()))?;
     let paths = catalog::candidate_paths(node.role());
-    let facts = facts::gather(t, &paths, catalog::PROBED_TOOLS).map_err(|e| {
+    let pkgs = catalog::candidate_packages();
+    let facts = facts::gather(t, &paths, catalog::PROBED_TOOLS, &pkgs).map_err(|e| {
         let status = if e.unreachable {
             Status::Unreachable
         } else {
@@ -129,6 +130,10 @@ mod tests {
         for t in PROBED_TOOLS {
             s.push_str(&format!("@@tool {t}\n"));
         }
+        s.push_str("@@pkgmgr apt\n");
+        for p in catalog::candidate_packages() {
+            s.push_str(&format!("@@pkg {p}\n"));
+        }
         s.push_str("@@session-if eth0\n");
         for f in files {
             if present {
@@ -159,6 +164,7 @@ mod tests {
             cancel,
             confirm: None,
             lease: 600,
+            skip_packages: false,
         }
     }
 
@@ -291,6 +297,7 @@ mod tests {
             cancel: &NEVER,
             confirm: Some(seconds),
             lease: 600,
+            skip_packages: false,
         }
     }
 
@@ -335,6 +342,56 @@ mod tests {
         assert!(msg.contains("Connection timed out"), "{msg}");
         assert!(msg.contains("reachable again"), "{msg}");
         assert_eq!(r.round_trips, 5);
+    }
+
+    /// A fresh head lacks its packages: the write round trip installs the
+    /// missing ones first (still three round trips); with --skip-packages
+    /// apply names them and changes nothing.
+    #[test]
+    fn missing_packages_are_installed_first_or_named_with_skip_packages() {
+        let (lab, files) = lab();
+        let fresh = |s: String| {
+            s.lines()
+                .filter(|l| !matches!(*l, "@@pkg dnsmasq" | "@@pkg iptables-persistent"))
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+        };
+        let probe = fresh(probe_answer(&files, false));
+        let t = accepting_head(&files, || ok("@@disarmed\n".into()));
+        let plan = probe_and_plan(&t, lab.job()).unwrap().1;
+        assert!(plan.install.is_empty(), "the accepting head has everything");
+        let t2 = FakeHost::new(move |_| ok(probe.clone()));
+        let (_, plan) = probe_and_plan(&t2, lab.job()).unwrap();
+        assert_eq!(plan.install, ["iptables-persistent", "dnsmasq"]);
+        let mut opts = unconfirmed(&NEVER);
+        opts.skip_packages = true;
+        let r = apply_node(&t2, lab.job(), opts);
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(r.round_trips, 1);
+        assert_eq!(
+            r.message.as_deref(),
+            Some("missing package(s) iptables-persistent, dnsmasq on head (--skip-packages: clusterctl installs nothing); install them and run apply again; nothing was changed")
+        );
+        let w = write_script(
+            &plan,
+            &write::WriteCtx {
+                backup_dir: "/b".into(),
+                owed_file: "/o".into(),
+                lock_dir: "/l".into(),
+                run_id: "RUN".into(),
+                lease: 1,
+                release: false,
+                install: Some(catalog::install_script(
+                    crate::facts::PackageManager::Apt,
+                    &plan.install,
+                )),
+            },
+        );
+        let install = w.find("\npkg_install\n").unwrap();
+        assert!(
+            install < w.find("\nstage ").unwrap(),
+            "installed before staging"
+        );
     }
 
     #[test]

@@ -14,8 +14,22 @@ const ENGINE_TOOLS: &[Tool] = &[
     Tool::new("mktemp", "coreutils"),
 ];
 
-/// Ok, or why apply must stop before writing anything on `node`.
-pub fn preflight(plan: &NodePlan, facts: &Facts, node: &str) -> Result<(), String> {
+/// Ok, or why apply must stop before writing anything on `node`. With
+/// `skip_packages` (air-gapped clusters), a package the node lacks is an
+/// error instead of an install.
+pub fn preflight(
+    plan: &NodePlan,
+    facts: &Facts,
+    node: &str,
+    skip_packages: bool,
+) -> Result<(), String> {
+    if skip_packages && !plan.install.is_empty() {
+        return Err(format!(
+            "missing package(s) {} on {node} (--skip-packages: clusterctl installs nothing); \
+             install them and run apply again; nothing was changed",
+            plan.install.join(", ")
+        ));
+    }
     if let Some(Err(e)) = plan
         .handlers
         .iter()
@@ -34,7 +48,9 @@ pub fn preflight(plan: &NodePlan, facts: &Facts, node: &str) -> Result<(), Strin
     let mut missing: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
     for t in need {
-        if seen.insert(t.command) && !facts.tools.contains(t.command) {
+        // A tool whose package this apply installs first is not missing.
+        let coming = plan.install.contains(&t.package);
+        if seen.insert(t.command) && !coming && !facts.tools.contains(t.command) {
             missing.push(format!("`{}` (package {})", t.command, t.package));
         }
     }

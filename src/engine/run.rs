@@ -10,6 +10,7 @@ use super::confirm::{disarm_script, parse_disarm, Arm, Confirmed};
 use super::handlers::{handler_script, parse_handlers, LockRef};
 use super::output::stderr_tail;
 use super::{preflight, probe_and_plan, safety, write, Job};
+use crate::catalog::install_script;
 use crate::desired;
 use crate::facts::Facts;
 use crate::node_state::{BACKUP_ROOT, CONFIRM_ROOT, LOCK_DIR, OWED_FILE};
@@ -28,6 +29,8 @@ pub struct RunOptions<'a> {
     pub confirm: Option<u32>,
     /// Seconds the node's apply lock outlives this run if it dies.
     pub lease: u64,
+    /// Install nothing: a missing package is an error (air-gapped clusters).
+    pub skip_packages: bool,
 }
 
 /// Apply to one node.
@@ -55,7 +58,7 @@ fn apply_inner(t: &dyn Transport, job: Job, opts: RunOptions) -> NodeReport {
     let checks = desired::node(job.cluster, job.node)
         .map_err(|e| e.to_string())
         .and_then(|node| safety::refuse_lockout(job.cluster, node, &facts, &plan))
-        .and_then(|()| preflight(&plan, &facts, job.node));
+        .and_then(|()| preflight(&plan, &facts, job.node, opts.skip_packages));
     if let Err(m) = checks {
         return report.fail(Status::Failed, m);
     }
@@ -72,7 +75,7 @@ fn apply_inner(t: &dyn Transport, job: Job, opts: RunOptions) -> NodeReport {
 
     // Round trip 2: lock, check, stage, validate, back up, rename.
     let mut written = Vec::new();
-    if plan.file_changes() > 0 {
+    if plan.file_changes() > 0 || !plan.install.is_empty() {
         let ctx = write::WriteCtx {
             backup_dir: backup_dir.clone(),
             owed_file: OWED_FILE.to_string(),
@@ -80,12 +83,15 @@ fn apply_inner(t: &dyn Transport, job: Job, opts: RunOptions) -> NodeReport {
             run_id: opts.run_id.to_string(),
             lease: opts.lease,
             release: plan.handlers.is_empty(),
+            install: (!plan.install.is_empty())
+                .then(|| install_script(facts.package_manager, &plan.install)),
         };
         let (w, result) = write::write_files(t, &plan, &ctx);
         if w.backed_up {
             report.backup_dir = Some(backup_dir.clone());
         }
         report.notes.extend(w.notes);
+        report.packages = w.installed;
         written = w.written;
         if let Err(msg) = result {
             report.made(&plan, &written, &[]);

@@ -28,17 +28,21 @@ pub struct WriteCtx {
     pub lease: u64,
     /// Release the lock when the write is done (nothing follows that needs it).
     pub release: bool,
+    /// A `pkg_install` function to run before anything is staged (the
+    /// validators may come with the packages).
+    pub install: Option<String>,
 }
 
 /// The write script for this plan.
 pub fn write_script(plan: &NodePlan, ctx: &WriteCtx) -> String {
     let mut s = format!(
-        "bk={}\npf={}\nlk={}\nrun={}\nlease={}\n{LIB}main() {{\nexec </dev/null\nlock || abort\n",
+        "bk={}\npf={}\nlk={}\nrun={}\nlease={}\n{LIB}{}main() {{\nexec </dev/null\nlock || abort\n",
         shell_quote(&ctx.backup_dir),
         shell_quote(&ctx.owed_file),
         shell_quote(&ctx.lock_dir),
         shell_quote(&ctx.run_id),
         ctx.lease,
+        ctx.install.as_deref().unwrap_or(""),
     );
     // Nothing is staged over a file that changed since the probe read it.
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -58,6 +62,9 @@ pub fn write_script(plan: &NodePlan, ctx: &WriteCtx) -> String {
         }
     }
     s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
+    if ctx.install.is_some() {
+        s.push_str("pkg_install\n[ \"$fail\" -eq 0 ] || abort\n");
+    }
     let writes: Vec<(usize, &FileChange)> = plan
         .changes
         .iter()
@@ -139,6 +146,7 @@ fn stage(s: &mut String, i: usize, c: &FileChange) {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct WriteResult {
     pub written: Vec<String>,
+    pub installed: Vec<String>,
     pub notes: Vec<String>,
     pub backed_up: bool,
     pub errors: Vec<String>,
@@ -162,6 +170,11 @@ pub fn parse_write(text: &str) -> WriteResult {
                  it was not overwritten; run apply again to see the new diff"
             )),
             "@@locked" => r.errors.push(locked(rest)),
+            "@@installed" => r.installed = rest.split_whitespace().map(String::from).collect(),
+            "@@install-failed" => r.errors.push(format!(
+                "installing {rest} failed: {}",
+                summarize(&detail[detail.len().saturating_sub(4)..])
+            )),
             "@@note" => r.notes.push(rest.to_string()),
             "@@done" => r.done = true,
             _ => {}
@@ -242,6 +255,7 @@ mod tests {
             run_id: "RUN".into(),
             lease: 600,
             release: true,
+            install: None,
         }
     }
 

@@ -23,6 +23,16 @@ pub enum InitSystem {
     Unknown,
 }
 
+/// A node's package manager, from the facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackageManager {
+    Apt,
+    Dnf,
+    Apk,
+    Unknown,
+}
+
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Facts {
     pub os_id: String,
@@ -46,6 +56,9 @@ pub struct Facts {
     /// IPv4 addresses by interface, with their networks.
     #[serde(skip)]
     pub addrs: Vec<(String, ipnet::Ipv4Net)>,
+    /// The package manager, and which of the packages asked about are installed.
+    pub package_manager: PackageManager,
+    pub packages: std::collections::BTreeSet<String>,
     /// Steps whose handler an earlier apply still owes (see `node_state::OWED_FILE`).
     pub owed: Vec<String>,
     #[serde(skip)]
@@ -74,6 +87,7 @@ impl Facts {
         f.os_version = "12".into();
         f.init = InitSystem::Systemd;
         f.iptables = "nf_tables".into();
+        f.package_manager = PackageManager::Apt;
         f
     }
 
@@ -92,6 +106,8 @@ impl Facts {
             session_iface: None,
             session_client: None,
             addrs: Vec::new(),
+            package_manager: PackageManager::Unknown,
+            packages: Default::default(),
             owed: Vec::new(),
             files: BTreeMap::new(),
         }
@@ -101,20 +117,27 @@ impl Facts {
 /// The probe's code; its values come in quoted assignments and `set --`.
 const PROBE: &str = include_str!("probe.sh");
 
-/// The probe script for these managed paths and the commands to look for.
-pub fn probe_script(paths: &[&str], tools: &[&str]) -> String {
+/// The probe script for these managed paths, the commands and the
+/// packages to look for.
+pub fn probe_script(paths: &[&str], tools: &[&str], pkgs: &[&str]) -> String {
     let quoted: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
     format!(
-        "tools={}\nowed_file={}\nset -- {}\n{PROBE}",
+        "tools={}\npkgs={}\nowed_file={}\nset -- {}\n{PROBE}",
         shell_quote(&tools.join(" ")),
+        shell_quote(&pkgs.join(" ")),
         shell_quote(OWED_FILE),
         quoted.join(" ")
     )
 }
 
 /// Run the probe on one node: one round trip.
-pub fn gather(t: &dyn Transport, paths: &[&str], tools: &[&str]) -> Result<Facts, TransportError> {
-    let out = t.run(&probe_script(paths, tools))?;
+pub fn gather(
+    t: &dyn Transport,
+    paths: &[&str],
+    tools: &[&str],
+    pkgs: &[&str],
+) -> Result<Facts, TransportError> {
+    let out = t.run(&probe_script(paths, tools, pkgs))?;
     let text = String::from_utf8_lossy(&out.stdout);
     parse(&text).map_err(|e| TransportError {
         message: format!(
@@ -171,6 +194,17 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             "@@session-if" => {
                 let i = rest.trim();
                 f.session_iface = (!i.is_empty()).then(|| i.to_string());
+            }
+            "@@pkgmgr" => {
+                f.package_manager = match rest.trim() {
+                    "apt" => PackageManager::Apt,
+                    "dnf" => PackageManager::Dnf,
+                    "apk" => PackageManager::Apk,
+                    _ => PackageManager::Unknown,
+                }
+            }
+            "@@pkg" => {
+                f.packages.insert(rest.trim().to_string());
             }
             "@@session-client" => f.session_client = rest.trim().parse().ok(),
             "@@addr" => {
@@ -260,7 +294,7 @@ mod tests {
         let missing = dir.join("missing");
         let t = Local::default();
         let paths = [file.to_str().unwrap(), missing.to_str().unwrap()];
-        let f = gather(&t, &paths, &["base64", "mktemp"]).unwrap();
+        let f = gather(&t, &paths, &["base64", "mktemp"], &["coreutils"]).unwrap();
         assert_eq!(t.round_trips(), 1);
         let got = &f.files[file.to_str().unwrap()];
         assert_eq!(got.content.as_deref(), Some(content));

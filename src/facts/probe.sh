@@ -1,5 +1,6 @@
 # The facts probe: one round trip. Sent after quoted assignments of
-# `tools` (commands to look for) and `owed_file`, and `set --` with the
+# `tools` (commands to look for), `pkgs` (packages to ask the package
+# manager about) and `owed_file`, and `set --` with the
 # managed paths to read. Prints the `@@key value` line protocol that
 # facts/mod.rs parses; file contents are base64 between @@file and @@end.
 set -u
@@ -21,6 +22,19 @@ if command -v nft >/dev/null 2>&1; then echo "@@nft yes"; else echo "@@nft no"; 
 echo "@@hostname $(hostname 2>/dev/null || cat /proc/sys/kernel/hostname)"
 echo "@@cpus $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 0)"
 echo "@@mem $(awk '/^MemTotal:/ {print $2}' /proc/meminfo 2>/dev/null)"
+if command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1; then
+  echo "@@pkgmgr apt"
+  # shellcheck disable=SC2086
+  dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null | awk '$4 == "installed" { print "@@pkg " $1 }'
+elif command -v dnf >/dev/null 2>&1 && command -v rpm >/dev/null 2>&1; then
+  echo "@@pkgmgr dnf"
+  for p in $pkgs; do rpm -q "$p" >/dev/null 2>&1 && echo "@@pkg $p"; done
+elif command -v apk >/dev/null 2>&1; then
+  echo "@@pkgmgr apk"
+  for p in $pkgs; do apk info -e "$p" >/dev/null 2>&1 && echo "@@pkg $p"; done
+else
+  echo "@@pkgmgr unknown"
+fi
 for t in $tools; do
   command -v "$t" >/dev/null 2>&1 && echo "@@tool $t"
 done
