@@ -51,19 +51,22 @@ impl Diagnostic {
     }
 
     /// `error: FILE:LINE:COL: node N: MESSAGE` and an indented `help:` line.
+    /// Nothing raw reaches the terminal: control characters in the message,
+    /// node and help are escaped (each is one line), whatever built them.
     pub fn render(&self, file: &Path) -> String {
-        let mut out = format!("error: {}", file.display());
+        let one_line = |s: &str| crate::values::terminal_safe(&s.replace('\n', "\\n"));
+        let mut out = format!("error: {}", one_line(&file.display().to_string()));
         if let Some(loc) = self.location {
             out.push_str(&format!(":{}:{}", loc.line, loc.column));
         }
         out.push_str(": ");
         if let Some(node) = &self.node {
             // Escaped: an invalid name may hold a newline or control character.
-            out.push_str(&format!("node {}: ", node.escape_debug()));
+            out.push_str(&format!("node {}: ", crate::values::shown(node)));
         }
-        out.push_str(&self.message);
+        out.push_str(&one_line(&self.message));
         if let Some(help) = &self.help {
-            out.push_str(&format!("\n  help: {help}"));
+            out.push_str(&format!("\n  help: {}", one_line(help)));
         }
         out
     }
@@ -114,7 +117,7 @@ fn render_all(file: &Path, diagnostics: &[Diagnostic]) -> String {
     let n = diagnostics.len();
     out.push_str(&format!(
         "\n{} has {n} problem{}",
-        file.display(),
+        crate::values::terminal_safe(&file.display().to_string()),
         if n == 1 { "" } else { "s" }
     ));
     out
