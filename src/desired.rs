@@ -88,14 +88,65 @@ struct TemplateNode<'a> {
     slots: Option<u32>,
 }
 
-/// Everything a template sees.
-#[derive(Debug, Serialize)]
-struct TemplateCtx<'a> {
-    cluster: &'a Cluster,
-    node: TemplateNode<'a>,
-    hosts: Vec<HostEntry>,
-    workers_folded: String,
-    header: &'static str,
+/// What every node's templates share, converted to template values once
+/// per cluster: `cluster`, `hosts` and `workers_folded` are O(workers) to
+/// build, so building them per node (or per template) made rendering every
+/// node quadratic before any output was written. A `Value` clone is a
+/// reference count.
+pub struct Shared {
+    cluster: minijinja::Value,
+    hosts: minijinja::Value,
+    workers_folded: minijinja::Value,
+    /// Output of the templates that do not depend on the node (`/etc/hosts`,
+    /// the MPI hostfiles: O(workers) each), rendered once per cluster.
+    same_for_all: std::sync::Mutex<std::collections::HashMap<&'static str, String>>,
+}
+
+impl Shared {
+    pub fn new(cluster: &Cluster) -> Shared {
+        let worker_names: Vec<&str> = cluster.workers.iter().map(|w| w.name.as_str()).collect();
+        let hosts: Vec<HostEntry> = cluster.hosts();
+        Shared {
+            cluster: minijinja::Value::from(minijinja::value::Serde(cluster)),
+            hosts: minijinja::Value::from(minijinja::value::Serde(&hosts)),
+            workers_folded: minijinja::Value::from(if worker_names.is_empty() {
+                "(none)".to_string()
+            } else {
+                hostlist::fold(&worker_names)
+            }),
+            same_for_all: Default::default(),
+        }
+    }
+
+    /// Render `name`, or reuse its output when it is the same for every node.
+    fn render(
+        &self,
+        templates: &Templates,
+        name: &'static str,
+        ctx: &minijinja::Value,
+    ) -> Result<String> {
+        if !templates.is_node_independent(name) {
+            return templates.render_value(name, ctx.clone());
+        }
+        let mut cache = self.same_for_all.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(body) = cache.get(name) {
+            return Ok(body.clone());
+        }
+        let body = templates.render_value(name, ctx.clone())?;
+        cache.insert(name, body.clone());
+        Ok(body)
+    }
+
+    /// Everything a template sees, for one node.
+    fn context(&self, node: NodeRef) -> minijinja::Value {
+        minijinja::context! {
+            cluster => self.cluster.clone(),
+            node => minijinja::Value::from(minijinja::value::Serde(template_node(node))),
+            hosts => self.hosts.clone(),
+            workers_folded => self.workers_folded.clone(),
+            header => HEADER,
+        }
+    }
 }
 
 /// The node of this name, or a clear error naming the nodes there are.
@@ -115,16 +166,33 @@ pub fn desired(
     name: &str,
     facts: &Facts,
 ) -> Result<Desired> {
-    let node = node(cluster, name)?;
+    desired_for(
+        cluster,
+        templates,
+        &Shared::new(cluster),
+        node(cluster, name)?,
+        facts,
+    )
+}
+
+/// [`desired`] with the shared template values built once by the caller
+/// (rendering many nodes of one cluster).
+pub fn desired_for(
+    cluster: &Cluster,
+    templates: &Templates,
+    shared: &Shared,
+    node: NodeRef,
+    facts: &Facts,
+) -> Result<Desired> {
     let s = Subject {
         cluster,
         node,
         facts,
     };
-    let ctx = template_ctx(cluster, node);
+    let ctx = shared.context(node);
     let mut out = Desired::default();
     for step in catalog::for_role(node.role()) {
-        let files = render_step(&s, templates, step, &ctx)?;
+        let files = render_step(&s, templates, shared, step, &ctx)?;
         if let (Some(h), false) = (step.handler, files.is_empty()) {
             let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
             out.handlers.push(HandlerRun {
@@ -148,20 +216,42 @@ pub fn render_node(
     Ok(desired(cluster, templates, name, &Facts::assumed())?.files)
 }
 
-/// Every node's files, head first, workers in inventory order.
+/// Every node's files as `render` shows them offline, head first, workers
+/// in inventory order, handed to `each` one node at a time: memory holds
+/// one node's files, never the whole cluster's output (which grows with
+/// workers^2, since every node lists every node).
+pub fn render_each(
+    cluster: &Cluster,
+    templates: &Templates,
+    mut each: impl FnMut(&str, Vec<RenderedFile>) -> Result<()>,
+) -> Result<()> {
+    let shared = Shared::new(cluster);
+    let facts = Facts::assumed();
+    let nodes = std::iter::once(NodeRef::Head(&cluster.head))
+        .chain(cluster.workers.iter().map(NodeRef::Worker));
+    for n in nodes {
+        let files = desired_for(cluster, templates, &shared, n, &facts)?.files;
+        each(n.name(), files)?;
+    }
+    Ok(())
+}
+
+/// Every node's files, head first, workers in inventory order (all held
+/// in memory: for tests and small clusters; `render` uses [`render_each`]).
 pub fn render_all(
     cluster: &Cluster,
     templates: &Templates,
 ) -> Result<Vec<(String, Vec<RenderedFile>)>> {
-    cluster
-        .node_names()
-        .into_iter()
-        .map(|n| Ok((n.to_string(), render_node(cluster, templates, n)?)))
-        .collect()
+    let mut out = Vec::new();
+    render_each(cluster, templates, |n, files| {
+        out.push((n.to_string(), files));
+        Ok(())
+    })?;
+    Ok(out)
 }
 
-fn template_ctx<'a>(cluster: &'a Cluster, node: NodeRef<'a>) -> TemplateCtx<'a> {
-    let node = match node {
+fn template_node(node: NodeRef) -> TemplateNode {
+    match node {
         NodeRef::Head(h) => TemplateNode {
             name: &h.name,
             fqdn: &h.fqdn,
@@ -182,30 +272,19 @@ fn template_ctx<'a>(cluster: &'a Cluster, node: NodeRef<'a>) -> TemplateCtx<'a> 
             iface: Some(&w.iface),
             slots: Some(w.slots),
         },
-    };
-    let worker_names: Vec<&str> = cluster.workers.iter().map(|w| w.name.as_str()).collect();
-    TemplateCtx {
-        cluster,
-        node,
-        hosts: cluster.hosts(),
-        workers_folded: if worker_names.is_empty() {
-            "(none)".into()
-        } else {
-            hostlist::fold(&worker_names)
-        },
-        header: HEADER,
     }
 }
 
 fn render_step(
     s: &Subject,
     templates: &Templates,
+    shared: &Shared,
     step: &'static Step,
-    ctx: &TemplateCtx,
+    ctx: &minijinja::Value,
 ) -> Result<Vec<RenderedFile>> {
     let mut out = Vec::new();
     for f in step.files.iter().filter(|f| (f.when)(s)) {
-        let body = templates.render(f.template, ctx)?;
+        let body = shared.render(templates, f.template, ctx)?;
         let content = match f.manage {
             Manage::Whole => body,
             Manage::Block => wrap_block(&body),

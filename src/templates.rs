@@ -40,6 +40,9 @@ pub struct Templates {
     env: Environment<'static>,
     /// Which templates came from the override directory (for messages).
     overridden: BTreeMap<String, PathBuf>,
+    /// Templates whose output cannot depend on the node: they never name
+    /// `node` and pull in no other template. Rendered once per cluster.
+    node_independent: std::collections::BTreeSet<String>,
 }
 
 impl Templates {
@@ -85,30 +88,55 @@ impl Templates {
                 message: describe(&e),
             })?;
         env.set_syntax(syntax);
+        let mut node_independent = std::collections::BTreeSet::new();
         for (name, text) in sources {
+            let composes = ["include", "import", "extends"]
+                .iter()
+                .any(|w| text.contains(w));
             env.add_template_owned(name.clone(), text)
                 .map_err(|e| Error::Template {
-                    name,
+                    name: name.clone(),
                     message: describe(&e),
                 })?;
+            let uses_node = env
+                .get_template(&name)
+                .map(|t| t.undeclared_variables(false).contains("node"))
+                .unwrap_or(true);
+            if !uses_node && !composes {
+                node_independent.insert(name);
+            }
         }
-        Ok(Templates { env, overridden })
+        Ok(Templates {
+            env,
+            overridden,
+            node_independent,
+        })
     }
 
     /// Render one template with a serializable context.
     pub fn render<C: serde::Serialize>(&self, name: &str, ctx: &C) -> Result<String> {
+        self.render_value(name, minijinja::Value::from(minijinja::value::Serde(ctx)))
+    }
+
+    /// The template's output is the same for every node of a cluster.
+    pub fn is_node_independent(&self, name: &str) -> bool {
+        self.node_independent.contains(name)
+    }
+
+    /// Render one template with a context already converted to a template
+    /// value (shared parts are reference-counted, not copied).
+    pub fn render_value(&self, name: &str, ctx: minijinja::Value) -> Result<String> {
         let tmpl = self.env.get_template(name).map_err(|e| Error::Template {
             name: name.to_string(),
             message: describe(&e),
         })?;
-        tmpl.render(minijinja::value::Serde(ctx))
-            .map_err(|e| Error::Template {
-                name: match self.overridden.get(name) {
-                    Some(p) => format!("{name} (override {})", p.display()),
-                    None => name.to_string(),
-                },
-                message: describe(&e),
-            })
+        tmpl.render(ctx).map_err(|e| Error::Template {
+            name: match self.overridden.get(name) {
+                Some(p) => format!("{name} (override {})", p.display()),
+                None => name.to_string(),
+            },
+            message: describe(&e),
+        })
     }
 }
 
@@ -164,6 +192,15 @@ mod tests {
             .collect();
         let embedded: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(on_disk, embedded);
+    }
+
+    #[test]
+    fn node_independent_templates_are_found() {
+        let t = Templates::load(None).unwrap();
+        assert!(t.is_node_independent("common/etc/hosts.j2"));
+        assert!(t.is_node_independent("common/etc/clusterctl/hostfile.openmpi.j2"));
+        assert!(!t.is_node_independent("head/etc/dnsmasq.d/clusterctl.conf.j2"));
+        assert!(!t.is_node_independent("worker/etc/network/interfaces.d/clusterctl.j2"));
     }
 
     #[test]
