@@ -69,7 +69,9 @@ fn split_top_level(list: &str) -> Result<Vec<&str>, HostlistError> {
         }
     }
     if depth != 0 {
-        return Err(HostlistError(format!("unclosed `[` in host list `{list_s}`")));
+        return Err(HostlistError(format!(
+            "unclosed `[` in host list `{list_s}`"
+        )));
     }
     items.push(list[start..].trim());
     Ok(items)

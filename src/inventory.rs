@@ -304,7 +304,9 @@ fn to_diagnostic(e: serde_saphyr::Error) -> Diagnostic {
 /// Our words for a YAML limit that was hit.
 fn limit_message(e: &serde_saphyr::Error) -> Option<(String, String)> {
     use serde_saphyr::budget::BudgetBreach as B;
-    let anchors = "use anchors (&name) and aliases (*name) sparingly; an inventory needs few if any".to_string();
+    let anchors =
+        "use anchors (&name) and aliases (*name) sparingly; an inventory needs few if any"
+            .to_string();
     Some(match e {
         serde_saphyr::Error::Budget { breach, .. } => match breach {
             B::Depth { .. } => (

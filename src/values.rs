@@ -173,9 +173,10 @@ pub fn check_domain(domain: &str) -> Result<(), String> {
         "localhost" | "invalid" | "test" | "example" => Err(format!(
             "ends in `.{tld}`, a special-use name that resolvers treat differently (RFC 6761)"
         )),
-        "arpa" if domain != "home.arpa" && !domain.ends_with(".home.arpa") => {
-            Err("is under `.arpa`, the reverse-lookup tree (only `home.arpa` is for home networks)".into())
-        }
+        "arpa" if domain != "home.arpa" && !domain.ends_with(".home.arpa") => Err(
+            "is under `.arpa`, the reverse-lookup tree (only `home.arpa` is for home networks)"
+                .into(),
+        ),
         _ => Ok(()),
     }
 }
@@ -200,7 +201,9 @@ pub const SHOWN_MAX: usize = 60;
 
 /// One character as it may appear in a message.
 fn shown_char_bare(c: char) -> String {
-    if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}') {
+    if c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    {
         c.escape_default().to_string()
     } else {
         c.to_string()
@@ -310,7 +313,10 @@ fn check_ssh_host(host: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("host `{}` is not a host name or IP address", shown(host)))
+        Err(format!(
+            "host `{}` is not a host name or IP address",
+            shown(host)
+        ))
     }
 }
 
@@ -439,7 +445,11 @@ pub fn check_shared_dir(normalised: &str) -> Result<(), String> {
     if SYSTEM_TREES.contains(&top) || top.starts_with("lib") {
         return Err(format!(
             "is{} the system directory /{top}",
-            if normalised.len() > top.len() + 1 { " inside" } else { "" }
+            if normalised.len() > top.len() + 1 {
+                " inside"
+            } else {
+                ""
+            }
         ));
     }
     for t in SYSTEM_SUBTREES {
@@ -451,7 +461,9 @@ pub fn check_shared_dir(normalised: &str) -> Result<(), String> {
         }
     }
     if normalised == "/var" {
-        return Err("is /var, which holds system state; use a directory below it such as /var/nfs".into());
+        return Err(
+            "is /var, which holds system state; use a directory below it such as /var/nfs".into(),
+        );
     }
     Ok(())
 }

@@ -234,8 +234,22 @@ mod tests {
     #[test]
     fn scalars_read_back_as_the_same_string() {
         for v in [
-            "eth0", "cluster.lan", "yes", "No", "null", "~", "-a", "a b", "a#b", "a\nb: c", "1", "0x1",
-            "enp0s31f6", "", "a\u{2028}b", "x: y",
+            "eth0",
+            "cluster.lan",
+            "yes",
+            "No",
+            "null",
+            "~",
+            "-a",
+            "a b",
+            "a#b",
+            "a\nb: c",
+            "1",
+            "0x1",
+            "enp0s31f6",
+            "",
+            "a\u{2028}b",
+            "x: y",
         ] {
             let doc = format!("v: {}\n", scalar(v));
             let back: std::collections::BTreeMap<String, String> =

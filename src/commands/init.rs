@@ -73,7 +73,10 @@ fn output_path_is_plain(path: &std::path::Path) -> Result<()> {
     let help = Some("pick a file name without control characters, like cluster.yaml");
     let Some(text) = path.to_str() else {
         return Err(Error::usage(
-            format!("-o `{}` is not UTF-8", values::shown(&path.to_string_lossy())),
+            format!(
+                "-o `{}` is not UTF-8",
+                values::shown(&path.to_string_lossy())
+            ),
             help,
         ));
     };
@@ -170,11 +173,19 @@ fn collect(args: &InitArgs) -> Result<Answers> {
     let head = req(&args.head, "--head")?;
     values::parse_ssh_target(&head).map_err(|e| bad("--head", e))?;
     let wan_iface = req(&args.wan_iface, "--wan-iface")?;
-    values::check_iface(&wan_iface)
-        .map_err(|e| bad("--wan-iface", format!("`{}` {e}", values::shown(&wan_iface))))?;
+    values::check_iface(&wan_iface).map_err(|e| {
+        bad(
+            "--wan-iface",
+            format!("`{}` {e}", values::shown(&wan_iface)),
+        )
+    })?;
     let lan_iface = req(&args.lan_iface, "--lan-iface")?;
-    values::check_iface(&lan_iface)
-        .map_err(|e| bad("--lan-iface", format!("`{}` {e}", values::shown(&lan_iface))))?;
+    values::check_iface(&lan_iface).map_err(|e| {
+        bad(
+            "--lan-iface",
+            format!("`{}` {e}", values::shown(&lan_iface)),
+        )
+    })?;
     if lan_iface == wan_iface {
         return Err(bad(
             "--lan-iface",
@@ -182,26 +193,25 @@ fn collect(args: &InitArgs) -> Result<Answers> {
         ));
     }
     let lan_text = req(&args.lan, "--lan")?;
-    let lan = validate::parse_lan(&lan_text)
-        .map_err(|p| {
-            let shown = values::shown(&lan_text);
-            bad("--lan", format!("`{shown}` {}; {}", p.what(), p.help()))
-        })?;
+    let lan = validate::parse_lan(&lan_text).map_err(|p| {
+        let shown = values::shown(&lan_text);
+        bad("--lan", format!("`{shown}` {}; {}", p.what(), p.help()))
+    })?;
     let head_ip = match &args.head_ip {
-        Some(s) => s
-            .parse()
-            .map_err(|_| {
-                let shown = values::shown(s);
-                bad("--head-ip", format!("`{shown}` is not an IPv4 address"))
-            })?,
+        Some(s) => s.parse().map_err(|_| {
+            let shown = values::shown(s);
+            bad("--head-ip", format!("`{shown}` is not an IPv4 address"))
+        })?,
         None => validate::host_range(lan).0,
     };
     let dhcp = match &args.dhcp_range {
-        Some(s) => validate::parse_dhcp_range(s, Some(lan))
-            .map_err(|p| {
-                let shown = values::shown(s);
-                bad("--dhcp-range", format!("`{shown}` {}; {}", p.what(), p.help()))
-            })?,
+        Some(s) => validate::parse_dhcp_range(s, Some(lan)).map_err(|p| {
+            let shown = values::shown(s);
+            bad(
+                "--dhcp-range",
+                format!("`{shown}` {}; {}", p.what(), p.help()),
+            )
+        })?,
         None => validate::default_pool(lan),
     };
     let domain = args.domain.clone().unwrap_or_else(|| "cluster.lan".into());

@@ -29,10 +29,7 @@ pub(super) fn head(d: &mut Diags, h: &RawHead, lan: &LanCtx) -> HeadDraft {
             d.err(
                 loc(&h.name),
                 None,
-                format!(
-                    "invalid head name `{}`: it {e}",
-                    shown(&written_name)
-                ),
+                format!("invalid head name `{}`: it {e}", shown(&written_name)),
                 Some("host names are RFC 1123 labels like `head` or `node01`"),
             );
             None

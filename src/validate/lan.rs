@@ -77,8 +77,12 @@ pub(super) fn upstream(
         };
         let why = if Some(ip) == head_ip {
             Some("is the head's own LAN address: dnsmasq would forward to itself".to_string())
-        } else if let (Some(name), true) = (nodes.get(&ip), lan.net.is_some_and(|n| n.contains(&ip))) {
-            Some(format!("is worker {name}, which resolves through the head: a loop"))
+        } else if let (Some(name), true) =
+            (nodes.get(&ip), lan.net.is_some_and(|n| n.contains(&ip)))
+        {
+            Some(format!(
+                "is worker {name}, which resolves through the head: a loop"
+            ))
         } else {
             resolver_problem(ip, lan.net).map(str::to_string)
         };
@@ -163,16 +167,46 @@ const PRIVATE: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
 /// there would be. Checked before "public", for a precise message.
 const SPECIAL: &[(&str, &str)] = &[
     ("0.0.0.0/8", "is \"this network\" (0.0.0.0/8), not a LAN"),
-    ("127.0.0.0/8", "is the loopback range (127.0.0.0/8), not a LAN"),
-    ("169.254.0.0/16", "is the link-local range (169.254.0.0/16), which hosts configure themselves without DHCP"),
-    ("224.0.0.0/4", "is the multicast range (224.0.0.0/4), not a LAN"),
-    ("240.0.0.0/4", "is the reserved range (240.0.0.0/4, and the broadcast address), not a LAN"),
-    ("100.64.0.0/10", "is carrier-grade NAT space (100.64.0.0/10), which the head's provider may use"),
-    ("192.0.0.0/24", "is the IETF protocol range (192.0.0.0/24), not a LAN"),
-    ("192.0.2.0/24", "is documentation space (TEST-NET-1), not a private LAN"),
-    ("198.51.100.0/24", "is documentation space (TEST-NET-2), not a private LAN"),
-    ("203.0.113.0/24", "is documentation space (TEST-NET-3), not a private LAN"),
-    ("198.18.0.0/15", "is benchmarking space (198.18.0.0/15), not a private LAN"),
+    (
+        "127.0.0.0/8",
+        "is the loopback range (127.0.0.0/8), not a LAN",
+    ),
+    (
+        "169.254.0.0/16",
+        "is the link-local range (169.254.0.0/16), which hosts configure themselves without DHCP",
+    ),
+    (
+        "224.0.0.0/4",
+        "is the multicast range (224.0.0.0/4), not a LAN",
+    ),
+    (
+        "240.0.0.0/4",
+        "is the reserved range (240.0.0.0/4, and the broadcast address), not a LAN",
+    ),
+    (
+        "100.64.0.0/10",
+        "is carrier-grade NAT space (100.64.0.0/10), which the head's provider may use",
+    ),
+    (
+        "192.0.0.0/24",
+        "is the IETF protocol range (192.0.0.0/24), not a LAN",
+    ),
+    (
+        "192.0.2.0/24",
+        "is documentation space (TEST-NET-1), not a private LAN",
+    ),
+    (
+        "198.51.100.0/24",
+        "is documentation space (TEST-NET-2), not a private LAN",
+    ),
+    (
+        "203.0.113.0/24",
+        "is documentation space (TEST-NET-3), not a private LAN",
+    ),
+    (
+        "198.18.0.0/15",
+        "is benchmarking space (198.18.0.0/15), not a private LAN",
+    ),
 ];
 
 fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
@@ -193,7 +227,9 @@ fn not_private(n: Ipv4Net) -> Option<&'static str> {
             return Some(what);
         }
     }
-    let mut private = PRIVATE.iter().map(|r| r.parse::<Ipv4Net>().expect("built-in"));
+    let mut private = PRIVATE
+        .iter()
+        .map(|r| r.parse::<Ipv4Net>().expect("built-in"));
     if private.clone().any(|r| r.contains(&n)) {
         return None;
     }

@@ -81,9 +81,11 @@ pub fn read_bounded(path: &Path) -> Result<String> {
         let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
         Error::Inventory {
             file: path.to_path_buf(),
-            diagnostics: vec![Diagnostic::new("the file is not UTF-8 text (a byte here is not)")
-                .at(Some(Location { line, column }))
-                .help("save the inventory as UTF-8")],
+            diagnostics: vec![
+                Diagnostic::new("the file is not UTF-8 text (a byte here is not)")
+                    .at(Some(Location { line, column }))
+                    .help("save the inventory as UTF-8"),
+            ],
         }
     })
 }

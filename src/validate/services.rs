@@ -9,7 +9,9 @@ use crate::cluster::{
     Export, Firewall, HostfileFlavor, LanPolicy, Mpi, Nfs, SshSettings, SshTarget,
 };
 use crate::inventory::{loc, RawExport, RawFirewall, RawInventory, RawMpi, RawNfs, S};
-use crate::values::{check_export_options, check_ssh_path, check_user, normalize_path, shown, SharedDir};
+use crate::values::{
+    check_export_options, check_ssh_path, check_user, normalize_path, shown, SharedDir,
+};
 
 pub const MAX_SLOTS: u32 = 4096;
 
@@ -45,7 +47,9 @@ pub(super) fn ssh(
                     loc(s),
                     None,
                     format!("ssh {what} `{}` {e}", shown(&s.value)),
-                    Some("a path on this machine, relative to the inventory's directory or absolute"),
+                    Some(
+                        "a path on this machine, relative to the inventory's directory or absolute",
+                    ),
                 );
                 None
             }

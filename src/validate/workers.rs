@@ -185,15 +185,13 @@ fn next_free(
 }
 
 /// The first address in `from..=to` outside the pool and not taken.
-fn first_free(
-    from: u32,
-    to: u32,
-    lan: &LanCtx,
-    taken: &BTreeMap<Ipv4Addr, String>,
-) -> Option<u32> {
+fn first_free(from: u32, to: u32, lan: &LanCtx, taken: &BTreeMap<Ipv4Addr, String>) -> Option<u32> {
     let pool = lan.range.map(|(a, b, _)| (u32::from(a), u32::from(b)));
     let mut c = from;
-    let mut taken_iter = taken.range(Ipv4Addr::from(from)..).map(|(ip, _)| u32::from(*ip)).peekable();
+    let mut taken_iter = taken
+        .range(Ipv4Addr::from(from)..)
+        .map(|(ip, _)| u32::from(*ip))
+        .peekable();
     while c <= to {
         if let Some((_, b)) = pool.filter(|(a, b)| (*a..=*b).contains(&c)) {
             c = b.checked_add(1)?;
