@@ -493,6 +493,9 @@ pub fn check_export_options(o: &str) -> Result<(), String> {
     }) {
         return Err(format!("contain {}", shown_char(c)));
     }
+    if o.split(',').any(str::is_empty) {
+        return Err("have an empty option (a leading, trailing or doubled comma)".into());
+    }
     Ok(())
 }
 

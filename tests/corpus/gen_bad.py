@@ -194,7 +194,7 @@ for slug, v in [("space", '"eth 0"'), ("hash", '"eth0#x"'), ("colon", '"eth0:1"'
                 ("newline", '"eth0\\nauto lo"'), ("comma", '"eth0,eth1"'), ("too-long", "enp0s31f6abcdefg")]:
     field(f"text-iface-{slug}", "lan_iface", v, "an interface name that would change a config line")
 for slug, v in [("space", '"rw sync"'), ("newline", '"rw\\n/ *(rw)"'), ("hash", '"rw,#x"'),
-                ("paren", '"rw),*(rw"'), ("star", '"rw,*"'), ("quote", '"rw,\\"x\\""'), ("empty", '""')]:
+                ("paren", '"rw),*(rw"'), ("empty-item", '"rw,,sync"'), ("trailing-comma", '"rw,"'), ("star", '"rw,*"'), ("quote", '"rw,\\"x\\""'), ("empty", '""')]:
     field(f"text-export-options-{slug}", "export_options", v, "export options that would change /etc/exports")
 for slug, v in [("hash", '"dc:a6:32:00:00:01#"'), ("comma", '"dc:a6:32:00:00:01,ignore"'),
                 ("newline", '"dc:a6:32:00:00:01\\n"'), ("wildcard", '"dc:a6:32:*:*:*"'),
