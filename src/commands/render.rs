@@ -29,12 +29,15 @@ pub fn template_dir(inventory: &Path, flag: Option<&Path>) -> Result<Option<Path
     Ok(beside.is_dir().then_some(beside))
 }
 
+/// What `render` does with one node's files.
+type Emit<'a> = dyn FnMut(&str, Vec<RenderedFile>) -> Result<()> + 'a;
+
 pub fn run(args: RenderArgs) -> Result<i32> {
     let path = &args.inventory.path;
     let cluster = Cluster::load(path)?;
     let templates = Templates::load(template_dir(path, args.templates.dir.as_deref())?.as_deref())?;
     // One node at a time, written (or printed) before the next is rendered.
-    let mut emit: Box<dyn FnMut(&str, Vec<RenderedFile>) -> Result<()>> = match &args.out {
+    let mut emit: Box<Emit<'_>> = match &args.out {
         Some(dir) => {
             let out = OutDir::open(dir)?;
             Box::new(move |node, files| {

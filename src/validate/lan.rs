@@ -264,10 +264,9 @@ pub fn parse_lan(s: &str) -> Result<Ipv4Net, LanProblem> {
 /// likely meant, to report the rest.
 fn network(d: &mut Diags, cidr: &S<String>) -> Option<Ipv4Net> {
     parse_lan(&cidr.value)
-        .map_err(|p| {
+        .inspect_err(|p| {
             let msg = format!("LAN `{}` {}", shown(&cidr.value), p.what());
             d.err(loc(cidr), None, msg, Some(&p.help()));
-            p
         })
         .or_else(|p| match p {
             LanProblem::HostBits(n) if not_private(n).is_none() && n.prefix_len() <= 29 => Ok(n),
