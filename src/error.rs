@@ -54,7 +54,7 @@ impl Diagnostic {
     /// Nothing raw reaches the terminal: control characters in the message,
     /// node and help are escaped (each is one line), whatever built them.
     pub fn render(&self, file: &Path) -> String {
-        let one_line = |s: &str| crate::values::terminal_safe(&s.replace('\n', "\\n"));
+        let one_line = crate::values::escaped;
         let mut out = format!("error: {}", one_line(&file.display().to_string()));
         if let Some(loc) = self.location {
             out.push_str(&format!(":{}:{}", loc.line, loc.column));
@@ -74,12 +74,12 @@ impl Diagnostic {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", shown_path(path))]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {source}", shown_path(path))]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -95,7 +95,7 @@ pub enum Error {
         message: String,
         help: Option<String>,
     },
-    #[error("{file} already exists", file = path.display())]
+    #[error("{file} already exists", file = shown_path(path))]
     Exists { path: PathBuf },
     #[error("template {name}: {message}")]
     Template { name: String, message: String },
@@ -104,6 +104,12 @@ pub enum Error {
         message: String,
         help: Option<String>,
     },
+}
+
+/// A path in a message: whole, but with control characters escaped (a
+/// file name may hold a newline or an escape sequence).
+fn shown_path(path: &Path) -> String {
+    crate::values::escaped(&path.display().to_string())
 }
 
 fn render_all(file: &Path, diagnostics: &[Diagnostic]) -> String {

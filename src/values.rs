@@ -215,6 +215,12 @@ pub fn shown_char(c: char) -> String {
     format!("{c:?}")
 }
 
+/// A value escaped for a message but not cut (paths): every control
+/// character, line breaks included, written as an escape.
+pub fn escaped(text: &str) -> String {
+    text.chars().map(shown_char_bare).collect()
+}
+
 /// A whole message made safe for a terminal: every control character
 /// except the line breaks between its own lines escaped.
 pub fn terminal_safe(text: &str) -> String {
