@@ -12,7 +12,7 @@ use serde::Serialize;
 
 pub use crate::inventory::{Addressing, HostfileFlavor, LanPolicy, TransportKind};
 pub use crate::values::SshTarget;
-use crate::values::{AbsPath, Hostname, Iface, Mac};
+use crate::values::{Hostname, Iface, Mac, SharedDir};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
@@ -78,9 +78,9 @@ pub struct Nfs {
 #[derive(Debug, Clone, Serialize)]
 pub struct Export {
     /// Directory on the head.
-    pub path: AbsPath,
+    pub path: SharedDir,
     /// Mount point on every worker.
-    pub mount: AbsPath,
+    pub mount: SharedDir,
     /// Export options for /etc/exports.
     pub options: String,
     /// Mount options for the workers' fstab (`rw|ro,_netdev,nofail`).

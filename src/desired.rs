@@ -92,14 +92,65 @@ struct TemplateNode<'a> {
     slots: Option<u32>,
 }
 
-/// Everything a template sees.
-#[derive(Debug, Serialize)]
-struct TemplateCtx<'a> {
-    cluster: &'a Cluster,
-    node: TemplateNode<'a>,
-    hosts: Vec<HostEntry>,
-    workers_folded: String,
-    header: &'static str,
+/// What every node's templates share, converted to template values once
+/// per cluster: `cluster`, `hosts` and `workers_folded` are O(workers) to
+/// build, so building them per node (or per template) made rendering every
+/// node quadratic before any output was written. A `Value` clone is a
+/// reference count.
+pub struct Shared {
+    cluster: minijinja::Value,
+    hosts: minijinja::Value,
+    workers_folded: minijinja::Value,
+    /// Output of the templates that do not depend on the node (`/etc/hosts`,
+    /// the MPI hostfiles: O(workers) each), rendered once per cluster.
+    same_for_all: std::sync::Mutex<std::collections::HashMap<&'static str, String>>,
+}
+
+impl Shared {
+    pub fn new(cluster: &Cluster) -> Shared {
+        let worker_names: Vec<&str> = cluster.workers.iter().map(|w| w.name.as_str()).collect();
+        let hosts: Vec<HostEntry> = cluster.hosts();
+        Shared {
+            cluster: minijinja::Value::from(minijinja::value::Serde(cluster)),
+            hosts: minijinja::Value::from(minijinja::value::Serde(&hosts)),
+            workers_folded: minijinja::Value::from(if worker_names.is_empty() {
+                "(none)".to_string()
+            } else {
+                hostlist::fold(&worker_names)
+            }),
+            same_for_all: Default::default(),
+        }
+    }
+
+    /// Render `name`, or reuse its output when it is the same for every node.
+    fn render(
+        &self,
+        templates: &Templates,
+        name: &'static str,
+        ctx: &minijinja::Value,
+    ) -> Result<String> {
+        if !templates.is_node_independent(name) {
+            return templates.render_value(name, ctx.clone());
+        }
+        let mut cache = self.same_for_all.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(body) = cache.get(name) {
+            return Ok(body.clone());
+        }
+        let body = templates.render_value(name, ctx.clone())?;
+        cache.insert(name, body.clone());
+        Ok(body)
+    }
+
+    /// Everything a template sees, for one node.
+    fn context(&self, node: NodeRef) -> minijinja::Value {
+        minijinja::context! {
+            cluster => self.cluster.clone(),
+            node => minijinja::Value::from(minijinja::value::Serde(template_node(node))),
+            hosts => self.hosts.clone(),
+            workers_folded => self.workers_folded.clone(),
+            header => HEADER,
+        }
+    }
 }
 
 /// The node of this name, or a clear error naming the nodes there are.
@@ -119,16 +170,33 @@ pub fn desired(
     name: &str,
     facts: &Facts,
 ) -> Result<Desired> {
-    let node = node(cluster, name)?;
+    desired_for(
+        cluster,
+        templates,
+        &Shared::new(cluster),
+        node(cluster, name)?,
+        facts,
+    )
+}
+
+/// [`desired`] with the shared template values built once by the caller
+/// (rendering many nodes of one cluster).
+pub fn desired_for(
+    cluster: &Cluster,
+    templates: &Templates,
+    shared: &Shared,
+    node: NodeRef,
+    facts: &Facts,
+) -> Result<Desired> {
     let s = Subject {
         cluster,
         node,
         facts,
     };
-    let ctx = template_ctx(cluster, node);
+    let ctx = shared.context(node);
     let mut out = Desired::default();
     for step in catalog::for_role(node.role()) {
-        let files = render_step(&s, templates, step, &ctx)?;
+        let files = render_step(&s, templates, shared, step, &ctx)?;
         if !files.is_empty() {
             for name in step
                 .packages
@@ -164,20 +232,42 @@ pub fn render_node(
     Ok(desired(cluster, templates, name, &Facts::assumed())?.files)
 }
 
-/// Every node's files, head first, workers in inventory order.
+/// Every node's files as `render` shows them offline, head first, workers
+/// in inventory order, handed to `each` one node at a time: memory holds
+/// one node's files, never the whole cluster's output (which grows with
+/// workers^2, since every node lists every node).
+pub fn render_each(
+    cluster: &Cluster,
+    templates: &Templates,
+    mut each: impl FnMut(&str, Vec<RenderedFile>) -> Result<()>,
+) -> Result<()> {
+    let shared = Shared::new(cluster);
+    let facts = Facts::assumed();
+    let nodes = std::iter::once(NodeRef::Head(&cluster.head))
+        .chain(cluster.workers.iter().map(NodeRef::Worker));
+    for n in nodes {
+        let files = desired_for(cluster, templates, &shared, n, &facts)?.files;
+        each(n.name(), files)?;
+    }
+    Ok(())
+}
+
+/// Every node's files, head first, workers in inventory order (all held
+/// in memory: for tests and small clusters; `render` uses [`render_each`]).
 pub fn render_all(
     cluster: &Cluster,
     templates: &Templates,
 ) -> Result<Vec<(String, Vec<RenderedFile>)>> {
-    cluster
-        .node_names()
-        .into_iter()
-        .map(|n| Ok((n.to_string(), render_node(cluster, templates, n)?)))
-        .collect()
+    let mut out = Vec::new();
+    render_each(cluster, templates, |n, files| {
+        out.push((n.to_string(), files));
+        Ok(())
+    })?;
+    Ok(out)
 }
 
-fn template_ctx<'a>(cluster: &'a Cluster, node: NodeRef<'a>) -> TemplateCtx<'a> {
-    let node = match node {
+fn template_node(node: NodeRef) -> TemplateNode {
+    match node {
         NodeRef::Head(h) => TemplateNode {
             name: &h.name,
             fqdn: &h.fqdn,
@@ -198,30 +288,19 @@ fn template_ctx<'a>(cluster: &'a Cluster, node: NodeRef<'a>) -> TemplateCtx<'a> 
             iface: Some(&w.iface),
             slots: Some(w.slots),
         },
-    };
-    let worker_names: Vec<&str> = cluster.workers.iter().map(|w| w.name.as_str()).collect();
-    TemplateCtx {
-        cluster,
-        node,
-        hosts: cluster.hosts(),
-        workers_folded: if worker_names.is_empty() {
-            "(none)".into()
-        } else {
-            hostlist::fold(&worker_names)
-        },
-        header: HEADER,
     }
 }
 
 fn render_step(
     s: &Subject,
     templates: &Templates,
+    shared: &Shared,
     step: &'static Step,
-    ctx: &TemplateCtx,
+    ctx: &minijinja::Value,
 ) -> Result<Vec<RenderedFile>> {
     let mut out = Vec::new();
     for f in step.files.iter().filter(|f| (f.when)(s)) {
-        let body = templates.render(f.template, ctx)?;
+        let body = shared.render(templates, f.template, ctx)?;
         let content = match f.manage {
             Manage::Whole => body,
             Manage::Block => wrap_block(&body),
@@ -238,4 +317,298 @@ fn render_step(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    //! No accepted inventory renders a line that the config file's own
+    //! parser would split differently from what the template meant.
+    use super::*;
+    use crate::yaml_edit::quote;
+    use proptest::prelude::*;
+    use std::path::Path;
+
+    /// What splits a line in some config format, or reads as an option.
+    const NASTY: &[&str] = &[
+        "\n", "\r", "\t", " ", "#", ",", "=", "'", "\"", "\\", "/", ":", ";", "(", ")", "*", "-",
+        ".", "..", "_", "\u{2028}", "\u{0}", "$", "[", "]", "/.", "//", "-a",
+    ];
+
+    /// How one field is made hostile: something inserted into its good
+    /// value, or replaced by a short string over the hostile alphabet.
+    #[derive(Debug, Clone)]
+    enum Mutation {
+        Insert(usize, &'static str),
+        Replace(String),
+    }
+
+    fn mutation() -> impl Strategy<Value = Mutation> {
+        let alphabet: Vec<&'static str> = NASTY
+            .iter()
+            .copied()
+            .chain(["a", "b", "0", "1", "x"])
+            .collect();
+        prop_oneof![
+            3 => (any::<usize>(), prop::sample::select(NASTY)).prop_map(|(at, bad)| Mutation::Insert(at, bad)),
+            1 => prop::collection::vec(prop::sample::select(alphabet), 1..8)
+                .prop_map(|v| Mutation::Replace(v.concat())),
+        ]
+    }
+
+    #[derive(Debug, Clone)]
+    struct Values {
+        fields: [String; 12],
+        static_addressing: bool,
+    }
+
+    const GOOD: [&str; 12] = [
+        "lab",
+        "cluster.lan",
+        "head",
+        "eth0",
+        "eth1",
+        "node01",
+        "eth0",
+        "dc:a6:32:00:00:01",
+        "/srv/nfs/home",
+        "/home",
+        "rw,sync,no_subtree_check",
+        "1.1.1.1",
+    ];
+
+    /// Good values with up to three fields made hostile.
+    fn values() -> impl Strategy<Value = Values> {
+        (
+            prop::collection::vec((0usize..12, mutation()), 0..4),
+            any::<bool>(),
+        )
+            .prop_map(|(muts, st)| {
+                let mut fields = GOOD.map(String::from);
+                for (i, m) in muts {
+                    match m {
+                        Mutation::Insert(at, bad) => {
+                            let mut at = at % (fields[i].len() + 1);
+                            while !fields[i].is_char_boundary(at) {
+                                at -= 1;
+                            }
+                            fields[i].insert_str(at, bad);
+                        }
+                        Mutation::Replace(v) => fields[i] = v,
+                    }
+                }
+                Values {
+                    fields,
+                    static_addressing: st,
+                }
+            })
+    }
+
+    fn inventory(v: &Values) -> String {
+        let [name, domain, head, wan, lan, worker, iface, mac, path, mount, options, upstream] =
+            v.fields.each_ref().map(|f| quote(f));
+        format!(
+            "name: {name}\ndomain: {domain}\nlan:\n  cidr: 10.0.0.0/24\n  dhcp_range: 10.0.0.100-10.0.0.200\n  addressing: {}\n  upstream_dns: [{upstream}]\n\
+             head:\n  name: {head}\n  ssh: root@192.168.1.50\n  wan_iface: {wan}\n  lan_iface: {lan}\n  lan_ip: 10.0.0.1\n\
+             workers:\n  - name: {worker}\n    mac: {mac}\n    iface: {iface}\n  - names: node[02-03]\n\
+             nfs:\n  exports:\n    - path: {path}\n      mount: {mount}\n      options: {options}\n    - path: /opt/shared\n\
+             mpi:\n  hostfiles: [openmpi, mpich]\n",
+            if v.static_addressing { "static" } else { "dhcp" },
+        )
+    }
+
+    /// The lines a config parser reads: not comments, not blank. Every
+    /// line clusterctl writes is printable ASCII with no `#` inside it.
+    fn config_lines(file: &RenderedFile) -> Vec<&str> {
+        for line in file.content.lines() {
+            assert!(
+                line.chars().all(|c| c == '\t' || (' '..='~').contains(&c)),
+                "{}: a control or non-ASCII character in {line:?}",
+                file.path
+            );
+        }
+        let lines: Vec<&str> = file
+            .content
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            .collect();
+        for l in &lines {
+            assert!(!l.contains('#'), "{}: `#` inside {l:?}", file.path);
+        }
+        lines
+    }
+
+    fn fields(l: &str) -> Vec<&str> {
+        l.split_whitespace().collect()
+    }
+
+    /// Check one file's lines against the shape its template means.
+    fn check_file(c: &Cluster, f: &RenderedFile) {
+        let lines = config_lines(f);
+        let n_nodes = c.workers.len() + 1;
+        let ifaces: Vec<&str> = std::iter::once(c.head.lan_iface.as_str())
+            .chain([c.head.wan_iface.as_str(), "lo"])
+            .chain(c.workers.iter().map(|w| w.iface.as_str()))
+            .collect();
+        match f.path {
+            "/etc/hosts" => {
+                assert_eq!(lines.len(), n_nodes, "{lines:?}");
+                for l in lines {
+                    let x = fields(l);
+                    assert_eq!(x.len(), 3, "{l:?}");
+                    assert!(x[0].parse::<std::net::Ipv4Addr>().is_ok(), "{l:?}");
+                    assert_eq!(x[1], format!("{}.{}", x[2], c.domain), "{l:?}");
+                }
+            }
+            "/etc/exports" => {
+                assert_eq!(lines.len(), c.nfs.exports.len(), "{lines:?}");
+                for l in lines {
+                    let x = fields(l);
+                    assert_eq!(x.len(), 2, "{l:?}");
+                    assert!(x[0].starts_with('/'), "{l:?}");
+                    let (net, rest) = x[1].split_once('(').expect("cidr(options)");
+                    assert_eq!(net, c.lan.cidr);
+                    let opts = rest.strip_suffix(')').expect("closing paren");
+                    assert!(
+                        !opts.contains(['(', ')']) && !opts.split(',').any(str::is_empty),
+                        "{l:?}"
+                    );
+                }
+            }
+            "/etc/fstab" => {
+                assert_eq!(lines.len(), c.nfs.exports.len(), "{lines:?}");
+                for l in lines {
+                    let x = fields(l);
+                    assert_eq!(x.len(), 6, "{l:?}");
+                    assert!(x[1].starts_with('/') && x[0].contains(":/"), "{l:?}");
+                    assert_eq!((x[2], x[4], x[5]), ("nfs", "0", "0"), "{l:?}");
+                }
+            }
+            "/etc/clusterctl/hostfile.openmpi" => {
+                assert_eq!(lines.len(), c.workers.len(), "{lines:?}");
+                for l in lines {
+                    let x = fields(l);
+                    assert_eq!(x.len(), 2, "{l:?}");
+                    assert!(
+                        x[1].starts_with("slots=") && x[1][6..].parse::<u32>().is_ok(),
+                        "{l:?}"
+                    );
+                }
+            }
+            "/etc/clusterctl/hostfile.mpich" => {
+                assert_eq!(lines.len(), c.workers.len(), "{lines:?}");
+                for l in lines {
+                    let (h, n) = l.split_once(':').expect("host:N");
+                    assert!(!h.is_empty() && !h.contains(char::is_whitespace), "{l:?}");
+                    assert!(n.parse::<u32>().is_ok(), "{l:?}");
+                }
+            }
+            "/etc/network/interfaces.d/clusterctl" => {
+                for l in lines {
+                    let x = fields(l);
+                    match x[0] {
+                        "auto" => assert_eq!(x.len(), 2, "{l:?}"),
+                        "iface" => {
+                            assert_eq!(x.len(), 4, "{l:?}");
+                            assert_eq!(x[2], "inet");
+                            assert!(matches!(x[3], "dhcp" | "static"), "{l:?}");
+                        }
+                        "address" | "gateway" => assert_eq!(x.len(), 2, "{l:?}"),
+                        other => panic!("unexpected stanza line {other:?} in {l:?}"),
+                    }
+                    if matches!(x[0], "auto" | "iface") {
+                        assert!(ifaces.contains(&x[1]) && !x[1].starts_with('-'), "{l:?}");
+                    }
+                }
+            }
+            "/etc/resolv.conf" => {
+                for l in lines {
+                    let x = fields(l);
+                    assert_eq!(x.len(), 2, "{l:?}");
+                    assert!(matches!(x[0], "search" | "nameserver"), "{l:?}");
+                }
+            }
+            "/etc/dnsmasq.d/clusterctl.conf" => {
+                let (mut records, mut leases) = (0, 0);
+                for l in lines {
+                    assert!(!l.contains(char::is_whitespace), "{l:?}");
+                    let (key, val) = l.split_once('=').unwrap_or((l, ""));
+                    let parts: Vec<&str> = val.split(',').collect();
+                    match key {
+                        "host-record" => {
+                            records += 1;
+                            assert_eq!(parts.len(), 3, "{l:?}");
+                        }
+                        "dhcp-host" => {
+                            leases += 1;
+                            assert!(matches!(parts.len(), 2 | 3), "{l:?}");
+                        }
+                        "interface" | "domain" | "server" => {
+                            assert_eq!(parts.len(), 1, "{l:?}");
+                            assert!(!val.is_empty() && !val.starts_with('-'), "{l:?}");
+                        }
+                        "local" => assert_eq!(val, format!("/{}/", c.domain)),
+                        _ => {}
+                    }
+                }
+                assert_eq!(records, n_nodes);
+                let dhcp = c.lan.addressing == crate::cluster::Addressing::Dhcp;
+                assert_eq!(leases, if dhcp { c.workers.len() } else { 0 });
+            }
+            "/etc/iptables/rules.v4" => {
+                for l in lines {
+                    let x = fields(l);
+                    for w in x.windows(2) {
+                        if matches!(w[0], "-i" | "-o") {
+                            assert!(ifaces.contains(&w[1]), "{l:?}");
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        #[test]
+        fn accepted_inventories_render_lines_their_parsers_read_as_meant(v in values()) {
+            let text = inventory(&v);
+            let Ok(cluster) = Cluster::from_str(&text, Path::new("prop.yaml")) else {
+                return Ok(()); // refused: nothing is rendered
+            };
+            let templates = Templates::load(None).unwrap();
+            render_each(&cluster, &templates, |_, files| {
+                for f in &files {
+                    check_file(&cluster, f);
+                }
+                Ok(())
+            })
+            .unwrap();
+        }
+    }
+
+    /// The property is not vacuous: most generated inventories are
+    /// accepted (so rendered and checked), and many of those carry a
+    /// hostile value that validation let through as harmless.
+    #[test]
+    fn the_generator_reaches_rendering() {
+        use proptest::strategy::ValueTree;
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let (mut accepted, mut hostile_accepted) = (0, 0);
+        for _ in 0..400 {
+            let v = values().new_tree(&mut runner).unwrap().current();
+            if Cluster::from_str(&inventory(&v), Path::new("prop.yaml")).is_ok() {
+                accepted += 1;
+                if v.fields.iter().zip(GOOD).any(|(f, g)| f != g) {
+                    hostile_accepted += 1;
+                }
+            }
+        }
+        assert!(accepted > 100, "only {accepted} of 400 accepted");
+        assert!(
+            hostile_accepted >= 5,
+            "only {hostile_accepted} mutated ones accepted"
+        );
+    }
 }

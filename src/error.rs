@@ -51,19 +51,22 @@ impl Diagnostic {
     }
 
     /// `error: FILE:LINE:COL: node N: MESSAGE` and an indented `help:` line.
+    /// Nothing raw reaches the terminal: control characters in the message,
+    /// node and help are escaped (each is one line), whatever built them.
     pub fn render(&self, file: &Path) -> String {
-        let mut out = format!("error: {}", file.display());
+        let one_line = crate::values::escaped;
+        let mut out = format!("error: {}", one_line(&file.display().to_string()));
         if let Some(loc) = self.location {
             out.push_str(&format!(":{}:{}", loc.line, loc.column));
         }
         out.push_str(": ");
         if let Some(node) = &self.node {
             // Escaped: an invalid name may hold a newline or control character.
-            out.push_str(&format!("node {}: ", node.escape_debug()));
+            out.push_str(&format!("node {}: ", crate::values::shown(node)));
         }
-        out.push_str(&self.message);
+        out.push_str(&one_line(&self.message));
         if let Some(help) = &self.help {
-            out.push_str(&format!("\n  help: {help}"));
+            out.push_str(&format!("\n  help: {}", one_line(help)));
         }
         out
     }
@@ -71,12 +74,12 @@ impl Diagnostic {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}: {source}", shown_path(path))]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {source}", shown_path(path))]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -92,7 +95,7 @@ pub enum Error {
         message: String,
         help: Option<String>,
     },
-    #[error("{file} already exists", file = path.display())]
+    #[error("{file} already exists", file = shown_path(path))]
     Exists { path: PathBuf },
     #[error("template {name}: {message}")]
     Template { name: String, message: String },
@@ -101,6 +104,12 @@ pub enum Error {
         message: String,
         help: Option<String>,
     },
+}
+
+/// A path in a message: whole, but with control characters escaped (a
+/// file name may hold a newline or an escape sequence).
+fn shown_path(path: &Path) -> String {
+    crate::values::escaped(&path.display().to_string())
 }
 
 fn render_all(file: &Path, diagnostics: &[Diagnostic]) -> String {
@@ -114,7 +123,7 @@ fn render_all(file: &Path, diagnostics: &[Diagnostic]) -> String {
     let n = diagnostics.len();
     out.push_str(&format!(
         "\n{} has {n} problem{}",
-        file.display(),
+        crate::values::terminal_safe(&file.display().to_string()),
         if n == 1 { "" } else { "s" }
     ));
     out

@@ -6,6 +6,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::values::shown;
+
 /// Why a host list could not be expanded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostlistError(pub String);
@@ -21,15 +23,16 @@ pub const MAX_HOSTS: usize = 65_536;
 
 /// Expand a host list into names, in the order written.
 pub fn expand(list: &str) -> Result<Vec<String>, HostlistError> {
+    let list_s = shown(list);
     let mut out = Vec::new();
     for item in split_top_level(list)? {
         if item.is_empty() {
-            return Err(HostlistError(format!("empty item in host list `{list}`")));
+            return Err(HostlistError(format!("empty item in host list `{list_s}`")));
         }
         expand_item(item, &mut out)?;
         if out.len() > MAX_HOSTS {
             return Err(HostlistError(format!(
-                "host list `{list}` expands to more than {MAX_HOSTS} names"
+                "host list `{list_s}` expands to more than {MAX_HOSTS} names"
             )));
         }
     }
@@ -38,6 +41,7 @@ pub fn expand(list: &str) -> Result<Vec<String>, HostlistError> {
 
 /// Split on commas that are not inside brackets.
 fn split_top_level(list: &str) -> Result<Vec<&str>, HostlistError> {
+    let list_s = shown(list);
     let mut items = Vec::new();
     let mut depth = 0usize;
     let mut start = 0;
@@ -46,13 +50,13 @@ fn split_top_level(list: &str) -> Result<Vec<&str>, HostlistError> {
             '[' => {
                 depth += 1;
                 if depth > 1 {
-                    return Err(HostlistError(format!("nested `[` in host list `{list}`")));
+                    return Err(HostlistError(format!("nested `[` in host list `{list_s}`")));
                 }
             }
             ']' => {
                 if depth == 0 {
                     return Err(HostlistError(format!(
-                        "unmatched `]` in host list `{list}`"
+                        "unmatched `]` in host list `{list_s}`"
                     )));
                 }
                 depth -= 1;
@@ -65,13 +69,16 @@ fn split_top_level(list: &str) -> Result<Vec<&str>, HostlistError> {
         }
     }
     if depth != 0 {
-        return Err(HostlistError(format!("unclosed `[` in host list `{list}`")));
+        return Err(HostlistError(format!(
+            "unclosed `[` in host list `{list_s}`"
+        )));
     }
     items.push(list[start..].trim());
     Ok(items)
 }
 
 fn expand_item(item: &str, out: &mut Vec<String>) -> Result<(), HostlistError> {
+    let item_s = shown(item);
     let Some(open) = item.find('[') else {
         out.push(item.to_string());
         return Ok(());
@@ -79,20 +86,21 @@ fn expand_item(item: &str, out: &mut Vec<String>) -> Result<(), HostlistError> {
     let close = item[open..]
         .find(']')
         .map(|i| i + open)
-        .ok_or_else(|| HostlistError(format!("unclosed `[` in `{item}`")))?;
+        .ok_or_else(|| HostlistError(format!("unclosed `[` in `{item_s}`")))?;
     let prefix = &item[..open];
     let suffix = &item[close + 1..];
     if suffix.contains('[') {
         return Err(HostlistError(format!(
-            "`{item}` has more than one `[...]` group; use one range per item"
+            "`{item_s}` has more than one `[...]` group; use one range per item"
         )));
     }
     let body = &item[open + 1..close];
     if body.trim().is_empty() {
-        return Err(HostlistError(format!("empty range `[]` in `{item}`")));
+        return Err(HostlistError(format!("empty range `[]` in `{item_s}`")));
     }
     for part in body.split(',') {
         let part = part.trim();
+        let part_s = shown(part);
         let (lo, hi) = match part.split_once('-') {
             Some((lo, hi)) => (lo.trim(), hi.trim()),
             None => (part, part),
@@ -100,21 +108,23 @@ fn expand_item(item: &str, out: &mut Vec<String>) -> Result<(), HostlistError> {
         let parse = |s: &str| -> Result<u64, HostlistError> {
             if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 9 {
                 return Err(HostlistError(format!(
-                    "`{part}` in `{item}` is not a number or range A-B"
+                    "`{part_s}` in `{item_s}` is not a number or range A-B"
                 )));
             }
             s.parse::<u64>()
-                .map_err(|_| HostlistError(format!("`{part}` in `{item}` is not a number")))
+                .map_err(|_| HostlistError(format!("`{part_s}` in `{item_s}` is not a number")))
         };
         let (a, b) = (parse(lo)?, parse(hi)?);
         if a > b {
             return Err(HostlistError(format!(
-                "range `{part}` in `{item}` is reversed (write `{hi}-{lo}` the other way round)"
+                "range `{part_s}` in `{item_s}` is reversed (write `{}-{}` the other way round)",
+                shown(hi),
+                shown(lo)
             )));
         }
         if (b - a) as usize >= MAX_HOSTS {
             return Err(HostlistError(format!(
-                "range `{part}` in `{item}` expands to more than {MAX_HOSTS} names"
+                "range `{part_s}` in `{item_s}` expands to more than {MAX_HOSTS} names"
             )));
         }
         // Zero padding: a bound written with a leading zero fixes the width.

@@ -197,12 +197,89 @@ pub enum HostfileFlavor {
     Mpich,
 }
 
+/// Limits on the YAML itself, far above any real inventory (whose nesting
+/// is at most 5 deep and which needs a handful of anchors, if any), so a
+/// hostile file fails at once with a clear message instead of exhausting
+/// memory: an alias bomb, deep nesting, a flood of nodes.
+pub const MAX_DEPTH: usize = 16;
+pub const MAX_ALIASES: usize = 1_000;
+pub const MAX_ANCHORS: usize = 1_000;
+pub const MAX_REPLAYED_EVENTS: usize = 100_000;
+
 /// Parse inventory text. A syntax, type or unknown-field problem stops the parse,
-/// so at most one diagnostic comes back (YAML cannot be checked further once its
-/// shape is wrong).
+/// so at most one diagnostic comes back (serde's derived deserializers stop
+/// at the first error; see ARCHITECTURE.md "Structural errors").
 pub fn parse(text: &str) -> Result<RawInventory, Diagnostic> {
-    let options = serde_saphyr::options! { with_snippet: false };
+    if let Some(d) = second_document(text) {
+        return Err(d);
+    }
+    let options = serde_saphyr::options! {
+        with_snippet: false,
+        budget: serde_saphyr::budget! {
+            max_depth: MAX_DEPTH,
+            max_aliases: MAX_ALIASES,
+            max_anchors: MAX_ANCHORS,
+            max_documents: 1,
+            max_nodes: 200_000,
+            max_total_scalar_bytes: 16 * 1024 * 1024,
+            max_recorded_anchor_bytes: 4 * 1024 * 1024,
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: MAX_REPLAYED_EVENTS,
+            max_replay_stack_depth: MAX_DEPTH,
+            max_alias_expansions_per_anchor: MAX_ALIASES,
+        },
+    };
     serde_saphyr::from_str_with_options::<RawInventory>(text, options).map_err(to_diagnostic)
+}
+
+/// An inventory is one YAML document. serde-saphyr reads the first and
+/// ignores the rest, which would give a misleading "missing field"; find
+/// where a second one starts. A `---` or `...` at the start of a line is a
+/// document marker wherever it appears in YAML 1.2 (it even ends a block
+/// scalar), so a line scan is exact.
+fn second_document(text: &str) -> Option<Diagnostic> {
+    let marker = |line: &str, m: &str| {
+        line.strip_prefix(m)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r']))
+    };
+    let mut content = false;
+    let mut ended = false;
+    for (i, line) in text.lines().enumerate() {
+        let at = Location {
+            line: i + 1,
+            column: 1,
+        };
+        let help = "an inventory is one YAML document: remove the `---` line and what follows, or merge the two";
+        if marker(line, "---") {
+            if content || ended {
+                return Some(
+                    Diagnostic::new("a second YAML document starts here")
+                        .at(Some(at))
+                        .help(help),
+                );
+            }
+            content = true;
+            continue;
+        }
+        if marker(line, "...") {
+            ended = true;
+            continue;
+        }
+        let bare = line.trim_start();
+        if bare.is_empty() || bare.starts_with('#') || (!content && bare.starts_with('%')) {
+            continue;
+        }
+        if ended {
+            return Some(
+                Diagnostic::new("content after the end of the YAML document (`...`)")
+                    .at(Some(at))
+                    .help(help),
+            );
+        }
+        content = true;
+    }
+    None
 }
 
 fn to_diagnostic(e: serde_saphyr::Error) -> Diagnostic {
@@ -212,13 +289,86 @@ fn to_diagnostic(e: serde_saphyr::Error) -> Diagnostic {
             column: l.column() as usize,
         })
     });
+    if let Some((message, help)) = limit_message(&e) {
+        return Diagnostic::new(message).at(location).help(help);
+    }
     let raw = e.without_snippet().to_string();
-    let (message, help) = reword(&strip_location_suffix(&raw));
+    let (message, help) = reword(&shorten_quoted(&strip_location_suffix(&raw)));
     let d = Diagnostic::new(message).at(location);
     match help {
         Some(h) => d.help(h),
         None => d,
     }
+}
+
+/// Our words for a YAML limit that was hit.
+fn limit_message(e: &serde_saphyr::Error) -> Option<(String, String)> {
+    use serde_saphyr::budget::BudgetBreach as B;
+    let anchors =
+        "use anchors (&name) and aliases (*name) sparingly; an inventory needs few if any"
+            .to_string();
+    Some(match e {
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            B::Depth { .. } => (
+                format!("the YAML is nested more than {MAX_DEPTH} levels deep"),
+                "an inventory is at most 5 levels deep; examples/cluster.yaml shows its shape".into(),
+            ),
+            B::Aliases { .. } => (format!("the YAML uses more than {MAX_ALIASES} aliases (*name)"), anchors),
+            B::Anchors { .. } => (format!("the YAML defines more than {MAX_ANCHORS} anchors (&name)"), anchors),
+            B::Documents { .. } => (
+                "the file holds more than one YAML document".into(),
+                "an inventory is one YAML document: remove the `---` line and what follows".into(),
+            ),
+            other => (
+                format!("the YAML is too large or too complex ({})", breach_name(other)),
+                "an inventory is a few kilobytes of plain YAML; examples/cluster.yaml shows its shape".into(),
+            ),
+        },
+        serde_saphyr::Error::AliasReplayLimitExceeded { .. } => (
+            "the YAML's aliases expand to too much (an alias bomb?)".into(),
+            anchors,
+        ),
+        _ => return None,
+    })
+}
+
+fn breach_name(b: &serde_saphyr::budget::BudgetBreach) -> String {
+    let dbg = format!("{b:?}");
+    let name = dbg.split([' ', '{', '(']).next().unwrap_or("limit");
+    let mut words = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            words.push(' ');
+        }
+        words.push(c.to_ascii_lowercase());
+    }
+    words
+}
+
+/// Values quoted in a library message (`...` or "...") cut to a readable
+/// length and escaped ([`crate::values::shown`]): a 50 MB key or string is
+/// never echoed whole, a control character never raw.
+fn shorten_quoted(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(i) = rest.find(['`', '"']) {
+        let q = rest[i..].chars().next().unwrap_or('`');
+        out.push_str(&rest[..=i]);
+        let after = &rest[i + 1..];
+        match after.find(q) {
+            Some(j) => {
+                out.push_str(&crate::values::shown(&after[..j]));
+                out.push(q);
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str(&crate::values::shown(after));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// saphyr appends ` at line L, column C` to messages; we print positions ourselves.
@@ -241,6 +391,35 @@ fn reword(message: &str) -> (String, Option<String>) {
             Some(format!("add `{field}:`; {example}")),
         );
     }
+    let shape = |what: &str, help: &str| (what.to_string(), Some(help.to_string()));
+    match message {
+        "expected string scalar" => {
+            return shape(
+                "expected a single value here, found a list or mapping",
+                "write it on the key's line, like `name: bramble` (quote it if it holds special characters)",
+            )
+        }
+        "expected mapping start" => {
+            return shape(
+                "expected a mapping here (indented `key: value` lines)",
+                "examples/cluster.yaml shows every section and its fields",
+            )
+        }
+        "expected sequence start" => {
+            return shape(
+                "expected a list here (`- item` lines, or `[a, b]`; `[]` for none)",
+                "examples/cluster.yaml shows every section and its fields",
+            )
+        }
+        "invalid boolean" => return shape("not true or false", "write `true` or `false`"),
+        _ => {}
+    }
+    if message.starts_with("cannot deserialize null into") {
+        return shape(
+            "a value is missing here (empty or `~`)",
+            "write the value after the colon, or remove the key to use the default",
+        );
+    }
     if message == "unexpected end of input" {
         return (
             "the inventory is empty or ends too early".into(),
@@ -255,8 +434,17 @@ fn reword(message: &str) -> (String, Option<String>) {
     }
     for (ty, range) in [("u16", "0 to 65535"), ("u32", "0 to 4294967295")] {
         if message.starts_with(&format!("invalid {ty}")) {
-            return (format!("not a whole number from {range}"), None);
+            return (
+                format!("not a whole number from {range}"),
+                Some("write digits only, without quotes, like 22".into()),
+            );
         }
+    }
+    if let Some(rest) = message.strip_prefix("unexpected character: ") {
+        return (
+            format!("unexpected character {}", rest.trim_matches(['`', '\''])),
+            Some("remove it; inside double quotes, write special characters as escapes like \\t or \\u00e9".into()),
+        );
     }
     if let Some(rest) = message.strip_prefix("duplicate mapping key: ") {
         let key = rest
@@ -268,12 +456,18 @@ fn reword(message: &str) -> (String, Option<String>) {
             Some("a key may appear once per mapping; remove or merge the other one".into()),
         );
     }
+    let syntax = || {
+        (
+            message.to_string(),
+            Some("YAML syntax: check the indentation (spaces only) and quoting here; examples/cluster.yaml shows the format".to_string()),
+        )
+    };
     let kind = if message.starts_with("unknown field") {
         "field"
     } else if message.starts_with("unknown variant") {
         "value"
     } else {
-        return (message.to_string(), None);
+        return syntax();
     };
     let Some(got) = message.split('`').nth(1) else {
         return (message.to_string(), None);

@@ -67,11 +67,14 @@ where
 /// The text printed for an error: inventory diagnostics as they are, anything
 /// else as `error: ...` with its `help:` line.
 pub fn format_error(e: &Error) -> String {
+    // Control characters from values (paths, arguments) never reach the
+    // terminal raw; the line breaks between an error's own lines stay.
+    let safe = values::terminal_safe;
     match e {
         Error::Inventory { .. } => e.to_string(),
         _ => match e.help() {
-            Some(help) => format!("error: {e}\n  help: {help}"),
-            None => format!("error: {e}"),
+            Some(help) => format!("error: {}\n  help: {}", safe(&e.to_string()), safe(&help)),
+            None => format!("error: {}", safe(&e.to_string())),
         },
     }
 }

@@ -40,6 +40,9 @@ pub struct Templates {
     env: Environment<'static>,
     /// Which templates came from the override directory (for messages).
     overridden: BTreeMap<String, PathBuf>,
+    /// Templates whose output cannot depend on the node: they never name
+    /// `node` and pull in no other template. Rendered once per cluster.
+    node_independent: std::collections::BTreeSet<String>,
 }
 
 impl Templates {
@@ -65,10 +68,7 @@ impl Templates {
                         message: format!("{} overrides no built-in template", file.display()),
                     });
                 }
-                let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
-                    path: file.clone(),
-                    source,
-                })?;
+                let text = read_template(&file)?;
                 sources.insert(rel.clone(), text);
                 overridden.insert(rel, file);
             }
@@ -85,30 +85,55 @@ impl Templates {
                 message: describe(&e),
             })?;
         env.set_syntax(syntax);
+        let mut node_independent = std::collections::BTreeSet::new();
         for (name, text) in sources {
+            let composes = ["include", "import", "extends"]
+                .iter()
+                .any(|w| text.contains(w));
             env.add_template_owned(name.clone(), text)
                 .map_err(|e| Error::Template {
-                    name,
+                    name: name.clone(),
                     message: describe(&e),
                 })?;
+            let uses_node = env
+                .get_template(&name)
+                .map(|t| t.undeclared_variables(false).contains("node"))
+                .unwrap_or(true);
+            if !uses_node && !composes {
+                node_independent.insert(name);
+            }
         }
-        Ok(Templates { env, overridden })
+        Ok(Templates {
+            env,
+            overridden,
+            node_independent,
+        })
     }
 
     /// Render one template with a serializable context.
     pub fn render<C: serde::Serialize>(&self, name: &str, ctx: &C) -> Result<String> {
+        self.render_value(name, minijinja::Value::from(minijinja::value::Serde(ctx)))
+    }
+
+    /// The template's output is the same for every node of a cluster.
+    pub fn is_node_independent(&self, name: &str) -> bool {
+        self.node_independent.contains(name)
+    }
+
+    /// Render one template with a context already converted to a template
+    /// value (shared parts are reference-counted, not copied).
+    pub fn render_value(&self, name: &str, ctx: minijinja::Value) -> Result<String> {
         let tmpl = self.env.get_template(name).map_err(|e| Error::Template {
             name: name.to_string(),
             message: describe(&e),
         })?;
-        tmpl.render(minijinja::value::Serde(ctx))
-            .map_err(|e| Error::Template {
-                name: match self.overridden.get(name) {
-                    Some(p) => format!("{name} (override {})", p.display()),
-                    None => name.to_string(),
-                },
-                message: describe(&e),
-            })
+        tmpl.render(ctx).map_err(|e| Error::Template {
+            name: match self.overridden.get(name) {
+                Some(p) => format!("{name} (override {})", p.display()),
+                None => name.to_string(),
+            },
+            message: describe(&e),
+        })
     }
 }
 
@@ -122,11 +147,54 @@ fn describe(e: &minijinja::Error) -> String {
     s
 }
 
-/// Every regular file under `dir`, sorted.
+/// The largest template file read (a template is a few kilobytes).
+const MAX_TEMPLATE_BYTES: u64 = 1024 * 1024;
+
+/// An override template, read with a size cap (a link to `/dev/zero` fails
+/// at once).
+fn read_template(file: &Path) -> Result<String> {
+    use std::io::Read;
+    let err = |source| Error::Read {
+        path: file.to_path_buf(),
+        source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(file)
+        .map_err(err)?
+        .take(MAX_TEMPLATE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(err)?;
+    if bytes.len() as u64 > MAX_TEMPLATE_BYTES {
+        return Err(Error::Template {
+            name: file.display().to_string(),
+            message: "is larger than 1 MiB; a template is a few kilobytes".into(),
+        });
+    }
+    String::from_utf8(bytes).map_err(|_| Error::Template {
+        name: file.display().to_string(),
+        message: "is not UTF-8 text".into(),
+    })
+}
+
+/// Deeper than any built-in template path (`head/etc/network/interfaces.d/x.j2`).
+const MAX_TEMPLATE_DEPTH: usize = 8;
+
+/// Every regular file under `dir`, sorted. Bounded: a directory deeper
+/// than any built-in path (a symlink loop) is an error, not a hang.
 fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
+        let depth = d.strip_prefix(dir).map_or(0, |r| r.components().count());
+        if depth > MAX_TEMPLATE_DEPTH {
+            return Err(Error::Template {
+                name: d.display().to_string(),
+                message: format!(
+                    "is {depth} directories deep in {}; no template is (a symlink loop?)",
+                    dir.display()
+                ),
+            });
+        }
         let entries = std::fs::read_dir(&d).map_err(|source| Error::Read {
             path: d.clone(),
             source,
@@ -164,6 +232,23 @@ mod tests {
             .collect();
         let embedded: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
         assert_eq!(on_disk, embedded);
+    }
+
+    #[test]
+    fn node_independent_templates_are_found() {
+        let t = Templates::load(None).unwrap();
+        assert!(t.is_node_independent("common/etc/hosts.j2"));
+        assert!(t.is_node_independent("common/etc/clusterctl/hostfile.openmpi.j2"));
+        assert!(!t.is_node_independent("head/etc/dnsmasq.d/clusterctl.conf.j2"));
+        assert!(!t.is_node_independent("worker/etc/network/interfaces.d/clusterctl.j2"));
+    }
+
+    #[test]
+    fn a_symlink_loop_in_the_override_dir_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(".", dir.path().join("loop")).unwrap();
+        let err = Templates::load(Some(dir.path())).err().expect("refused");
+        assert!(err.to_string().contains("symlink loop"), "{err}");
     }
 
     #[test]

@@ -78,6 +78,18 @@ checked_string!(
     |s| check_abs_path(s).map(|()| normalize_path(s))
 );
 checked_string!(
+    /// A directory to share over NFS or mount a share on: an [`AbsPath`]
+    /// that, once normalised, is not `/` or a system directory (see
+    /// [`check_shared_dir`]).
+    SharedDir,
+    |s| {
+        check_abs_path(s)?;
+        let p = normalize_path(s);
+        check_shared_dir(&p)?;
+        Ok(p)
+    }
+);
+checked_string!(
     /// A unicast MAC, lowercase with colons (see [`normalize_mac`]).
     Mac,
     normalize_mac
@@ -130,34 +142,125 @@ pub fn normalize_path(p: &str) -> String {
     format!("/{}", segs.join("/"))
 }
 
-/// A DNS domain: dot-separated hostname labels, at most 253 characters.
+/// The longest domain accepted, so that every `NAME.DOMAIN` (NAME up to
+/// 63 characters) stays within DNS's 253.
+pub const MAX_DOMAIN_LEN: usize = 253 - 64;
+
+/// A private cluster DNS domain: at least two dot-separated host-name
+/// labels (a single label is a top-level domain: dnsmasq would answer for
+/// every name under it), at most [`MAX_DOMAIN_LEN`] characters, not under
+/// `local` (mDNS, RFC 6762) or `localhost`/`invalid` (RFC 6761), and not
+/// the reverse-lookup tree `arpa` except `home.arpa` (RFC 8375).
 pub fn check_domain(domain: &str) -> Result<(), String> {
-    if domain.len() > 253 {
-        return Err("is longer than 253 characters".into());
+    if domain.len() > MAX_DOMAIN_LEN {
+        return Err(format!(
+            "is longer than {MAX_DOMAIN_LEN} characters (node names must fit in front of it)"
+        ));
     }
     for label in domain.split('.') {
-        check_hostname(label).map_err(|e| format!("label `{label}` {e}"))?;
+        check_hostname(label).map_err(|e| format!("label `{}` {e}", shown(label)))?;
     }
-    Ok(())
+    let labels: Vec<&str> = domain.split('.').collect();
+    let tld = labels[labels.len() - 1];
+    if labels.len() < 2 {
+        return Err(
+            "is a single label, a top-level domain: the head's dnsmasq would claim every name under it"
+                .into(),
+        );
+    }
+    match tld {
+        "local" => Err("ends in `.local`, which belongs to multicast DNS (RFC 6762)".into()),
+        "localhost" | "invalid" | "test" | "example" => Err(format!(
+            "ends in `.{tld}`, a special-use name that resolvers treat differently (RFC 6761)"
+        )),
+        "arpa" if domain != "home.arpa" && !domain.ends_with(".home.arpa") => Err(
+            "is under `.arpa`, the reverse-lookup tree (only `home.arpa` is for home networks)"
+                .into(),
+        ),
+        _ => Ok(()),
+    }
 }
 
-/// A Linux interface name: 1-15 of `[A-Za-z0-9_.-]`, not `.` or `..`.
+/// How a value is shown in a message: control characters (and quotes and
+/// backslashes) escaped, so nothing raw reaches the terminal, and cut to
+/// [`SHOWN_MAX`] characters with `…`, so a huge value is never echoed whole.
+pub fn shown(value: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in value.chars().enumerate() {
+        if i == SHOWN_MAX {
+            out.push('…');
+            break;
+        }
+        out.push_str(&shown_char_bare(c));
+    }
+    out
+}
+
+/// At most this many characters of a value are shown in a message.
+pub const SHOWN_MAX: usize = 60;
+
+/// One character as it may appear in a message.
+fn shown_char_bare(c: char) -> String {
+    if c.is_control()
+        || matches!(c, '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{feff}')
+    {
+        c.escape_default().to_string()
+    } else {
+        c.to_string()
+    }
+}
+
+/// A character named in a message: `'a'`, `' '`, `'\n'`.
+pub fn shown_char(c: char) -> String {
+    format!("{c:?}")
+}
+
+/// A value escaped for a message but not cut (paths): every control
+/// character, line breaks included, written as an escape.
+pub fn escaped(text: &str) -> String {
+    text.chars().map(shown_char_bare).collect()
+}
+
+/// A whole message made safe for a terminal: every control character
+/// except the line breaks between its own lines escaped.
+pub fn terminal_safe(text: &str) -> String {
+    text.split('\n')
+        .map(|line| line.chars().map(shown_char_bare).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A Linux interface name: 1-15 of `[A-Za-z0-9_.-]` starting with a letter
+/// or digit (so it can never be read as an option: `ifdown --force -a`
+/// would take every interface down), and not one that names something
+/// else: `lo` (loopback), `all` and `default` (the kernel's per-protocol
+/// settings directories).
 pub fn check_iface(name: &str) -> Result<(), String> {
     if name.is_empty() || name.len() > 15 {
         return Err("must be 1 to 15 characters".into());
-    }
-    if name == "." || name == ".." {
-        return Err("is not a valid interface name".into());
     }
     if let Some(c) = name
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
     {
         return Err(format!(
-            "contains {c:?}; use letters, digits, '_', '.' and '-'"
+            "contains {}; use letters, digits, '_', '.' and '-'",
+            shown_char(c)
         ));
     }
-    Ok(())
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(
+            "must start with a letter or digit (a leading '-', '.' or '_' is read as an option or hidden name)"
+                .into(),
+        );
+    }
+    match name {
+        "lo" => Err("is the loopback interface, not a network port".into()),
+        "all" | "default" => {
+            Err("is reserved: the kernel uses it for settings of every interface".into())
+        }
+        _ => Ok(()),
+    }
 }
 
 /// A unicast MAC `aa:bb:cc:dd:ee:ff` (`-` also accepted); returns it lowercase
@@ -195,7 +298,7 @@ pub fn check_user(user: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-' | '.'))
     {
-        return Err(format!("user `{user}` is not a valid login name"));
+        return Err(format!("user `{}` is not a valid login name", shown(user)));
     }
     Ok(())
 }
@@ -216,7 +319,10 @@ fn check_ssh_host(host: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!("host `{host}` is not a host name or IP address"))
+        Err(format!(
+            "host `{}` is not a host name or IP address",
+            shown(host)
+        ))
     }
 }
 
@@ -253,14 +359,14 @@ pub fn parse_ssh_target(s: &str) -> Result<SshTarget, String> {
     let (host, port) = if let Some(stripped) = rest.strip_prefix('[') {
         let (h, after) = stripped
             .split_once(']')
-            .ok_or_else(|| format!("`{s}`: unclosed '[' around an IPv6 address"))?;
+            .ok_or_else(|| format!("`{}`: unclosed '[' around an IPv6 address", shown(s)))?;
         if h.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("`{h}` is not an IPv6 address"));
+            return Err(format!("`{}` is not an IPv6 address", shown(h)));
         }
         match after {
             "" => (h, None),
             p if p.starts_with(':') => (h, Some(&p[1..])),
-            _ => return Err(format!("`{s}` is not [USER@]HOST[:PORT]")),
+            _ => return Err(format!("`{}` is not [USER@]HOST[:PORT]", shown(s))),
         }
     } else {
         match rest.split_once(':') {
@@ -273,7 +379,12 @@ pub fn parse_ssh_target(s: &str) -> Result<SshTarget, String> {
         None => 22,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n > 0 => n,
-            _ => return Err(format!("port `{p}` is not a number from 1 to 65535")),
+            _ => {
+                return Err(format!(
+                    "port `{}` is not a number from 1 to 65535",
+                    shown(p)
+                ))
+            }
         },
     };
     Ok(SshTarget {
@@ -293,10 +404,88 @@ pub fn check_abs_path(p: &str) -> Result<(), String> {
         .chars()
         .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '/' | '+' | '-')))
     {
-        return Err(format!("contains {c:?}; use letters, digits and _ . / + -"));
+        return Err(format!(
+            "contains {}; use letters, digits and _ . / + -",
+            shown_char(c)
+        ));
     }
     if p.split('/').any(|seg| seg == "..") || p.contains("//") {
         return Err("must not contain '..' or '//'".into());
+    }
+    Ok(())
+}
+
+/// Top-level directories that hold the system itself: sharing one (or
+/// anything beneath it) over NFS, or mounting a share on one, would expose
+/// or hide the system. `/lib*` covers `lib32`, `lib64`, `libx32`.
+const SYSTEM_TREES: &[&str] = &[
+    "bin", "boot", "dev", "etc", "proc", "root", "run", "sbin", "sys", "usr",
+];
+
+/// Subtrees refused whole: system state, logs, spool and world-writable
+/// temporary space (a local user could plant a symlink where the mount
+/// point is created). `/var` itself is refused too; `/var/nfs` is not.
+const SYSTEM_SUBTREES: &[&str] = &[
+    "/tmp",
+    "/var/tmp",
+    "/var/lib",
+    "/var/log",
+    "/var/cache",
+    "/var/spool",
+    "/var/run",
+    "/var/lock",
+    "/var/backups",
+    "/var/mail",
+];
+
+/// A normalised absolute path that may be shared or mounted on: not `/`,
+/// not a system directory or anything beneath one (`/etc`, `/usr`, `/bin`,
+/// `/sbin`, `/lib*`, `/boot`, `/dev`, `/proc`, `/sys`, `/run`, `/root`,
+/// `/tmp`, `/var/tmp`, `/var/lib`, `/var/log`, ...), and not `/var` itself.
+/// `/home`, `/opt`, `/srv`, `/mnt` and `/media` are ordinary share roots.
+pub fn check_shared_dir(normalised: &str) -> Result<(), String> {
+    if normalised == "/" {
+        return Err("is `/`, the whole filesystem".into());
+    }
+    let top = normalised[1..].split('/').next().unwrap_or("");
+    if SYSTEM_TREES.contains(&top) || top.starts_with("lib") {
+        return Err(format!(
+            "is{} the system directory /{top}",
+            if normalised.len() > top.len() + 1 {
+                " inside"
+            } else {
+                ""
+            }
+        ));
+    }
+    for t in SYSTEM_SUBTREES {
+        if normalised == *t || normalised.starts_with(&format!("{t}/")) {
+            return Err(format!(
+                "is{} {t}, which holds system state or temporary files",
+                if normalised == *t { "" } else { " inside" }
+            ));
+        }
+    }
+    if normalised == "/var" {
+        return Err(
+            "is /var, which holds system state; use a directory below it such as /var/nfs".into(),
+        );
+    }
+    Ok(())
+}
+
+/// A controller-side path for ssh (`-F`, `-i`, `UserKnownHostsFile=`):
+/// not empty, no control characters or whitespace (ssh splits an option
+/// value at whitespace: `UserKnownHostsFile=a b` names two files).
+pub fn check_ssh_path(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("is empty".into());
+    }
+    if let Some(c) = p.chars().find(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!(
+            "contains {}; ssh would read it as several words",
+            shown_char(c)
+        ));
     }
     Ok(())
 }
@@ -308,7 +497,10 @@ pub fn check_export_options(o: &str) -> Result<(), String> {
     if let Some(c) = o.chars().find(|c| {
         !(c.is_ascii_alphanumeric() || matches!(c, '_' | '=' | ',' | '.' | ':' | '-' | '/'))
     }) {
-        return Err(format!("contain {c:?}"));
+        return Err(format!("contain {}", shown_char(c)));
+    }
+    if o.split(',').any(str::is_empty) {
+        return Err("have an empty option (a leading, trailing or doubled comma)".into());
     }
     Ok(())
 }

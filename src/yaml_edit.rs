@@ -106,6 +106,26 @@ fn sequence_end(lines: &[&str], k: usize) -> Result<(usize, Option<usize>), Stri
     Ok((last_content, item_indent))
 }
 
+/// A scalar written plain when it is unambiguously a string (a letter,
+/// then letters, digits, `_`, `.`, `-`; not a word YAML 1.1 readers take
+/// as a bool or null), else double-quoted by [`quote`]: what `init` and
+/// `add-node` write can never add a line, a comment or change type.
+pub fn scalar(value: &str) -> String {
+    let plain = value.starts_with(|c: char| c.is_ascii_alphabetic())
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && !matches!(
+            value.to_ascii_lowercase().as_str(),
+            "y" | "n" | "yes" | "no" | "on" | "off" | "true" | "false" | "null"
+        );
+    if plain {
+        value.to_string()
+    } else {
+        quote(value)
+    }
+}
+
 /// A YAML double-quoted scalar: no value clusterctl writes is then read back
 /// as a bool, null, number or flow collection (`null`, `yes`, `[::1]`).
 pub fn quote(value: &str) -> String {
@@ -116,7 +136,10 @@ pub fn quote(value: &str) -> String {
             '"' => s.push_str("\\\""),
             '\\' => s.push_str("\\\\"),
             '\n' => s.push_str("\\n"),
-            c if c.is_control() => s.push_str(&format!("\\u{:04x}", c as u32)),
+            // Controls, and what YAML 1.1 readers take as line breaks or a BOM.
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+                s.push_str(&format!("\\u{:04x}", c as u32))
+            }
             c => s.push(c),
         }
     }
@@ -206,6 +229,36 @@ mod tests {
                 serde_saphyr::from_str(&doc).unwrap();
             assert_eq!(back["v"], v, "{doc}");
         }
+    }
+
+    #[test]
+    fn scalars_read_back_as_the_same_string() {
+        for v in [
+            "eth0",
+            "cluster.lan",
+            "yes",
+            "No",
+            "null",
+            "~",
+            "-a",
+            "a b",
+            "a#b",
+            "a\nb: c",
+            "1",
+            "0x1",
+            "enp0s31f6",
+            "",
+            "a\u{2028}b",
+            "x: y",
+        ] {
+            let doc = format!("v: {}\n", scalar(v));
+            let back: std::collections::BTreeMap<String, String> =
+                serde_saphyr::from_str(&doc).unwrap();
+            assert_eq!(back["v"], v, "{doc}");
+            assert_eq!(doc.lines().count(), 1, "{doc}");
+        }
+        assert_eq!(scalar("eth0"), "eth0");
+        assert_eq!(scalar("yes"), "\"yes\"");
     }
 
     #[test]

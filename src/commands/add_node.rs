@@ -12,10 +12,7 @@ use crate::yaml_edit;
 
 pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
     let path = &args.inventory.path;
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let text = crate::validate::read_bounded(path)?;
     // The current inventory must be valid: we only ever turn a good file into a good file.
     let cluster = Cluster::from_str(&text, path)?;
     if cluster.node(&args.name).is_some() {
@@ -65,7 +62,7 @@ fn fields(args: &AddNodeArgs) -> Result<Vec<(&'static str, String)>> {
     let bad = |what: String, help: &str| Error::usage(what, Some(help));
     values::check_hostname(&args.name).map_err(|e| {
         bad(
-            format!("invalid node name `{}`: it {e}", args.name),
+            format!("invalid node name `{}`: it {e}", values::shown(&args.name)),
             "host names are RFC 1123 labels like `node05`",
         )
     })?;
@@ -73,7 +70,7 @@ fn fields(args: &AddNodeArgs) -> Result<Vec<(&'static str, String)>> {
     if let Some(mac) = &args.mac {
         let mac = values::normalize_mac(mac).map_err(|e| {
             bad(
-                format!("--mac `{mac}` {e}"),
+                format!("--mac `{}` {e}", values::shown(mac)),
                 "copy it from `ip link` on the node",
             )
         })?;
@@ -82,7 +79,7 @@ fn fields(args: &AddNodeArgs) -> Result<Vec<(&'static str, String)>> {
     if let Some(ip) = &args.ip {
         let ip: std::net::Ipv4Addr = ip.parse().map_err(|_| {
             bad(
-                format!("--ip `{ip}` is not an IPv4 address"),
+                format!("--ip `{}` is not an IPv4 address", values::shown(ip)),
                 "like 10.0.0.15",
             )
         })?;
@@ -94,7 +91,7 @@ fn fields(args: &AddNodeArgs) -> Result<Vec<(&'static str, String)>> {
     if let Some(ssh) = &args.ssh {
         values::parse_ssh_target(ssh).map_err(|e| {
             bad(
-                format!("--ssh `{ssh}`: {e}"),
+                format!("--ssh `{}`: {e}", values::shown(ssh)),
                 "write it as [USER@]HOST[:PORT]",
             )
         })?;

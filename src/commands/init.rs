@@ -27,6 +27,7 @@ struct Answers {
 }
 
 pub fn run(mut args: InitArgs) -> Result<i32> {
+    output_path_is_plain(&args.output)?;
     if args.output.exists() && !args.force {
         return Err(Error::Exists {
             path: args.output.clone(),
@@ -63,6 +64,33 @@ pub fn run(mut args: InitArgs) -> Result<i32> {
     println!("wrote {shown}");
     println!("next: clusterctl check -i {shown} && clusterctl apply --dry-run -i {shown}");
     Ok(0)
+}
+
+/// The `-o` path is echoed into the written inventory (in a comment) and
+/// in messages: refuse one that is not UTF-8 or holds a control character
+/// (a newline there would start new YAML lines).
+fn output_path_is_plain(path: &std::path::Path) -> Result<()> {
+    let help = Some("pick a file name without control characters, like cluster.yaml");
+    let Some(text) = path.to_str() else {
+        return Err(Error::usage(
+            format!(
+                "-o `{}` is not UTF-8",
+                values::shown(&path.to_string_lossy())
+            ),
+            help,
+        ));
+    };
+    if let Some(c) = text.chars().find(|c| c.is_control()) {
+        return Err(Error::usage(
+            format!(
+                "-o `{}` contains the control character {}",
+                values::shown(text),
+                values::shown_char(c)
+            ),
+            help,
+        ));
+    }
+    Ok(())
 }
 
 fn ask(
@@ -145,33 +173,58 @@ fn collect(args: &InitArgs) -> Result<Answers> {
     let head = req(&args.head, "--head")?;
     values::parse_ssh_target(&head).map_err(|e| bad("--head", e))?;
     let wan_iface = req(&args.wan_iface, "--wan-iface")?;
-    values::check_iface(&wan_iface)
-        .map_err(|e| bad("--wan-iface", format!("`{wan_iface}` {e}")))?;
+    values::check_iface(&wan_iface).map_err(|e| {
+        bad(
+            "--wan-iface",
+            format!("`{}` {e}", values::shown(&wan_iface)),
+        )
+    })?;
     let lan_iface = req(&args.lan_iface, "--lan-iface")?;
-    values::check_iface(&lan_iface)
-        .map_err(|e| bad("--lan-iface", format!("`{lan_iface}` {e}")))?;
+    values::check_iface(&lan_iface).map_err(|e| {
+        bad(
+            "--lan-iface",
+            format!("`{}` {e}", values::shown(&lan_iface)),
+        )
+    })?;
+    if lan_iface == wan_iface {
+        return Err(bad(
+            "--lan-iface",
+            format!("`{lan_iface}` is also --wan-iface; the head needs two interfaces"),
+        ));
+    }
     let lan_text = req(&args.lan, "--lan")?;
-    let lan = validate::parse_lan(&lan_text)
-        .map_err(|p| bad("--lan", format!("`{lan_text}` {}; {}", p.what(), p.help())))?;
+    let lan = validate::parse_lan(&lan_text).map_err(|p| {
+        let shown = values::shown(&lan_text);
+        bad("--lan", format!("`{shown}` {}; {}", p.what(), p.help()))
+    })?;
     let head_ip = match &args.head_ip {
-        Some(s) => s
-            .parse()
-            .map_err(|_| bad("--head-ip", format!("`{s}` is not an IPv4 address")))?,
+        Some(s) => s.parse().map_err(|_| {
+            let shown = values::shown(s);
+            bad("--head-ip", format!("`{shown}` is not an IPv4 address"))
+        })?,
         None => validate::host_range(lan).0,
     };
     let dhcp = match &args.dhcp_range {
-        Some(s) => validate::parse_dhcp_range(s, Some(lan))
-            .map_err(|p| bad("--dhcp-range", format!("`{s}` {}; {}", p.what(), p.help())))?,
+        Some(s) => validate::parse_dhcp_range(s, Some(lan)).map_err(|p| {
+            let shown = values::shown(s);
+            bad(
+                "--dhcp-range",
+                format!("`{shown}` {}; {}", p.what(), p.help()),
+            )
+        })?,
         None => validate::default_pool(lan),
     };
     let domain = args.domain.clone().unwrap_or_else(|| "cluster.lan".into());
-    values::check_domain(&domain).map_err(|e| bad("--domain", format!("`{domain}`: {e}")))?;
+    values::check_domain(&domain)
+        .map_err(|e| bad("--domain", format!("`{}` {e}", values::shown(&domain))))?;
     let name = args.name.clone().unwrap_or_else(|| "cluster".into());
-    values::check_hostname(&name).map_err(|e| bad("--name", format!("`{name}` {e}")))?;
+    values::check_hostname(&name)
+        .map_err(|e| bad("--name", format!("`{}` {e}", values::shown(&name))))?;
     if let Some(w) = &args.workers {
         let names = hostlist::expand(w).map_err(|e| bad("--workers", e.0))?;
         for n in &names {
-            values::check_hostname(n).map_err(|e| bad("--workers", format!("`{n}` {e}")))?;
+            values::check_hostname(n)
+                .map_err(|e| bad("--workers", format!("`{}` {e}", values::shown(n))))?;
         }
     }
     Ok(Answers {
@@ -186,6 +239,14 @@ fn collect(args: &InitArgs) -> Result<Answers> {
         workers: args.workers.clone(),
         path: args.output.display().to_string(),
     })
+}
+
+/// Every value written into the inventory is either a number/address we
+/// formatted or goes through here: plain when unambiguous, else a YAML
+/// double-quoted scalar with control characters escaped, so no value can
+/// add lines or change type.
+fn q(value: &str) -> String {
+    crate::yaml_edit::scalar(value)
 }
 
 fn inventory_text(a: &Answers) -> String {
@@ -242,15 +303,15 @@ mpi:\n\
 \x20 slots: 1                      # default slots per worker\n\
 \x20 hostfiles: [openmpi, mpich]\n",
         head_name = "head",
-        path = a.path,
-        name = a.name,
-        domain = a.domain,
+        path = crate::transport::shell_quote(&a.path),
+        name = q(&a.name),
+        domain = q(&a.domain),
         lan = a.lan,
         d0 = a.dhcp.0,
         d1 = a.dhcp.1,
-        head_q = crate::yaml_edit::quote(&a.head),
-        wan = a.wan_iface,
-        lanif = a.lan_iface,
+        head_q = q(&a.head),
+        wan = q(&a.wan_iface),
+        lanif = q(&a.lan_iface),
         head_ip = a.head_ip,
     )
 }

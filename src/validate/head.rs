@@ -6,7 +6,7 @@ use super::lan::{pick_between, LanCtx};
 use super::Diags;
 use crate::cluster::SshTarget;
 use crate::inventory::{loc, RawHead};
-use crate::values::{parse_ssh_target, Hostname, Iface};
+use crate::values::{parse_ssh_target, shown, Hostname, Iface};
 
 /// The head's checked values; `None` where the inventory got one wrong
 /// (already reported).
@@ -29,10 +29,7 @@ pub(super) fn head(d: &mut Diags, h: &RawHead, lan: &LanCtx) -> HeadDraft {
             d.err(
                 loc(&h.name),
                 None,
-                format!(
-                    "invalid head name `{}`: it {e}",
-                    written_name.escape_debug()
-                ),
+                format!("invalid head name `{}`: it {e}", shown(&written_name)),
                 Some("host names are RFC 1123 labels like `head` or `node01`"),
             );
             None
@@ -44,7 +41,7 @@ pub(super) fn head(d: &mut Diags, h: &RawHead, lan: &LanCtx) -> HeadDraft {
             d.err(
                 loc(&h.ssh),
                 node,
-                format!("ssh target `{}`: {e}", h.ssh.value),
+                format!("ssh target `{}`: {e}", shown(&h.ssh.value)),
                 Some("write it as [USER@]HOST[:PORT], like pi@192.168.1.50:22"),
             );
             None
@@ -56,7 +53,7 @@ pub(super) fn head(d: &mut Diags, h: &RawHead, lan: &LanCtx) -> HeadDraft {
             d.err(
                 loc(s),
                 node,
-                format!("{what} `{}` {e}", s.value),
+                format!("{what} `{}` {e}", shown(&s.value)),
                 Some("use the name `ip link` shows, like eth1 or enp2s0"),
             );
             None
@@ -68,7 +65,10 @@ pub(super) fn head(d: &mut Diags, h: &RawHead, lan: &LanCtx) -> HeadDraft {
         d.err(
             loc(&h.lan_iface),
             node,
-            format!("lan_iface and wan_iface are both `{}`", h.lan_iface.value),
+            format!(
+                "lan_iface and wan_iface are both `{}`",
+                shown(&h.lan_iface.value)
+            ),
             Some("the head needs two interfaces: one to the outside, one to the cluster switch"),
         );
     }

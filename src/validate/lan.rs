@@ -7,6 +7,7 @@ use ipnet::Ipv4Net;
 use super::Diags;
 use crate::error::Location;
 use crate::inventory::{loc, RawLan, S};
+use crate::values::shown;
 
 /// What later sections check addresses against. Either part may be missing
 /// when the inventory got it wrong (already reported).
@@ -48,19 +49,76 @@ fn is_host(n: Ipv4Net, ip: Ipv4Addr) -> bool {
     n.contains(&ip) && ip != n.network() && ip != n.broadcast()
 }
 
-/// The LAN section: network, DHCP pool, upstream resolvers.
-pub(super) fn lan(d: &mut Diags, raw: &RawLan) -> (LanCtx, Vec<Ipv4Addr>) {
+/// The LAN section: network and DHCP pool (resolvers: [`upstream`], once
+/// the nodes' addresses are known).
+pub(super) fn lan(d: &mut Diags, raw: &RawLan) -> LanCtx {
     let net = network(d, &raw.cidr);
     let range = dhcp_range(d, &raw.dhcp_range, net);
+    LanCtx { net, range }
+}
+
+/// The upstream resolvers dnsmasq forwards to: real resolvers outside the
+/// cluster. Refused: not an address (0.0.0.0/8), loopback (dnsmasq itself
+/// or a stub on the head), broadcast, multicast, reserved, and anything
+/// inside the cluster LAN: the head itself (dnsmasq would forward to
+/// itself), a worker (which resolves through the head: a loop), or any
+/// other LAN address. `nodes` maps the nodes' addresses to their names.
+pub(super) fn upstream(
+    d: &mut Diags,
+    raw: &RawLan,
+    lan: &LanCtx,
+    nodes: &std::collections::BTreeMap<Ipv4Addr, String>,
+    head_ip: Option<Ipv4Addr>,
+) -> Vec<Ipv4Addr> {
     let mut upstream = Vec::new();
     for s in &raw.upstream_dns {
-        if let Some(ip) = d.ip(s, "upstream DNS server", None) {
-            if !upstream.contains(&ip) {
-                upstream.push(ip);
-            }
+        let Some(ip) = d.ip(s, "upstream DNS server", None) else {
+            continue;
+        };
+        let why = if Some(ip) == head_ip {
+            Some("is the head's own LAN address: dnsmasq would forward to itself".to_string())
+        } else if let (Some(name), true) =
+            (nodes.get(&ip), lan.net.is_some_and(|n| n.contains(&ip)))
+        {
+            Some(format!(
+                "is worker {name}, which resolves through the head: a loop"
+            ))
+        } else {
+            resolver_problem(ip, lan.net).map(str::to_string)
+        };
+        if let Some(why) = why {
+            d.err(
+                loc(s),
+                None,
+                format!("upstream DNS server {ip} {why}"),
+                Some("name the resolvers the head's WAN side uses (`resolvectl status` or /etc/resolv.conf there), like 1.1.1.1"),
+            );
+        } else if !upstream.contains(&ip) {
+            upstream.push(ip);
         }
     }
-    (LanCtx { net, range }, upstream)
+    upstream
+}
+
+/// Why an address cannot be an upstream resolver, ignoring the nodes.
+fn resolver_problem(ip: Ipv4Addr, lan: Option<Ipv4Net>) -> Option<&'static str> {
+    if ip.octets()[0] == 0 {
+        Some("is not an address (0.0.0.0/8)")
+    } else if ip.is_loopback() {
+        Some("is a loopback address: on the head that is dnsmasq itself or a local stub, not an upstream")
+    } else if ip.is_broadcast() {
+        Some("is the broadcast address")
+    } else if ip.is_multicast() {
+        Some("is a multicast address")
+    } else if ip.octets()[0] >= 240 {
+        Some("is in the reserved range 240.0.0.0/4")
+    } else if lan.is_some_and(|n| ip == n.broadcast()) {
+        Some("is the LAN's broadcast address")
+    } else if lan.is_some_and(|n| n.contains(&ip)) {
+        Some("is inside the cluster LAN, whose hosts resolve through the head")
+    } else {
+        None
+    }
 }
 
 /// Why a LAN value is not a cluster LAN.
@@ -72,6 +130,8 @@ pub enum LanProblem {
     /// Host bits set: the network the user most likely meant.
     HostBits(Ipv4Net),
     TooSmall,
+    /// Not inside one private (RFC 1918) range: what it is instead.
+    NotPrivate(&'static str),
 }
 
 impl LanProblem {
@@ -81,6 +141,7 @@ impl LanProblem {
             LanProblem::NotCidr { .. } => "is not an IPv4 CIDR",
             LanProblem::HostBits(_) => "has host bits set",
             LanProblem::TooSmall => "is too small for a cluster",
+            LanProblem::NotPrivate(what) => what,
         }
     }
 
@@ -94,36 +155,124 @@ impl LanProblem {
             }
             LanProblem::HostBits(n) => format!("did you mean {n}?"),
             LanProblem::TooSmall => "use a /24 or larger (a /29 holds at most 6 hosts)".into(),
+            LanProblem::NotPrivate(_) => "a cluster LAN lies inside one private range (RFC 1918): 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16, like 10.0.0.0/24".into(),
         }
     }
 }
 
-/// An IPv4 network no smaller than a /29, without host bits.
-pub fn parse_lan(s: &str) -> Result<Ipv4Net, LanProblem> {
-    match s.trim().parse::<Ipv4Net>() {
-        Ok(n) if n.addr() != n.network() => Err(LanProblem::HostBits(n.trunc())),
-        Ok(n) if n.prefix_len() > 29 => Err(LanProblem::TooSmall),
-        Ok(n) => Ok(n),
-        Err(_) => Err(LanProblem::NotCidr {
-            ipv6: s.contains(':'),
-        }),
+/// The private ranges a cluster LAN may lie in (RFC 1918).
+const PRIVATE: [&str; 3] = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+
+/// Special-purpose IPv4 ranges (RFC 6890 and friends), with what a LAN
+/// there would be. Checked before "public", for a precise message.
+const SPECIAL: &[(&str, &str)] = &[
+    ("0.0.0.0/8", "is \"this network\" (0.0.0.0/8), not a LAN"),
+    (
+        "127.0.0.0/8",
+        "is the loopback range (127.0.0.0/8), not a LAN",
+    ),
+    (
+        "169.254.0.0/16",
+        "is the link-local range (169.254.0.0/16), which hosts configure themselves without DHCP",
+    ),
+    (
+        "224.0.0.0/4",
+        "is the multicast range (224.0.0.0/4), not a LAN",
+    ),
+    (
+        "240.0.0.0/4",
+        "is the reserved range (240.0.0.0/4, and the broadcast address), not a LAN",
+    ),
+    (
+        "100.64.0.0/10",
+        "is carrier-grade NAT space (100.64.0.0/10), which the head's provider may use",
+    ),
+    (
+        "192.0.0.0/24",
+        "is the IETF protocol range (192.0.0.0/24), not a LAN",
+    ),
+    (
+        "192.0.2.0/24",
+        "is documentation space (TEST-NET-1), not a private LAN",
+    ),
+    (
+        "198.51.100.0/24",
+        "is documentation space (TEST-NET-2), not a private LAN",
+    ),
+    (
+        "203.0.113.0/24",
+        "is documentation space (TEST-NET-3), not a private LAN",
+    ),
+    (
+        "198.18.0.0/15",
+        "is benchmarking space (198.18.0.0/15), not a private LAN",
+    ),
+];
+
+fn overlaps(a: Ipv4Net, b: Ipv4Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+/// Why a network is not a private cluster LAN, if it is not one.
+fn not_private(n: Ipv4Net) -> Option<&'static str> {
+    if n.prefix_len() == 0 {
+        return Some("is the whole IPv4 address space");
     }
+    if n.prefix_len() < 8 {
+        return Some("is larger than any private range (the largest is 10.0.0.0/8)");
+    }
+    for (range, what) in SPECIAL {
+        let r: Ipv4Net = range.parse().expect("a valid built-in range");
+        if overlaps(n, r) {
+            return Some(what);
+        }
+    }
+    let mut private = PRIVATE
+        .iter()
+        .map(|r| r.parse::<Ipv4Net>().expect("built-in"));
+    if private.clone().any(|r| r.contains(&n)) {
+        return None;
+    }
+    if private.any(|r| overlaps(n, r)) {
+        return Some("is larger than the private range it starts in");
+    }
+    Some("is public address space, not a private range")
+}
+
+/// An IPv4 network no smaller than a /29, without host bits, inside one
+/// private (RFC 1918) range.
+pub fn parse_lan(s: &str) -> Result<Ipv4Net, LanProblem> {
+    let n = match s.trim().parse::<Ipv4Net>() {
+        Ok(n) if n.addr() != n.network() => return Err(LanProblem::HostBits(n.trunc())),
+        Ok(n) => n,
+        Err(_) => {
+            return Err(LanProblem::NotCidr {
+                ipv6: s.contains(':'),
+            })
+        }
+    };
+    if let Some(what) = not_private(n) {
+        return Err(LanProblem::NotPrivate(what));
+    }
+    if n.prefix_len() > 29 {
+        return Err(LanProblem::TooSmall);
+    }
+    Ok(n)
 }
 
 /// The LAN; with host bits set, go on with the network the user most
 /// likely meant, to report the rest.
 fn network(d: &mut Diags, cidr: &S<String>) -> Option<Ipv4Net> {
-    match parse_lan(&cidr.value) {
-        Ok(n) => Some(n),
-        Err(p) => {
-            let msg = format!("LAN `{}` {}", cidr.value, p.what());
+    parse_lan(&cidr.value)
+        .inspect_err(|p| {
+            let msg = format!("LAN `{}` {}", shown(&cidr.value), p.what());
             d.err(loc(cidr), None, msg, Some(&p.help()));
-            match p {
-                LanProblem::HostBits(n) => Some(n),
-                _ => None,
-            }
-        }
-    }
+        })
+        .or_else(|p| match p {
+            LanProblem::HostBits(n) if not_private(n).is_none() && n.prefix_len() <= 29 => Ok(n),
+            _ => Err(()),
+        })
+        .ok()
 }
 
 /// Why a DHCP range value is not one.
@@ -198,7 +347,7 @@ fn dhcp_range(
     match parse_dhcp_range(&s.value, net) {
         Ok((a, b)) => Some((a, b, loc(s))),
         Err(p) => {
-            let msg = format!("DHCP range `{}` {}", s.value, p.what());
+            let msg = format!("DHCP range `{}` {}", shown(&s.value), p.what());
             d.err(loc(s), None, msg, Some(&p.help()));
             None
         }

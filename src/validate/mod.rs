@@ -20,16 +20,13 @@ pub use workers::DEFAULT_WORKER_IFACE;
 use crate::cluster::{Addressing, Cluster, Firewall, Head, Lan, Mpi, Nfs, SshSettings, Worker};
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::inventory::{loc, RawInventory, S};
-use crate::values::{check_domain, check_hostname};
+use crate::values::{check_domain, check_hostname, shown};
 
 impl Cluster {
     /// Read, parse and validate an inventory file. Every problem comes back at once
     /// as [`Error::Inventory`].
     pub fn load(path: &Path) -> Result<Cluster> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_bounded(path)?;
         Self::from_str(&text, path)
     }
 
@@ -44,6 +41,53 @@ impl Cluster {
         let base = path.parent().unwrap_or(Path::new("."));
         validate(&raw, base).map_err(fail)
     }
+}
+
+/// The most workers an inventory may list (every node's hosts file and
+/// hostfiles list them all; see the render benchmark in README).
+pub const MAX_WORKERS: usize = 10_000;
+
+/// The largest inventory file read (`check -i /dev/zero` stops here).
+pub const MAX_INVENTORY_BYTES: u64 = 4 * 1024 * 1024;
+
+/// Read an inventory (or any text clusterctl reads from a user's file):
+/// at most [`MAX_INVENTORY_BYTES`] + 1 bytes, so a huge or endless file
+/// (`/dev/zero`) fails at once with a clear error.
+pub fn read_bounded(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let err = |source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(err)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_INVENTORY_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(err)?;
+    if bytes.len() as u64 > MAX_INVENTORY_BYTES {
+        return Err(Error::Inventory {
+            file: path.to_path_buf(),
+            diagnostics: vec![Diagnostic::new(format!(
+                "the file is larger than {} MiB; an inventory is a few kilobytes",
+                MAX_INVENTORY_BYTES / 1024 / 1024
+            ))
+            .help("check the path: is it really the inventory?")],
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let column = String::from_utf8_lossy(&good[line_start..]).chars().count() + 1;
+        Error::Inventory {
+            file: path.to_path_buf(),
+            diagnostics: vec![
+                Diagnostic::new("the file is not UTF-8 text (a byte here is not)")
+                    .at(Some(Location { line, column }))
+                    .help("save the inventory as UTF-8"),
+            ],
+        }
+    })
 }
 
 /// Collects diagnostics as validation goes.
@@ -70,7 +114,7 @@ impl Diags {
                 self.err(
                     loc(s),
                     node,
-                    format!("{what} `{}` is not an IPv4 address", s.value),
+                    format!("{what} `{}` is not an IPv4 address", shown(&s.value)),
                     Some("write it as four numbers, like 10.0.0.11"),
                 );
                 None
@@ -83,7 +127,7 @@ impl Diags {
 pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster, Vec<Diagnostic>> {
     let mut d = Diags::default();
     identity(&mut d, raw);
-    let (lan, upstream) = lan::lan(&mut d, &raw.lan);
+    let lan = lan::lan(&mut d, &raw.lan);
     let h = head::head(&mut d, &raw.head, &lan);
     let (ssh, default_user) = services::ssh(&mut d, raw, h.ssh.as_ref(), base);
     let mpi = services::mpi(&mut d, raw.mpi.as_ref());
@@ -91,6 +135,17 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
     let mut drafts = Vec::new();
     for entry in &raw.workers {
         workers::expand_worker(&mut d, entry, lan.net, &mut drafts);
+        if drafts.len() > MAX_WORKERS {
+            // Stop expanding: each further entry could add 65,536 names.
+            d.err(
+                loc(entry),
+                None,
+                format!("the workers listed up to here are more than {MAX_WORKERS}"),
+                Some("clusterctl manages clusters of up to 10,000 workers; split larger ones"),
+            );
+            drafts.truncate(MAX_WORKERS);
+            break;
+        }
     }
     let head_key = (h.written_name.as_str(), loc(&raw.head.name), h.lan_ip);
     let taken = workers::check_explicit(&mut d, &drafts, head_key, &lan);
@@ -102,7 +157,8 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
         sudo,
         head_ip: h.lan_ip,
     };
-    let workers = workers::resolve(&mut d, &drafts, taken, &lan, &defaults);
+    let (workers, taken) = workers::resolve(&mut d, &drafts, taken, &lan, &defaults);
+    let upstream = lan::upstream(&mut d, &raw.lan, &lan, &taken, h.lan_ip);
     workers::check_macs(&mut d, &drafts);
     let nfs = services::nfs(&mut d, raw.nfs.as_ref());
     let firewall = services::firewall(&mut d, raw.firewall.as_ref(), h.ssh.as_ref());
@@ -209,7 +265,7 @@ fn identity(d: &mut Diags, raw: &RawInventory) {
         d.err(
             loc(&raw.name),
             None,
-            format!("cluster name `{}` {e}", raw.name.value.escape_debug()),
+            format!("cluster name `{}` {e}", shown(&raw.name.value)),
             Some("a cluster name is a host-name label like `bramble`"),
         );
     }
@@ -217,7 +273,7 @@ fn identity(d: &mut Diags, raw: &RawInventory) {
         d.err(
             loc(&raw.domain),
             None,
-            format!("domain `{}`: {e}", raw.domain.value),
+            format!("domain `{}` {e}", shown(&raw.domain.value)),
             Some("use a private domain such as `cluster.lan`"),
         );
     }

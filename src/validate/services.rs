@@ -9,7 +9,9 @@ use crate::cluster::{
     Export, Firewall, HostfileFlavor, LanPolicy, Mpi, Nfs, SshSettings, SshTarget,
 };
 use crate::inventory::{loc, RawExport, RawFirewall, RawInventory, RawMpi, RawNfs, S};
-use crate::values::{check_export_options, check_user, normalize_path, AbsPath};
+use crate::values::{
+    check_export_options, check_ssh_path, check_user, normalize_path, shown, SharedDir,
+};
 
 pub const MAX_SLOTS: u32 = 4096;
 
@@ -25,21 +27,42 @@ pub(super) fn ssh(
     let default_user = match ssh_raw.and_then(|s| s.user.as_ref()) {
         Some(u) => {
             if let Err(e) = check_user(&u.value) {
-                d.err(loc(u), None, e, None);
+                d.err(
+                    loc(u),
+                    None,
+                    e,
+                    Some("a login name like `pi` or `admin`: lowercase letters, digits, '_', '-', '.'"),
+                );
             }
             Some(u.value.clone())
         }
         None => head_ssh.and_then(|t| t.user.clone()),
     };
-    let resolve = |p: &Option<S<String>>| p.as_ref().map(|s| absolutize(base, &s.value));
+    let mut resolve = |p: &Option<S<String>>, what: &str| {
+        let s = p.as_ref()?;
+        match check_ssh_path(&s.value) {
+            Ok(()) => Some(absolutize(base, &s.value)),
+            Err(e) => {
+                d.err(
+                    loc(s),
+                    None,
+                    format!("ssh {what} `{}` {e}", shown(&s.value)),
+                    Some(
+                        "a path on this machine, relative to the inventory's directory or absolute",
+                    ),
+                );
+                None
+            }
+        }
+    };
     let settings = SshSettings {
         transport: ssh_raw
             .and_then(|s| s.transport.as_ref())
             .map(|t| t.value)
             .unwrap_or_default(),
-        config: ssh_raw.and_then(|s| resolve(&s.config)),
-        known_hosts: ssh_raw.and_then(|s| resolve(&s.known_hosts)),
-        identity: ssh_raw.and_then(|s| resolve(&s.identity)),
+        config: ssh_raw.and_then(|s| resolve(&s.config, "config")),
+        known_hosts: ssh_raw.and_then(|s| resolve(&s.known_hosts, "known_hosts")),
+        identity: ssh_raw.and_then(|s| resolve(&s.identity, "identity")),
     };
     (settings, default_user)
 }
@@ -105,7 +128,10 @@ pub(super) fn nfs(d: &mut Diags, raw: Option<&RawNfs>) -> Nfs {
         let export = export(d, e);
         let mut ok = export.is_some();
         if !seen_paths.insert(normalize_path(&e.path.value)) {
-            let msg = format!("NFS export `{}` is listed twice", e.path.value);
+            let msg = format!(
+                "NFS export `{}` is listed twice",
+                shown(&normalize_path(&e.path.value))
+            );
             d.err(loc(&e.path), None, msg, None);
             ok = false;
         }
@@ -114,7 +140,7 @@ pub(super) fn nfs(d: &mut Diags, raw: Option<&RawNfs>) -> Nfs {
             d.err(
                 e.mount.as_ref().map_or(loc(&e.path), loc),
                 None,
-                format!("NFS mount point `{mount}` is used twice"),
+                format!("NFS mount point `{}` is used twice", shown(&mount)),
                 None,
             );
             ok = false;
@@ -131,18 +157,14 @@ pub(super) fn nfs(d: &mut Diags, raw: Option<&RawNfs>) -> Nfs {
 
 /// One export, or None when a value is wrong (reported).
 fn export(d: &mut Diags, e: &RawExport) -> Option<Export> {
-    let path = match AbsPath::parse(&e.path.value) {
+    let path = match SharedDir::parse(&e.path.value) {
         Err(msg) => {
-            let m = format!("NFS export path `{}` {msg}", e.path.value);
-            d.err(loc(&e.path), None, m, None);
-            None
-        }
-        Ok(p) if p == "/" => {
+            let m = format!("NFS export path `{}` {msg}", shown(&e.path.value));
             d.err(
                 loc(&e.path),
                 None,
-                "NFS export of `/` (the head's whole filesystem)".into(),
-                Some("export a directory such as /home or /opt/shared"),
+                m,
+                Some("export a directory such as /home, /srv/nfs or /opt/shared"),
             );
             None
         }
@@ -150,18 +172,14 @@ fn export(d: &mut Diags, e: &RawExport) -> Option<Export> {
     };
     let mount = match &e.mount {
         None => path.clone(),
-        Some(m) => match AbsPath::parse(&m.value) {
+        Some(m) => match SharedDir::parse(&m.value) {
             Err(msg) => {
-                let text = format!("NFS mount point `{}` {msg}", m.value);
-                d.err(loc(m), None, text, None);
-                None
-            }
-            Ok(p) if p == "/" => {
+                let text = format!("NFS mount point `{}` {msg}", shown(&m.value));
                 d.err(
                     loc(m),
                     None,
-                    "NFS mount point `/` would hide the worker's root filesystem".into(),
-                    Some("mount it on a directory such as /home"),
+                    text,
+                    Some("mount it on a directory such as /home, /srv/nfs or /opt/shared"),
                 );
                 None
             }
@@ -176,7 +194,7 @@ fn export(d: &mut Diags, e: &RawExport) -> Option<Export> {
                 d.err(
                     loc(o),
                     None,
-                    format!("NFS export options `{}` {msg}", o.value),
+                    format!("NFS export options `{}` {msg}", shown(&o.value)),
                     Some("options are comma-separated words like rw,sync,no_subtree_check"),
                 );
                 None

@@ -13,7 +13,7 @@ use crate::cluster::{SshTarget, Worker};
 use crate::error::Location;
 use crate::hostlist;
 use crate::inventory::{loc, RawWorker, S};
-use crate::values::{parse_ssh_target, Hostname, Iface, Mac};
+use crate::values::{parse_ssh_target, shown, Hostname, Iface, Mac};
 
 /// The worker's LAN interface when the inventory names none.
 pub const DEFAULT_WORKER_IFACE: &str = "eth0";
@@ -103,29 +103,30 @@ pub(super) struct Defaults<'a> {
 /// The workers, with automatic addresses: they continue after the previous
 /// node's (head first), so a node added at the end gets the next address up;
 /// wrap around once. Drafts with a wrong value are left out (reported).
+/// Also returns every address taken, by node name.
 pub(super) fn resolve(
     d: &mut Diags,
     drafts: &[WorkerDraft],
     mut taken: BTreeMap<Ipv4Addr, String>,
     lan: &LanCtx,
     defaults: &Defaults,
-) -> Vec<Worker> {
+) -> (Vec<Worker>, BTreeMap<Ipv4Addr, String>) {
     let mut workers = Vec::new();
     let mut cursor: Option<u32> = defaults.head_ip.and_then(|ip| u32::from(ip).checked_add(1));
-    let mut full_reported = false;
+    let mut full = false;
     for p in drafts {
         let ip = match (p.ip, lan.net) {
             (Some((ip, _)), _) => Some(ip),
+            // Once the LAN is full it stays full: no second search.
+            (None, Some(_)) if full => None,
             (None, Some(n)) => match next_free(n, cursor, lan, &taken) {
                 Some(ip) => {
                     taken.insert(ip, p.name.to_string());
                     Some(ip)
                 }
                 None => {
-                    if !full_reported {
-                        full_reported = true;
-                        d.err(p.at, Some(&p.name), format!("more nodes than the LAN can hold: no free address left in {n} for {} nodes outside the DHCP range", drafts.len() + 1), Some("use a larger LAN (e.g. a /24) or a smaller DHCP range"));
-                    }
+                    full = true;
+                    d.err(p.at, Some(&p.name), format!("more nodes than the LAN can hold: no free address left in {n} for {} nodes outside the DHCP range", drafts.len() + 1), Some("use a larger LAN (e.g. a /24) or a smaller DHCP range"));
                     None
                 }
             },
@@ -160,11 +161,15 @@ pub(super) fn resolve(
             sudo: defaults.sudo,
         });
     }
-    workers
+    (workers, taken)
 }
 
 /// The first free host address from `cursor` on (wrapping once), outside
-/// the pool and not taken.
+/// the pool and not taken. Never walks address by address through the
+/// pool or a run of taken addresses: it jumps over the pool and steps
+/// through the taken set, so a call costs O(taken addresses it passes),
+/// and with the cursor moving up, all calls together stay linear (a /8
+/// with a pool of 16 million addresses costs one jump).
 fn next_free(
     n: Ipv4Net,
     cursor: Option<u32>,
@@ -174,14 +179,34 @@ fn next_free(
     let (lo, hi) = host_range(n);
     let (lo, hi) = (u32::from(lo), u32::from(hi));
     let start = cursor.filter(|c| (lo..=hi).contains(c)).unwrap_or(lo);
-    let free = |c: u32| {
-        let cand = Ipv4Addr::from(c);
-        lan.in_pool(cand).is_none() && !taken.contains_key(&cand)
-    };
-    (start..=hi)
-        .chain(lo..start)
-        .find(|c| free(*c))
+    first_free(start, hi, lan, taken)
+        .or_else(|| first_free(lo, start.saturating_sub(1).max(lo), lan, taken))
         .map(Ipv4Addr::from)
+}
+
+/// The first address in `from..=to` outside the pool and not taken.
+fn first_free(from: u32, to: u32, lan: &LanCtx, taken: &BTreeMap<Ipv4Addr, String>) -> Option<u32> {
+    let pool = lan.range.map(|(a, b, _)| (u32::from(a), u32::from(b)));
+    let mut c = from;
+    let mut taken_iter = taken
+        .range(Ipv4Addr::from(from)..)
+        .map(|(ip, _)| u32::from(*ip))
+        .peekable();
+    while c <= to {
+        if let Some((_, b)) = pool.filter(|(a, b)| (*a..=*b).contains(&c)) {
+            c = b.checked_add(1)?;
+            continue;
+        }
+        while taken_iter.peek().is_some_and(|t| *t < c) {
+            taken_iter.next();
+        }
+        if taken_iter.peek() == Some(&c) {
+            c = c.checked_add(1)?;
+            continue;
+        }
+        return Some(c);
+    }
+    None
 }
 
 /// No MAC on two workers.
@@ -250,7 +275,7 @@ fn host_name(d: &mut Diags, name: &str, at: Option<Location>) -> Option<Hostname
             d.err(
                 at,
                 None,
-                format!("invalid host name `{}`: it {e}", name.escape_debug()),
+                format!("invalid host name `{}`: it {e}", shown(name)),
                 Some("host names are RFC 1123 labels like `node01`"),
             )
         })
@@ -266,7 +291,7 @@ fn iface(d: &mut Diags, s: Option<&S<String>>) -> Option<Iface> {
             d.err(
                 loc(s),
                 None,
-                format!("iface `{}` {e}", s.value),
+                format!("iface `{}` {e}", shown(&s.value)),
                 Some("use the name `ip link` shows on the worker, like eth0"),
             )
         })
@@ -279,7 +304,7 @@ fn ssh_target(d: &mut Diags, s: &S<String>, node: Option<&str>) -> Option<SshTar
             d.err(
                 loc(s),
                 node,
-                format!("ssh target `{}`: {e}", s.value),
+                format!("ssh target `{}`: {e}", shown(&s.value)),
                 Some("write it as [USER@]HOST[:PORT]"),
             )
         })
@@ -292,7 +317,7 @@ fn mac(d: &mut Diags, m: &S<String>, node: Option<&str>) -> Option<Positioned<Ma
             d.err(
                 loc(m),
                 node,
-                format!("MAC `{}` {e}", m.value),
+                format!("MAC `{}` {e}", shown(&m.value)),
                 Some("copy it from `ip link` on the node"),
             )
         })
@@ -404,7 +429,7 @@ fn range_entry(
                 None,
                 format!(
                     "`{}` names {} nodes but `macs` lists {}",
-                    list.value,
+                    shown(&list.value),
                     names.len(),
                     ms.value.len()
                 ),
@@ -452,7 +477,7 @@ fn expand_list(d: &mut Diags, list: &S<String>) -> Option<Vec<String>> {
     }
     match hostlist::expand(&list.value) {
         Ok(v) if v.is_empty() => {
-            let msg = format!("host list `{}` expands to no node", list.value);
+            let msg = format!("host list `{}` expands to no node", shown(&list.value));
             d.err(loc(list), None, msg, None);
             None
         }

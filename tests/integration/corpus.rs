@@ -30,8 +30,8 @@ fn bad_inventories_give_the_pinned_messages() {
         .collect();
     yamls.sort();
     assert!(
-        yamls.len() >= 25,
-        "the corpus must keep at least 25 bad inventories"
+        yamls.len() >= 250,
+        "the corpus must keep at least 250 bad inventories"
     );
     let bless = std::env::var_os("CLUSTERCTL_BLESS").is_some();
     let mut failures = Vec::new();
@@ -47,6 +47,10 @@ fn bad_inventories_give_the_pinned_messages() {
         );
         assert!(out.stdout.is_empty(), "{rel}: printed to stdout");
         assert!(!stderr.contains("panicked"), "{rel} panicked:\n{stderr}");
+        assert!(
+            !stderr.chars().any(|c| c.is_control() && c != '\n'),
+            "{rel}: a raw control character reached the terminal:\n{stderr:?}"
+        );
         let pinned = dir.join(format!("{name}.stderr"));
         if bless {
             std::fs::write(&pinned, &stderr).unwrap();
