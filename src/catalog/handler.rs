@@ -67,7 +67,7 @@ impl Handler {
                     .nfs
                     .exports
                     .iter()
-                    .map(|e| format!("mkdir -p {}", shell_quote(&e.mount)))
+                    .map(|e| format!("mkdir -p -- {}", shell_quote(&e.mount)))
                     .collect();
                 m.push("mount -a -t nfs,nfs4".to_string());
                 m.join(" && ")

@@ -26,6 +26,7 @@ use crate::transport::{
 pub struct Prepared {
     pub cluster: Cluster,
     pub templates: Templates,
+    pub shared: desired::Shared,
     pub nodes: Vec<String>,
     pub connector: Connector,
 }
@@ -36,6 +37,7 @@ impl Prepared {
         Job {
             cluster: &self.cluster,
             templates: &self.templates,
+            shared: &self.shared,
             node,
         }
     }
@@ -49,11 +51,10 @@ pub fn prepare(args: &RemoteArgs) -> Result<Prepared> {
     let nodes = select(&cluster, args.nodes.as_deref())?;
     // The real render happens per node once its facts are in; this one, with
     // assumed facts, stops a broken template before any connection.
-    for name in &nodes {
-        desired::render_node(&cluster, &templates, name)?;
-    }
+    desired::render_each(&cluster, &templates, |_, _| Ok(()))?;
     let connector = Connector::new(&cluster, args)?;
     Ok(Prepared {
+        shared: desired::Shared::new(&cluster),
         cluster,
         templates,
         nodes,

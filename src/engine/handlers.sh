@@ -25,6 +25,6 @@ ifup_safe() { # IFACE: never take down the interface carrying this session
     echo "@@note cannot tell which interface carries this SSH session: $1 not restarted; its new settings take effect at its next ifup or boot" >&3
     return 0
   fi
-  ifdown --force "$1" >/dev/null 2>&1 || true
-  ifup "$1"
+  ifdown --force -- "$1" >/dev/null 2>&1 || true
+  ifup -- "$1"
 }

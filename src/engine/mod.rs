@@ -37,6 +37,8 @@ use crate::transport::Transport;
 pub struct Job<'a> {
     pub cluster: &'a Cluster,
     pub templates: &'a Templates,
+    /// The template values every node shares, built once per run.
+    pub shared: &'a desired::Shared,
     pub node: &'a str,
 }
 
@@ -56,7 +58,7 @@ pub fn probe_and_plan(t: &dyn Transport, job: Job) -> Result<(Facts, NodePlan), 
         };
         (status, e.message)
     })?;
-    let want = desired::desired(job.cluster, job.templates, job.node, &facts)
+    let want = desired::desired_for(job.cluster, job.templates, job.shared, node, &facts)
         .map_err(|e| (Status::Failed, e.to_string()))?;
     let plan = plan::plan_node(&want, &facts)
         .map_err(|e| (Status::Failed, format!("{}: {}", e.path, e.message)))?;
@@ -88,6 +90,7 @@ mod tests {
     struct Lab {
         cluster: Cluster,
         templates: Templates,
+        shared: desired::Shared,
     }
 
     impl Lab {
@@ -95,6 +98,7 @@ mod tests {
             Job {
                 cluster: &self.cluster,
                 templates: &self.templates,
+                shared: &self.shared,
                 node: "head",
             }
         }
@@ -112,7 +116,15 @@ mod tests {
         let files = desired::desired(&cluster, &templates, "head", &facts)
             .unwrap()
             .files;
-        (Lab { cluster, templates }, files)
+        let shared = desired::Shared::new(&cluster);
+        (
+            Lab {
+                cluster,
+                templates,
+                shared,
+            },
+            files,
+        )
     }
 
     fn ok(stdout: String) -> Result<Output, TransportError> {

@@ -28,11 +28,11 @@ expect() { # PATH: the file is still what the probe read (base64 on stdin; none:
 stage() { # PATH MODE OWNER GROUP, base64 content on stdin; sets t
   t=""
   d=${1%/*}; [ -n "$d" ] || d=/
-  if ! mkdir -p "$d"; then echo "@@error $1: cannot create $d"; fail=1; cat >/dev/null; return 1; fi
+  if ! mkdir -p -- "$d"; then echo "@@error $1: cannot create $d"; fail=1; cat >/dev/null; return 1; fi
   if ! t=$(mktemp "$d/.${1##*/}.clusterctl.XXXXXX"); then echo "@@error $1: cannot create a temporary file in $d"; t=""; fail=1; cat >/dev/null; return 1; fi
   temps="$temps $t"
   if ! base64 -d >"$t"; then echo "@@error $1: cannot write $t"; fail=1; return 1; fi
-  if ! chown "$3:$4" "$t" || ! chmod "$2" "$t"; then echo "@@error $1: cannot set owner $3:$4 mode $2"; fail=1; return 1; fi
+  if ! chown -- "$3:$4" "$t" || ! chmod -- "$2" "$t"; then echo "@@error $1: cannot set owner $3:$4 mode $2"; fail=1; return 1; fi
 }
 check() { # PATH COMMAND...: validate a candidate
   p=$1; shift
@@ -44,7 +44,7 @@ check() { # PATH COMMAND...: validate a candidate
 }
 backup() { # PATH
   [ -e "$1" ] || return 0
-  if mkdir -p "$bk${1%/*}" && chmod 0700 "${bk%/*}" && cp -p "$1" "$bk$1"; then
+  if mkdir -p -- "$bk${1%/*}" && chmod 0700 "${bk%/*}" && cp -p -- "$1" "$bk$1"; then
     echo "@@backup $1"
   else
     echo "@@error $1: cannot back it up to $bk$1"; fail=1
@@ -56,10 +56,10 @@ owe() { # STEP...: record the handlers this write makes owed, before any rename
   fi
 }
 commit() { # PATH TEMP
-  if mv -f "$2" "$1"; then echo "@@written $1"; else echo "@@error $1: cannot rename $2 over it"; fail=1; fi
+  if mv -f -- "$2" "$1"; then echo "@@written $1"; else echo "@@error $1: cannot rename $2 over it"; fail=1; fi
 }
 fix() { # PATH MODE OWNER GROUP
-  if chown "$3:$4" "$1" && chmod "$2" "$1"; then echo "@@written $1"; else echo "@@error $1: cannot set owner $3:$4 mode $2"; fail=1; fi
+  if chown -- "$3:$4" "$1" && chmod -- "$2" "$1"; then echo "@@written $1"; else echo "@@error $1: cannot set owner $3:$4 mode $2"; fail=1; fi
 }
 abort() {
   # Our temp paths come from mktemp in fixed directories: no spaces.
