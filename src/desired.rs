@@ -71,6 +71,46 @@ pub struct Desired {
     pub handlers: Vec<HandlerRun>,
     /// The packages those steps need, by the node's package manager's names.
     pub packages: Vec<&'static str>,
+    /// What the user should know about how this was decided.
+    pub notes: Vec<String>,
+}
+
+/// Where the head's dnsmasq forwards names outside the cluster: the
+/// inventory's `upstream_dns`, else the head's own resolvers, never the
+/// head itself, loopback or the LAN (a loop).
+fn upstream_dns(
+    cluster: &Cluster,
+    facts: &Facts,
+    notes: &mut Vec<String>,
+) -> Vec<std::net::Ipv4Addr> {
+    if !cluster.lan.upstream_dns.is_empty() {
+        return cluster.lan.upstream_dns.clone();
+    }
+    let lan: Option<ipnet::Ipv4Net> = cluster.lan.cidr.parse().ok();
+    let mut found = Vec::new();
+    for r in &facts.resolvers {
+        let own = facts.addrs.iter().any(|(_, a)| a.addr() == *r) || *r == cluster.head.lan_ip;
+        let in_lan = lan.is_some_and(|n| n.contains(r));
+        if !(r.is_loopback() || r.is_unspecified() || own || in_lan || found.contains(r)) {
+            found.push(*r);
+        }
+    }
+    if found.is_empty() {
+        if !facts.resolvers.is_empty() || facts.session_client.is_some() {
+            notes.push(format!(
+                "no upstream_dns in the inventory and no usable resolver on the head: \
+                 names outside {} will not resolve (set lan.upstream_dns)",
+                cluster.domain
+            ));
+        }
+    } else {
+        let list: Vec<String> = found.iter().map(|a| a.to_string()).collect();
+        notes.push(format!(
+            "no upstream_dns in the inventory: dnsmasq forwards to the head's own resolvers ({})",
+            list.join(", ")
+        ));
+    }
+    found
 }
 
 /// What a template sees as `node`.
@@ -90,6 +130,10 @@ struct TemplateNode<'a> {
     iface: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     slots: Option<u32>,
+    /// head only: where dnsmasq forwards other names (the inventory's
+    /// `upstream_dns`, else the head's own resolvers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream_dns: Option<Vec<std::net::Ipv4Addr>>,
 }
 
 /// What every node's templates share, converted to template values once
@@ -142,10 +186,16 @@ impl Shared {
     }
 
     /// Everything a template sees, for one node.
-    fn context(&self, node: NodeRef) -> minijinja::Value {
+    fn context(
+        &self,
+        node: NodeRef,
+        upstream: Option<Vec<std::net::Ipv4Addr>>,
+    ) -> minijinja::Value {
+        let mut n = template_node(node);
+        n.upstream_dns = upstream;
         minijinja::context! {
             cluster => self.cluster.clone(),
-            node => minijinja::Value::from(minijinja::value::Serde(template_node(node))),
+            node => minijinja::Value::from(minijinja::value::Serde(n)),
             hosts => self.hosts.clone(),
             workers_folded => self.workers_folded.clone(),
             header => HEADER,
@@ -193,8 +243,12 @@ pub fn desired_for(
         node,
         facts,
     };
-    let ctx = shared.context(node);
     let mut out = Desired::default();
+    let upstream = match node {
+        NodeRef::Head(_) => Some(upstream_dns(cluster, facts, &mut out.notes)),
+        NodeRef::Worker(_) => None,
+    };
+    let ctx = shared.context(node, upstream);
     for step in catalog::for_role(node.role()) {
         let files = render_step(&s, templates, shared, step, &ctx)?;
         if !files.is_empty() {
@@ -277,6 +331,7 @@ fn template_node(node: NodeRef) -> TemplateNode {
             wan_iface: Some(&h.wan_iface),
             iface: None,
             slots: None,
+            upstream_dns: None,
         },
         NodeRef::Worker(w) => TemplateNode {
             name: &w.name,
@@ -287,6 +342,7 @@ fn template_node(node: NodeRef) -> TemplateNode {
             wan_iface: None,
             iface: Some(&w.iface),
             slots: Some(w.slots),
+            upstream_dns: None,
         },
     }
 }
@@ -327,6 +383,40 @@ mod tests {
     use crate::yaml_edit::quote;
     use proptest::prelude::*;
     use std::path::Path;
+
+    /// With no upstream_dns in the inventory, the head's dnsmasq forwards to
+    /// the head's own resolvers, never to loopback, the head or the LAN, and
+    /// the plan says so.
+    #[test]
+    fn without_upstream_dns_the_heads_own_resolvers_are_used() {
+        let text = include_str!("../inventories/lab.yaml")
+            .replace("upstream_dns: [198.51.100.1]", "upstream_dns: []");
+        let c = Cluster::from_str(&text, Path::new("lab.yaml")).unwrap();
+        let t = Templates::load(None).unwrap();
+        let facts = crate::facts::parse(
+            "@@resolver 127.0.0.53\n@@resolver 10.77.0.7\n@@resolver 9.9.9.9\n\
+             @@resolver 198.51.100.2\n@@addr eth0 198.51.100.2/24\n@@resolver 9.9.9.9\n@@done\n",
+        )
+        .unwrap();
+        let d = desired(&c, &t, "head", &facts).unwrap();
+        let conf = &d
+            .files
+            .iter()
+            .find(|f| f.path == "/etc/dnsmasq.d/clusterctl.conf")
+            .unwrap()
+            .content;
+        let servers: Vec<&str> = conf.lines().filter(|l| l.starts_with("server=")).collect();
+        assert_eq!(servers, ["server=9.9.9.9"]);
+        assert_eq!(
+            d.notes,
+            ["no upstream_dns in the inventory: dnsmasq forwards to the head's own resolvers (9.9.9.9)"]
+        );
+        // The inventory's own list wins, and needs no note.
+        let c = Cluster::from_str(include_str!("../inventories/lab.yaml"), Path::new("l.yaml"))
+            .unwrap();
+        let d = desired(&c, &t, "head", &facts).unwrap();
+        assert!(d.notes.is_empty());
+    }
 
     /// What splits a line in some config format, or reads as an option.
     const NASTY: &[&str] = &[

@@ -72,6 +72,8 @@ pub struct NodePlan {
     pub handlers: Vec<PlannedHandler>,
     /// Packages to install first (those the steps need that the node lacks).
     pub install: Vec<&'static str>,
+    /// How the desired state was decided, for the user (see `Desired::notes`).
+    pub notes: Vec<String>,
 }
 
 impl NodePlan {
@@ -109,6 +111,7 @@ pub fn plan_node(desired: &Desired, facts: &Facts) -> Result<NodePlan, PlanError
         let obs = facts.files.get(f.path).unwrap_or(&none);
         plan.changes.push(plan_file(f, obs)?);
     }
+    plan.notes = desired.notes.clone();
     plan.install = desired
         .packages
         .iter()
@@ -243,6 +246,7 @@ mod tests {
             files: files.to_vec(),
             handlers,
             packages: vec![],
+            notes: vec![],
         };
         let mut facts = Facts::assumed();
         facts.files = observed;

@@ -119,6 +119,7 @@ impl NodeReport {
         self.in_sync = plan.changes.len() - plan.file_changes();
         self.handlers = handlers(plan, |_| true);
         self.packages = plan.install.iter().map(|p| p.to_string()).collect();
+        self.notes.extend(plan.notes.iter().cloned());
         if !plan.is_noop() {
             self.status = Status::Changes;
         }
@@ -193,6 +194,9 @@ pub fn plan_text(nodes: &[NodeReport], verbose: u8) -> String {
             let message = r.message.as_deref().unwrap_or("");
             text.push_str(&format!("{name}: {}: {message}\n", r.status));
             continue;
+        }
+        for n in &r.notes {
+            text.push_str(&format!("==> {name}: note: {n}\n"));
         }
         if !r.packages.is_empty() {
             text.push_str(&format!("==> {name}: install: {}\n", r.packages.join(" ")));

@@ -88,26 +88,40 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     };
     let log = Log { verbose };
     let mut reports: Vec<NodeReport> = Vec::new();
-    let mut head_unreachable = false;
+    let mut head_status = None;
 
     if let Some(h) = &head {
         log.line(&format!("{}: applying", h.name));
         // A few quick retries: the head may be busy (sshd MaxStartups).
         let report = with_retries(p, h, opts, Duration::from_secs(6), &log);
-        head_unreachable = report.status == Status::Unreachable;
+        head_status = Some(report.status);
         reports.push(report);
     }
 
+    // Workers behind a head that is unreachable, failed or reverted are not
+    // tried (and not waited for): they depend on its DHCP, DNS and NAT.
+    let head_down = matches!(
+        head_status,
+        Some(Status::Unreachable | Status::Failed | Status::Reverted)
+    );
     let (direct, blocked): (Vec<Node>, Vec<Node>) = workers
         .into_iter()
-        .partition(|w| !(head_unreachable && w.via_head));
+        .partition(|w| !(head_down && w.via_head));
     for w in &blocked {
         let mut rep = NodeReport::new(&w.name);
+        let head_name = &p.cluster.head.name;
         rep.status = Status::Unreachable;
-        rep.message = Some(format!(
-            "not tried: its jump host {} is unreachable",
-            p.cluster.head.name
-        ));
+        rep.message = Some(match head_status {
+            Some(Status::Unreachable) => {
+                format!("not tried: its jump host {head_name} is unreachable")
+            }
+            _ => {
+                rep.status = Status::Failed;
+                format!(
+                    "not tried: head {head_name} failed (workers depend on its DHCP, DNS and NAT)"
+                )
+            }
+        });
         log.report(&rep);
         reports.push(rep);
     }

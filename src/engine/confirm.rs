@@ -172,6 +172,7 @@ mod tests {
                 owed: false,
             }],
             install: vec![],
+            notes: vec![],
         }
     }
 

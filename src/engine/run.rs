@@ -52,6 +52,7 @@ fn apply_inner(t: &dyn Transport, job: Job, opts: RunOptions) -> NodeReport {
         Err((status, message)) => return report.fail(status, message),
     };
     report.in_sync = plan.changes.len();
+    report.notes.extend(plan.notes.iter().cloned());
     if plan.is_noop() {
         return report;
     }

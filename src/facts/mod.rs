@@ -53,6 +53,9 @@ pub struct Facts {
     pub session_iface: Option<String>,
     /// The address this SSH session comes from, as the node sees it.
     pub session_client: Option<std::net::IpAddr>,
+    /// The IPv4 resolvers the node itself uses (behind a local stub: the
+    /// stub's upstreams).
+    pub resolvers: Vec<std::net::Ipv4Addr>,
     /// IPv4 addresses by interface, with their networks.
     #[serde(skip)]
     pub addrs: Vec<(String, ipnet::Ipv4Net)>,
@@ -106,6 +109,7 @@ impl Facts {
             session_iface: None,
             session_client: None,
             addrs: Vec::new(),
+            resolvers: Vec::new(),
             package_manager: PackageManager::Unknown,
             packages: Default::default(),
             owed: Vec::new(),
@@ -205,6 +209,11 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             }
             "@@pkg" => {
                 f.packages.insert(rest.trim().to_string());
+            }
+            "@@resolver" => {
+                if let Ok(ip) = rest.trim().parse() {
+                    f.resolvers.push(ip);
+                }
             }
             "@@session-client" => f.session_client = rest.trim().parse().ok(),
             "@@addr" => {

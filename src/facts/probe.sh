@@ -50,6 +50,13 @@ done
 if [ -f "$owed_file" ]; then
   while read -r s; do [ -n "$s" ] && echo "@@owed $s"; done < "$owed_file"
 fi
+# The node's own resolvers (behind a loopback stub such as systemd-resolved's
+# 127.0.0.53, the ones it forwards to).
+rf=/etc/resolv.conf
+if grep -qs '^nameserver[[:space:]]*127\.0\.0\.53' "$rf" && [ -f /run/systemd/resolve/resolv.conf ]; then
+  rf=/run/systemd/resolve/resolv.conf
+fi
+sed -n 's/^nameserver[[:space:]][[:space:]]*\([0-9.][0-9.]*\)[[:space:]]*$/@@resolver \1/p' "$rf" 2>/dev/null
 for d in /sys/class/net/*; do
   [ -e "$d/address" ] && echo "@@iface ${d##*/} $(cat "$d/address")"
 done
