@@ -107,7 +107,8 @@ fn restart(s: &Subject, svc: &str) -> Result<String, String> {
             format!("systemctl enable --quiet {q} 2>/dev/null; systemctl restart {q}")
         }
         InitSystem::Sysvinit => format!(
-            "if command -v service >/dev/null 2>&1; then service {q} restart; else /etc/init.d/{q} restart; fi"
+            "if command -v update-rc.d >/dev/null 2>&1; then update-rc.d {q} defaults >/dev/null 2>&1; update-rc.d {q} enable >/dev/null 2>&1; fi; \
+             if command -v service >/dev/null 2>&1; then service {q} restart; else /etc/init.d/{q} restart; fi"
         ),
         InitSystem::Openrc => {
             format!("rc-update add {q} default >/dev/null 2>&1; rc-service {q} restart")

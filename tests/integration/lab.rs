@@ -2105,5 +2105,43 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     assert!(!text(&out.stderr).contains("installed"));
     // A worker reaches the wan host through the head's NAT.
     lab.sh("w1", "ping -c 1 -W 2 198.18.35.1 >/dev/null");
+
+    // Reboot everything: without another apply, the cluster is back as
+    // apply left it (firewall and NAT loaded at boot, forwarding on,
+    // dnsmasq enabled and serving leases and names).
+    let out = lab.run(&["lab", "reboot", "all"]);
+    assert!(out.status.success(), "{}", describe("lab reboot all", &out));
+    let fw = lab.sh("head", "iptables -S INPUT; iptables -t nat -S POSTROUTING");
+    assert!(fw.contains("-P INPUT DROP"), "{fw}");
+    assert!(fw.contains("-j MASQUERADE"), "{fw}");
+    assert_eq!(lab.sh("head", "cat /proc/sys/net/ipv4/ip_forward"), "1\n");
+    assert_eq!(lab.sh("head", "systemctl is-active dnsmasq"), "active\n");
+    for (w, host) in [("w1", 11u8), ("w2", 12)] {
+        let ip = lab.lan_ip(host);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let addr = lab.sh(w, "ip -4 -o addr show dev eth0");
+            if addr.contains(&format!(" {ip}/24 ")) {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{w} got no lease after reboot: {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let fw = lab.sh(w, "iptables -S INPUT");
+        assert!(fw.contains("-P INPUT DROP"), "{w}: {fw}");
+    }
+    let names = lab.sh("w1", "getent hosts w2.lab.cluster");
+    assert!(names.contains(&lab.lan_ip(12)), "{names}");
+    lab.sh("w1", "ping -c 1 -W 2 198.18.35.1 >/dev/null");
+    let out = lab.run(&["diff", "-i", inv]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        describe("diff after reboot", &out)
+    );
     lab.down();
 }
