@@ -19,6 +19,7 @@ macro_rules! embed {
 pub const BUILTIN: &[(&str, &str)] = embed![
     "common/etc/clusterctl/hostfile.mpich.j2",
     "common/etc/clusterctl/hostfile.openmpi.j2",
+    "common/etc/hostname.j2",
     "common/etc/hosts.j2",
     "head/etc/dnsmasq.d/clusterctl.conf.j2",
     "head/etc/exports.j2",

@@ -22,6 +22,9 @@ pub enum Handler {
     ExportfsReload,
     /// Create the mount points and `mount -a -t nfs,nfs4`.
     MountNfs,
+    /// Set the running host name, and the name on a `127.0.1.1` line in
+    /// /etc/hosts (Debian's installer writes one with the old name).
+    Hostname,
 }
 
 impl std::fmt::Display for Handler {
@@ -33,6 +36,7 @@ impl std::fmt::Display for Handler {
             Handler::Restart(s) => write!(f, "restart {s}"),
             Handler::ExportfsReload => f.write_str("re-export NFS shares"),
             Handler::MountNfs => f.write_str("mount NFS shares"),
+            Handler::Hostname => f.write_str("set the host name"),
         }
     }
 }
@@ -61,6 +65,15 @@ impl Handler {
             Handler::IptablesRestore => each("iptables-restore"),
             Handler::Restart(svc) => restart(s, svc)?,
             Handler::ExportfsReload => "exportfs -ra".to_string(),
+            Handler::Hostname => {
+                let (name, fqdn) = (s.node.name(), s.node.fqdn());
+                let sed = format!("s/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1\\t{fqdn} {name}/");
+                format!(
+                    "hostname {} && if grep -q '^127\\.0\\.1\\.1[[:space:]]' /etc/hosts; then sed -i {} /etc/hosts; fi",
+                    shell_quote(name),
+                    shell_quote(&sed)
+                )
+            }
             Handler::MountNfs => {
                 let mut m: Vec<String> = s
                     .cluster
@@ -90,6 +103,7 @@ impl Handler {
             Handler::IptablesRestore => vec![Tool::new("iptables-restore", "iptables")],
             Handler::ExportfsReload => vec![Tool::new("exportfs", "nfs-kernel-server")],
             Handler::MountNfs => vec![Tool::new("mount.nfs", "nfs-common")],
+            Handler::Hostname => vec![Tool::new("hostname", "hostname")],
             Handler::Restart(_) => match s.facts.init {
                 InitSystem::Systemd => vec![Tool::new("systemctl", "systemd")],
                 InitSystem::Openrc => vec![Tool::new("rc-service", "openrc")],
@@ -123,4 +137,54 @@ fn restart(s: &Subject, svc: &str) -> Result<String, String> {
             ))
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Cluster;
+    use crate::facts::Facts;
+
+    /// The host name handler renames Debian's `127.0.1.1` line (checked with
+    /// the real sed on a copy; the command itself is never run here).
+    #[test]
+    fn the_hostname_handler_renames_the_127_0_1_1_line() {
+        let c = Cluster::from_str(
+            include_str!("../../inventories/lab.yaml"),
+            std::path::Path::new("lab.yaml"),
+        )
+        .unwrap();
+        let facts = Facts::assumed();
+        let s = Subject {
+            cluster: &c,
+            node: c.node("w1").unwrap(),
+            facts: &facts,
+        };
+        let cmd = Handler::Hostname.command(&s, &["/etc/hostname"]).unwrap();
+        assert!(cmd.starts_with("hostname w1 && "), "{cmd}");
+        let expr = cmd
+            .split("sed -i ")
+            .nth(1)
+            .unwrap()
+            .trim_end_matches(" /etc/hosts; fi");
+        let dir = tempfile::tempdir().unwrap();
+        let hosts = dir.path().join("hosts");
+        std::fs::write(
+            &hosts,
+            "127.0.0.1\tlocalhost\n127.0.1.1\traspberrypi\n::1 localhost\n",
+        )
+        .unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("sed -i {expr} \"$1\"",))
+            .arg("sh")
+            .arg(&hosts)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            std::fs::read_to_string(&hosts).unwrap(),
+            "127.0.0.1\tlocalhost\n127.0.1.1\tw1.lab.cluster w1\n::1 localhost\n"
+        );
+    }
 }

@@ -57,6 +57,7 @@ pub const PROBED_TOOLS: &[&str] = &[
     "rc-service",
     "exportfs",
     "mount.nfs",
+    "hostname",
 ];
 
 /// Every package any step may need, under every manager's name: what the
@@ -159,9 +160,22 @@ const HOSTFILES: &[FileSpec] = &[
 /// The firewall's tools and what loads its rules at boot.
 const FIREWALL: &[Package] = &[packages::IPTABLES, packages::IPTABLES_PERSISTENT];
 
+/// The node's name: `/etc/hostname` (no header: some readers take the
+/// first line as the name).
+const HOSTNAME: &[FileSpec] = &[whole("common/etc/hostname.j2", "/etc/hostname", always)];
+
 /// Every step, in the order apply runs them: the head first, then workers.
 pub const STEPS: &[Step] = &[
     // ---- head
+    Step {
+        id: "head-hostname",
+        title: "host name",
+        role: Role::Head,
+        files: HOSTNAME,
+        validator: None,
+        handler: Some(Handler::Hostname),
+        packages: &[],
+    },
     Step {
         id: "head-lan-interface",
         title: "LAN interface (static address)",
@@ -245,6 +259,15 @@ pub const STEPS: &[Step] = &[
         packages: &[],
     },
     // ---- workers
+    Step {
+        id: "worker-hostname",
+        title: "host name",
+        role: Role::Worker,
+        files: HOSTNAME,
+        validator: None,
+        handler: Some(Handler::Hostname),
+        packages: &[],
+    },
     Step {
         id: "worker-interface",
         title: "LAN interface",

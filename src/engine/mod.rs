@@ -221,6 +221,7 @@ mod tests {
         assert_eq!(
             ran,
             [
+                "head-hostname",
                 "head-lan-interface",
                 "head-ip-forward",
                 "head-firewall",

@@ -866,7 +866,7 @@ fn diff_over_ssh_shows_changes_and_touches_nothing() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("head: 7 to change, 0 in sync (1 round trip(s))"),
+        stdout.contains("head: 7 to change, 1 in sync (1 round trip(s))"),
         "{stdout}"
     );
     assert!(stdout.contains("w1: unreachable: "), "{stdout}");
@@ -932,7 +932,7 @@ fn diff_over_ssh_shows_changes_and_touches_nothing() {
         "{}",
         describe("diff in sync", &out)
     );
-    assert_eq!(text(&out.stdout), "head: 0 to change, 7 in sync\n");
+    assert_eq!(text(&out.stdout), "head: 0 to change, 8 in sync\n");
 
     // With addresses (by hand), the worker is reached through the head.
     lab.sh(
@@ -1495,7 +1495,7 @@ fn a_failed_handler_is_run_again_by_the_next_apply() {
     assert_eq!(
         text(&out.stdout),
         "==> head: would restart dnsmasq (step head-dnsmasq, owed by an earlier apply that did not finish)\n\
-         head: 0 to change, 7 in sync\n"
+         head: 0 to change, 8 in sync\n"
     );
     let out = lab.run(&["-v", "apply", "-i", inv, "--nodes", "head"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));

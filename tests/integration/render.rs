@@ -118,7 +118,12 @@ fn whole_files_carry_the_header_and_no_timestamps() {
     let text = render("examples/cluster.yaml");
     for section in text.split("==> ").skip(1) {
         let (head, body) = section.split_once('\n').unwrap();
-        if head.contains("whole file") {
+        if head.starts_with("head: /etc/hostname") || head.contains(": /etc/hostname ") {
+            // The one file without a header: Debian's sysvinit reads the
+            // whole file as the name. It holds the name and nothing else.
+            let name = head.split(':').next().unwrap();
+            assert_eq!(body.trim_end(), name, "{head}");
+        } else if head.contains("whole file") {
             assert!(body.starts_with("# Managed by clusterctl"), "{head}");
         } else {
             assert!(body.starts_with("# BEGIN clusterctl"), "{head}");
