@@ -456,6 +456,12 @@ fn reword(message: &str) -> (String, Option<String>) {
             Some("a key may appear once per mapping; remove or merge the other one".into()),
         );
     }
+    unknown_name(message)
+}
+
+/// `unknown field` / `unknown variant` with "did you mean", else the parser's
+/// own words with a syntax hint.
+fn unknown_name(message: &str) -> (String, Option<String>) {
     let syntax = || {
         (
             message.to_string(),

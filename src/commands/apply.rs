@@ -61,20 +61,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     let r = &args.remote;
     let prepared = remote::prepare(r)?;
     let p = &prepared;
-    let mut head: Option<Node> = None;
-    let mut workers: Vec<Node> = Vec::new();
-    for name in &p.nodes {
-        let worker = p.cluster.worker(name);
-        let node = Node {
-            transport: p.connector.transport_for(&p.cluster, name),
-            via_head: worker.is_some_and(|w| w.via_head),
-            name: name.clone(),
-        };
-        match worker {
-            Some(_) => workers.push(node),
-            None => head = Some(node),
-        }
-    }
+    let (head, workers) = nodes(p);
 
     catch_sigint();
     let run_id = run_id();
@@ -108,29 +95,17 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         .into_iter()
         .partition(|w| !(head_down && w.via_head));
     for w in &blocked {
-        let mut rep = NodeReport::new(&w.name);
-        let head_name = &p.cluster.head.name;
-        rep.status = Status::Unreachable;
-        rep.message = Some(match head_status {
-            Some(Status::Unreachable) => {
-                format!("not tried: its jump host {head_name} is unreachable")
-            }
-            _ => {
-                rep.status = Status::Failed;
-                format!(
-                    "not tried: head {head_name} failed (workers depend on its DHCP, DNS and NAT)"
-                )
-            }
-        });
+        let rep = not_tried(&w.name, &p.cluster.head.name, head_status);
         log.report(&rep);
         reports.push(rep);
     }
+    let wait = Duration::from_secs(args.wait);
     reports.extend(apply_workers(
         p,
         &direct,
         opts,
         r.forks as usize,
-        Duration::from_secs(args.wait),
+        wait,
         &log,
     ));
     drop(head);
@@ -145,18 +120,55 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         OutputFormat::Text => print!("{}", report::recap_text(&reports, &run_id, verbose)),
         OutputFormat::Json => println!("{}", report::json(Some(&run_id), &reports)),
     }
-    Ok(if reports.iter().any(|r| r.status == Status::Interrupted) {
+    Ok(exit_code(&reports))
+}
+
+/// The head (if selected) and the workers, each with its transport.
+fn nodes(p: &Prepared) -> (Option<Node>, Vec<Node>) {
+    let mut head: Option<Node> = None;
+    let mut workers: Vec<Node> = Vec::new();
+    for name in &p.nodes {
+        let worker = p.cluster.worker(name);
+        let node = Node {
+            transport: p.connector.transport_for(&p.cluster, name),
+            via_head: worker.is_some_and(|w| w.via_head),
+            name: name.clone(),
+        };
+        match worker {
+            Some(_) => workers.push(node),
+            None => head = Some(node),
+        }
+    }
+    (head, workers)
+}
+
+/// A worker not tried because its head is down.
+fn not_tried(name: &str, head_name: &str, head_status: Option<Status>) -> NodeReport {
+    let mut rep = NodeReport::new(name);
+    if head_status == Some(Status::Unreachable) {
+        rep.status = Status::Unreachable;
+        rep.message = Some(format!(
+            "not tried: its jump host {head_name} is unreachable"
+        ));
+    } else {
+        rep.status = Status::Failed;
+        rep.message = Some(format!(
+            "not tried: head {head_name} failed (workers depend on its DHCP, DNS and NAT)"
+        ));
+    }
+    rep
+}
+
+/// 130 after Ctrl-C, 1 when any node failed, was unreachable or reverted.
+fn exit_code(reports: &[NodeReport]) -> i32 {
+    let any = |f: fn(Status) -> bool| reports.iter().any(|r| f(r.status));
+    if any(|s| s == Status::Interrupted) {
         EXIT_INTERRUPTED
-    } else if reports.iter().any(|r| {
-        matches!(
-            r.status,
-            Status::Failed | Status::Unreachable | Status::Reverted
-        )
-    }) {
+    } else if any(|s| matches!(s, Status::Failed | Status::Unreachable | Status::Reverted)) {
         EXIT_ERROR
     } else {
         EXIT_OK
-    })
+    }
 }
 
 /// Apply one node, retrying while it is unreachable until `wait` is over.

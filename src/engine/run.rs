@@ -66,67 +66,84 @@ fn apply_inner(t: &dyn Transport, job: Job, opts: RunOptions) -> NodeReport {
     if cancelled() {
         return report.fail(Status::Interrupted, "interrupted before writing anything");
     }
-
     let lock = LockRef {
         dir: LOCK_DIR.to_string(),
         run_id: opts.run_id.to_string(),
         lease: opts.lease,
     };
-    let backup_dir = format!("{BACKUP_ROOT}/{}", opts.run_id);
+    let written = match write_phase(t, &plan, &facts, &lock, opts, &mut report) {
+        Ok(w) => w,
+        Err(msg) => return report.fail(Status::Failed, msg),
+    };
+    handler_phase(t, &plan, &facts, &lock, opts, &written, report)
+}
 
-    // Round trip 2: lock, check, stage, validate, back up, rename.
-    let mut written = Vec::new();
-    if plan.file_changes() > 0 || !plan.install.is_empty() {
-        let ctx = write::WriteCtx {
-            backup_dir: backup_dir.clone(),
-            owed_file: OWED_FILE.to_string(),
-            lock_dir: lock.dir.clone(),
-            run_id: opts.run_id.to_string(),
-            lease: opts.lease,
-            release: plan.handlers.is_empty(),
-            install: (!plan.install.is_empty())
-                .then(|| install_script(facts.package_manager, &plan.install)),
-        };
-        let (w, result) = write::write_files(t, &plan, &ctx);
-        if w.backed_up {
-            report.backup_dir = Some(backup_dir.clone());
-        }
-        report.notes.extend(w.notes);
-        report.packages = w.installed;
-        written = w.written;
-        if let Err(msg) = result {
-            report.made(&plan, &written, &[]);
-            return report.fail(Status::Failed, msg);
-        }
+/// Round trip 2: lock, check, install, stage, validate, back up, rename.
+/// The paths written, or why it failed (the report says what was done).
+fn write_phase(
+    t: &dyn Transport,
+    plan: &NodePlan,
+    facts: &Facts,
+    lock: &LockRef,
+    opts: RunOptions,
+    report: &mut NodeReport,
+) -> Result<Vec<String>, String> {
+    if plan.file_changes() == 0 && plan.install.is_empty() {
+        return Ok(Vec::new());
     }
+    let backup_dir = format!("{BACKUP_ROOT}/{}", opts.run_id);
+    let ctx = write::WriteCtx {
+        backup_dir: backup_dir.clone(),
+        owed_file: OWED_FILE.to_string(),
+        lock_dir: lock.dir.clone(),
+        run_id: opts.run_id.to_string(),
+        lease: opts.lease,
+        release: plan.handlers.is_empty(),
+        install: (!plan.install.is_empty())
+            .then(|| install_script(facts.package_manager, &plan.install)),
+    };
+    let (w, result) = write::write_files(t, plan, &ctx);
+    if w.backed_up {
+        report.backup_dir = Some(backup_dir);
+    }
+    report.notes.extend(w.notes);
+    report.packages = w.installed;
+    if let Err(msg) = result {
+        report.made(plan, &w.written, &[]);
+        return Err(msg);
+    }
+    Ok(w.written)
+}
+
+/// Round trip 3 (and 4 to confirm): the handlers, armed with a revert when
+/// one of them can cut the controller's path.
+fn handler_phase(
+    t: &dyn Transport,
+    plan: &NodePlan,
+    facts: &Facts,
+    lock: &LockRef,
+    opts: RunOptions,
+    written: &[String],
+    mut report: NodeReport,
+) -> NodeReport {
     for h in plan.handlers.iter().filter(|h| h.owed) {
         report.notes.push(format!(
             "running the handler of {}, owed by an earlier apply",
             h.run.step
         ));
     }
-
-    // Round trip 3 (and 4 to confirm): the handlers.
     let arm = match opts.confirm {
         Some(seconds) if plan.handlers.iter().any(|h| h.run.can_cut_path) => Some(Arm {
             seconds,
             dir: format!("{CONFIRM_ROOT}/{}", opts.run_id),
-            backup_dir,
+            backup_dir: format!("{BACKUP_ROOT}/{}", opts.run_id),
             run_id: opts.run_id,
             lock: lock.clone(),
         }),
         _ => None,
     };
-    let h = run_handlers(
-        t,
-        &plan,
-        &facts,
-        arm.as_ref(),
-        &lock,
-        opts.cancel,
-        &mut report,
-    );
-    report.made(&plan, &written, &h.ran);
+    let h = run_handlers(t, plan, facts, arm.as_ref(), lock, opts.cancel, &mut report);
+    report.made(plan, written, &h.ran);
     if let (Some(arm), true) = (&arm, h.maybe_armed) {
         if let Err((status, msg)) = confirm(t, arm, h.armed_at, opts.cancel, &mut report) {
             return report.fail(status, msg);
@@ -252,6 +269,20 @@ fn confirm(
         }
         Err(e) => e.message,
     };
+    wait_for_revert(t, arm, armed_at, first_error, cancel, report)
+}
+
+/// The fresh connection failed: wait until the node's revert has fired,
+/// then prove the node is reachable again (and reverted).
+fn wait_for_revert(
+    t: &dyn Transport,
+    arm: &Arm,
+    armed_at: Instant,
+    first_error: String,
+    cancel: &AtomicBool,
+    report: &mut NodeReport,
+) -> Result<(), (Status, String)> {
+    let script = disarm_script(&arm.dir, &arm.lock);
     let reason = format!("a fresh SSH connection failed after the change ({first_error})");
     report.notes.push(format!(
         "{reason}; waiting for the node to revert it (armed for {}s)",

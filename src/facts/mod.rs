@@ -156,6 +156,28 @@ pub fn gather(
     })
 }
 
+impl InitSystem {
+    fn from_word(w: &str) -> Self {
+        match w {
+            "systemd" => InitSystem::Systemd,
+            "sysvinit" => InitSystem::Sysvinit,
+            "openrc" => InitSystem::Openrc,
+            _ => InitSystem::Unknown,
+        }
+    }
+}
+
+impl PackageManager {
+    fn from_word(w: &str) -> Self {
+        match w {
+            "apt" => PackageManager::Apt,
+            "dnf" => PackageManager::Dnf,
+            "apk" => PackageManager::Apk,
+            _ => PackageManager::Unknown,
+        }
+    }
+}
+
 impl Observed {
     fn problem(why: String) -> Observed {
         Observed {
@@ -178,14 +200,7 @@ pub fn parse(text: &str) -> Result<Facts, String> {
                 f.os_id = id.to_string();
                 f.os_version = ver.to_string();
             }
-            "@@init" => {
-                f.init = match rest {
-                    "systemd" => InitSystem::Systemd,
-                    "sysvinit" => InitSystem::Sysvinit,
-                    "openrc" => InitSystem::Openrc,
-                    _ => InitSystem::Unknown,
-                }
-            }
+            "@@init" => f.init = InitSystem::from_word(rest.trim()),
             "@@iptables" => f.iptables = rest.to_string(),
             "@@nft" => f.nft = rest == "yes",
             "@@hostname" => f.hostname = rest.to_string(),
@@ -199,14 +214,7 @@ pub fn parse(text: &str) -> Result<Facts, String> {
                 let i = rest.trim();
                 f.session_iface = (!i.is_empty()).then(|| i.to_string());
             }
-            "@@pkgmgr" => {
-                f.package_manager = match rest.trim() {
-                    "apt" => PackageManager::Apt,
-                    "dnf" => PackageManager::Dnf,
-                    "apk" => PackageManager::Apk,
-                    _ => PackageManager::Unknown,
-                }
-            }
+            "@@pkgmgr" => f.package_manager = PackageManager::from_word(rest.trim()),
             "@@pkg" => {
                 f.packages.insert(rest.trim().to_string());
             }
