@@ -176,6 +176,21 @@ mod tests {
         }
     }
 
+    /// An arm with its state under `d`.
+    fn test_arm(d: &str, seconds: u32) -> Arm<'static> {
+        Arm {
+            seconds,
+            dir: format!("{d}/confirm"),
+            backup_dir: format!("{d}/bk"),
+            run_id: "TEST",
+            lock: LockRef {
+                dir: format!("{d}/state/lock"),
+                run_id: "TEST".into(),
+                lease: 600,
+            },
+        }
+    }
+
     /// Arm for real with the local `sh`, let the revert fire: the old file
     /// comes back from the backup, the handler runs again, and a late
     /// confirmation learns that it was reverted.
@@ -189,17 +204,7 @@ mod tests {
         std::fs::write(format!("{d}/bk{file}"), "old\n").unwrap();
         let marker = format!("{d}/handler ran");
         let p = plan(&file, &marker);
-        let arm = Arm {
-            seconds: 1,
-            dir: format!("{d}/confirm"),
-            backup_dir: format!("{d}/bk"),
-            run_id: "TEST",
-            lock: LockRef {
-                dir: format!("{d}/state/lock"),
-                run_id: "TEST".into(),
-                lease: 600,
-            },
-        };
+        let arm = test_arm(d, 1);
         let script = format!("main() {{\n{}}}\nmain\n", arm_lines(&arm, &p, ""));
         // Never systemd-run on the machine running the tests.
         let script = script.replace("[ -d /run/systemd/system ]", "false");
@@ -237,17 +242,7 @@ mod tests {
         std::fs::write(&file, "new\n").unwrap();
         let marker = format!("{d}/handler ran");
         let p = plan(&file, &marker);
-        let arm = Arm {
-            seconds: 3,
-            dir: format!("{d}/confirm"),
-            backup_dir: format!("{d}/bk"),
-            run_id: "TEST",
-            lock: LockRef {
-                dir: format!("{d}/state/lock"),
-                run_id: "TEST".into(),
-                lease: 600,
-            },
-        };
+        let arm = test_arm(d, 3);
         // As in the handler script: fd 3 is the session's output.
         let script = format!("main() {{\n{}}}\nmain 3>&1\n", arm_lines(&arm, &p, ""))
             .replace("[ -d /run/systemd/system ]", "false");

@@ -265,6 +265,20 @@ mod tests {
         parse_write(&String::from_utf8_lossy(&out.stdout))
     }
 
+    /// `{d}/a` holds "a"; the plan makes it "A".
+    fn a_to_capital_a(d: &str) -> NodePlan {
+        std::fs::write(format!("{d}/a"), "a\n").unwrap();
+        NodePlan {
+            changes: vec![change(
+                "head-hosts",
+                &format!("{d}/a"),
+                Action::Update,
+                "A\n",
+            )],
+            ..Default::default()
+        }
+    }
+
     fn current_user() -> (String, String) {
         let id = |f: &str| {
             let o = std::process::Command::new("id").arg(f).output().unwrap();
@@ -404,16 +418,7 @@ mod tests {
     fn a_second_apply_waits_for_the_lock() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
-        std::fs::write(format!("{d}/a"), "a\n").unwrap();
-        let plan = NodePlan {
-            changes: vec![change(
-                "head-hosts",
-                &format!("{d}/a"),
-                Action::Update,
-                "A\n",
-            )],
-            ..Default::default()
-        };
+        let plan = a_to_capital_a(d);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -452,16 +457,7 @@ mod tests {
     fn a_truncated_write_script_runs_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
-        std::fs::write(format!("{d}/a"), "a\n").unwrap();
-        let plan = NodePlan {
-            changes: vec![change(
-                "head-hosts",
-                &format!("{d}/a"),
-                Action::Update,
-                "A\n",
-            )],
-            ..Default::default()
-        };
+        let plan = a_to_capital_a(d);
         let script = write_script(&plan, &ctx(d));
         let cut = &script[..script.len() - "main\n".len() - 3];
         let out = Local::default().run(cut).unwrap();
