@@ -2049,6 +2049,16 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     let up = lab.up_with(2, &["--kind", "systemd", "--network", "ifupdown"]);
     assert!(up.status.success(), "{}", describe("lab up", &up));
     let inv = "lab/cluster.yaml";
+    // As `init` writes it: no upstream resolvers, so the head's own are used
+    // (the workers' packages come through them).
+    let path = lab.dir.path().join(inv);
+    let yaml = fs::read_to_string(&path).unwrap();
+    let line = yaml
+        .lines()
+        .find(|l| l.trim_start().starts_with("upstream_dns:"))
+        .unwrap()
+        .to_string();
+    fs::write(&path, yaml.replace(&line, "  upstream_dns: []")).unwrap();
 
     let out = lab.run(&["apply", "-i", inv, "--nodes", "head", "--skip-packages"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe("apply", &out));
@@ -2063,6 +2073,13 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     assert_eq!(out.status.code(), Some(2), "{}", describe("diff", &out));
     assert!(
         text(&out.stdout).contains("==> head: install: iptables iptables-persistent dnsmasq\n"),
+        "{}",
+        describe("diff", &out)
+    );
+    assert!(
+        text(&out.stdout).contains(
+            "==> head: note: no upstream_dns in the inventory: dnsmasq forwards to the head's own resolvers (198.18.35.1)"
+        ),
         "{}",
         describe("diff", &out)
     );
@@ -2135,6 +2152,10 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     }
     let names = lab.sh("w1", "getent hosts w2.lab.cluster");
     assert!(names.contains(&lab.lan_ip(12)), "{names}");
+    // A name only the wan host serves, through the head's own resolver.
+    let outside = lab.sh("w1", "getent hosts deb.internet.test");
+    assert!(outside.contains("198.18.35.1"), "{outside}");
+    assert_eq!(lab.sh("w1", "hostname"), "w1\n");
     lab.sh("w1", "ping -c 1 -W 2 198.18.35.1 >/dev/null");
     let out = lab.run(&["diff", "-i", inv]);
     assert_eq!(
