@@ -276,7 +276,7 @@ lan:\n\
 \x20 cidr: {lan}\n\
 \x20 dhcp_range: {d0}-{d1}   # dynamic pool for machines not listed below\n\
 \x20 addressing: dhcp              # dhcp: reserved lease per worker | static: fixed config on each worker\n\
-\x20 upstream_dns: []              # resolvers dnsmasq forwards other names to, e.g. [1.1.1.1]\n\
+\x20 upstream_dns: []              # where dnsmasq forwards other names; empty: the head's own resolvers\n\
 \n\
 head:\n\
 \x20 name: {head_name}\n\

@@ -2048,17 +2048,65 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     let lab = Lab::new("tfresh", 35);
     let up = lab.up_with(2, &["--kind", "systemd", "--network", "ifupdown"]);
     assert!(up.status.success(), "{}", describe("lab up", &up));
-    let inv = "lab/cluster.yaml";
-    // As `init` writes it: no upstream resolvers, so the head's own are used
-    // (the workers' packages come through them).
+    // The inventory as a new user makes it: `init` with flags (no upstream
+    // resolvers: the head's own are used, and the workers' packages come
+    // through them), then `add-node` per worker.
+    let inv = "lab/fresh.yaml";
+    let init = lab.run(&[
+        "init",
+        "-o",
+        inv,
+        "--yes",
+        "--name",
+        "lab",
+        "--domain",
+        "lab.cluster",
+        "--head",
+        "root@198.18.35.2",
+        "--wan-iface",
+        "eth0",
+        "--lan-iface",
+        "eth1",
+        "--lan",
+        "10.78.35.0/24",
+        "--dhcp-range",
+        "10.78.35.100-10.78.35.200",
+    ]);
+    assert!(init.status.success(), "{}", describe("init", &init));
+    // What the user adds by hand: how to reach the nodes (the lab's keys),
+    // and no NFS (this kernel has none).
     let path = lab.dir.path().join(inv);
-    let yaml = fs::read_to_string(&path).unwrap();
-    let line = yaml
-        .lines()
-        .find(|l| l.trim_start().starts_with("upstream_dns:"))
+    let yaml = fs::read_to_string(&path)
         .unwrap()
-        .to_string();
-    fs::write(&path, yaml.replace(&line, "  upstream_dns: []")).unwrap();
+        .replace("  enabled: true", "  enabled: false");
+    fs::write(
+        &path,
+        yaml + "\nssh:\n  config: ssh_config\n  known_hosts: known_hosts\n  identity: id_ed25519\n",
+    )
+    .unwrap();
+    let lab_inv = fs::read_to_string(lab.dir.path().join("lab/cluster.yaml")).unwrap();
+    for (w, host) in [("w1", 11u8), ("w2", 12)] {
+        let mac = lab_inv
+            .lines()
+            .skip_while(|l| !l.contains(&format!("name: {w}")))
+            .find_map(|l| l.trim().strip_prefix("mac: "))
+            .unwrap()
+            .trim_matches('"')
+            .to_string();
+        let ip = lab.lan_ip(host);
+        let out = lab.run(&[
+            "add-node",
+            "-i",
+            inv,
+            w,
+            "--mac",
+            &mac,
+            "--ip",
+            &ip,
+            "--no-apply",
+        ]);
+        assert!(out.status.success(), "{}", describe("add-node", &out));
+    }
 
     let out = lab.run(&["apply", "-i", inv, "--nodes", "head", "--skip-packages"]);
     assert_eq!(out.status.code(), Some(1), "{}", describe("apply", &out));
