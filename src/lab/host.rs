@@ -53,6 +53,14 @@ pub(super) fn write_file(path: &Path, text: &str, mode: u32) -> Result<()> {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(write_err(path))
 }
 
+/// Remove a directory tree if it is there (a fresh start for a host's files).
+pub(super) fn remove_tree(path: &Path) -> Result<()> {
+    if path.exists() {
+        fs::remove_dir_all(path).map_err(write_err(path))?;
+    }
+    Ok(())
+}
+
 pub(super) fn mkdir(path: &Path, mode: u32) -> Result<()> {
     fs::create_dir_all(path).map_err(write_err(path))?;
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(write_err(path))
@@ -211,15 +219,49 @@ pub fn render_files(
 ) -> Result<()> {
     let host = spec.name.as_str();
     let files = paths.host_files(host);
-    if files.exists() {
-        fs::remove_dir_all(&files).map_err(|source| Error::Write {
-            path: files.clone(),
-            source,
-        })?;
-    }
-    ensure_key(&paths.host_key(host), &format!("root@{host}"))?;
+    remove_tree(&files)?;
     mkdir(&paths.host_mnt(host), 0o700)?;
+    write_identity(paths, host, &files, controller_pub)?;
     let f = |p: &str| files.join(p);
+    write_file(
+        &f("etc/resolv.conf"),
+        &format!("# lab host {host}: no resolver (none leaks from the machine); DHCP or clusterctl sets one\n"),
+        0o644,
+    )?;
+    write_file(&f("etc/ssh/sshd_config"), &sshd_config(host), 0o644)?;
+    mkdir(&f("etc/ssh/sshd_config.d"), 0o755)?;
+    write_file(&f("etc/dhcp/dhclient.conf"), DHCLIENT_CONF, 0o644)?;
+    write_boot_files(spec, serve, &files)?;
+    // Plain dotfiles: the machine's own may run slow init on every SSH command.
+    write_file(
+        &f("root/.bashrc"),
+        "# lab host: plain bashrc\n[ -z \"$PS1\" ] && return\nPS1='\\u@\\h:\\w\\$ '\n",
+        0o644,
+    )?;
+    write_file(
+        &f("root/.profile"),
+        "# lab host: plain profile\n[ -n \"$BASH_VERSION\" ] && [ -f ~/.bashrc ] && . ~/.bashrc\n",
+        0o644,
+    )?;
+    mkdir(&f("var/lib/dhcp"), 0o755)?;
+    Ok(())
+}
+
+/// A host's identity and access under `root` (its `/`, light or systemd):
+/// name, hosts file, machine-id, SSH host key pair (made once) and the
+/// controller's key for root.
+pub(super) fn write_identity(
+    paths: &Paths,
+    host: &str,
+    root: &Path,
+    controller_pub: &str,
+) -> Result<()> {
+    ensure_key(&paths.host_key(host), &format!("root@{host}"))?;
+    let key = fs::read_to_string(paths.host_key(host)).map_err(|source| Error::Read {
+        path: paths.host_key(host),
+        source,
+    })?;
+    let f = |p: &str| root.join(p);
     write_file(&f("etc/hostname"), &format!("{host}\n"), 0o644)?;
     // No `127.0.1.1 <hostname>` line: dnsmasq on the head would hand that
     // loopback address to workers asking for the head.
@@ -233,24 +275,25 @@ pub fn render_files(
         &format!("{}\n", machine_id(paths, host)?),
         0o444,
     )?;
-    write_file(
-        &f("etc/resolv.conf"),
-        &format!("# lab host {host}: no resolver (none leaks from the machine); DHCP or clusterctl sets one\n"),
-        0o644,
-    )?;
-    write_file(&f("etc/ssh/sshd_config"), &sshd_config(host), 0o644)?;
-    mkdir(&f("etc/ssh/sshd_config.d"), 0o755)?;
-    let key = fs::read_to_string(paths.host_key(host)).map_err(|source| Error::Read {
-        path: paths.host_key(host),
-        source,
-    })?;
     write_file(&f("etc/ssh/ssh_host_ed25519_key"), &key, 0o600)?;
     write_file(
         &f("etc/ssh/ssh_host_ed25519_key.pub"),
         &format!("{}\n", public_key(&paths.host_key(host))?),
         0o644,
     )?;
-    write_file(&f("etc/dhcp/dhclient.conf"), DHCLIENT_CONF, 0o644)?;
+    mkdir(&f("root"), 0o700)?;
+    mkdir(&f("root/.ssh"), 0o700)?;
+    write_file(
+        &f("root/.ssh/authorized_keys"),
+        &format!("{controller_pub}\n"),
+        0o600,
+    )
+}
+
+/// What a light host's PID 1 reads at boot under `files`: its boot script,
+/// role, the mirror it serves (wan) and the wan's DNS server config.
+fn write_boot_files(spec: &HostSpec, serve: Option<&Path>, files: &Path) -> Result<()> {
+    let f = |p: &str| files.join(p);
     if spec.role == Role::Wan {
         if let Some(addr) = spec.ifaces.first().and_then(|i| i.address) {
             write_file(
@@ -272,27 +315,7 @@ pub fn render_files(
         &f("etc/clusterctl-lab/role"),
         &format!("{:?}\n", spec.role).to_lowercase(),
         0o644,
-    )?;
-    mkdir(&f("root"), 0o700)?;
-    mkdir(&f("root/.ssh"), 0o700)?;
-    write_file(
-        &f("root/.ssh/authorized_keys"),
-        &format!("{controller_pub}\n"),
-        0o600,
-    )?;
-    // Plain dotfiles: the machine's own may run slow init on every SSH command.
-    write_file(
-        &f("root/.bashrc"),
-        "# lab host: plain bashrc\n[ -z \"$PS1\" ] && return\nPS1='\\u@\\h:\\w\\$ '\n",
-        0o644,
-    )?;
-    write_file(
-        &f("root/.profile"),
-        "# lab host: plain profile\n[ -n \"$BASH_VERSION\" ] && [ -f ~/.bashrc ] && . ~/.bashrc\n",
-        0o644,
-    )?;
-    mkdir(&f("var/lib/dhcp"), 0o755)?;
-    Ok(())
+    )
 }
 
 /// A host process just started by `lab up`, with its handshake channel.
@@ -430,7 +453,8 @@ impl Spawned {
     }
 }
 
-fn say(line: &str) {
+/// One handshake line to `lab up` (stdout), flushed at once.
+pub(super) fn say(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
     let _ = out.flush();
@@ -509,7 +533,13 @@ pub fn init_host(prefix: &str, host: &str) -> Result<i32> {
             Err(e) => eprintln!("clusterctl lab: cannot serve the mirror on port 80: {e}"),
         }
     }
-    // Let go of the handshake pipes: `lab up` is done with us.
+    release_handshake();
+    reap_forever()
+}
+
+/// Let go of the handshake pipes (stdin and stdout onto /dev/null): `lab up`
+/// is done with us.
+pub(super) fn release_handshake() {
     if let Ok(null) = fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -522,7 +552,6 @@ pub fn init_host(prefix: &str, host: &str) -> Result<i32> {
             libc::dup2(null.as_raw_fd(), 1);
         }
     }
-    reap_forever()
 }
 
 /// The reaper: collect every child and orphan of the host, forever.

@@ -1,0 +1,118 @@
+//! The kinds of host `lab up` was asked for (light, or systemd with a
+//! network stack per role), and the memory they are expected to take.
+
+use std::fs;
+
+use super::image::{self, Stack};
+use super::topology;
+use crate::cli::{LabKind, LabUpArgs};
+use crate::error::{Error, Result};
+
+/// The kinds the user asked for: each host's network stack (None: light).
+pub(super) struct Kinds {
+    pub(super) kind: LabKind,
+    head: Stack,
+    workers: Vec<Stack>,
+}
+
+impl Kinds {
+    pub(super) fn of(args: &LabUpArgs) -> Result<Kinds> {
+        if args.kind == LabKind::Light {
+            if let Some(flag) = [
+                ("--network", &args.network),
+                ("--head-network", &args.head_network),
+            ]
+            .iter()
+            .find_map(|(f, v)| v.as_ref().map(|_| *f))
+            {
+                return Err(Error::Lab {
+                    message: format!("{flag} chooses the network stack of systemd-kind hosts; light hosts have the machine's"),
+                    help: Some(format!("add --kind systemd, or drop {flag}")),
+                });
+            }
+        }
+        Ok(Kinds {
+            kind: args.kind,
+            head: Stack::parse(
+                "--head-network",
+                args.head_network.as_deref().unwrap_or("ifupdown").trim(),
+            )?,
+            workers: image::parse_stacks(
+                "--network",
+                args.network.as_deref().unwrap_or("ifupdown"),
+            )?,
+        })
+    }
+
+    pub(super) fn name(&self) -> &'static str {
+        match self.kind {
+            LabKind::Light => "light",
+            LabKind::Systemd => "systemd",
+        }
+    }
+
+    /// The stack of a host; None for light hosts (and always for the wan host).
+    pub(super) fn stack(&self, spec: &topology::HostSpec) -> Option<Stack> {
+        if self.kind == LabKind::Light {
+            return None;
+        }
+        match spec.role {
+            topology::Role::Wan => None,
+            topology::Role::Head => Some(self.head),
+            topology::Role::Worker => {
+                let i = spec.index.unwrap_or(1).saturating_sub(1) as usize;
+                self.workers.get(i % self.workers.len().max(1)).copied()
+            }
+        }
+    }
+}
+
+/// Memory a light host takes when idle (PSS of its init, sshd, dhclient).
+const LIGHT_MIB_PER_HOST: u64 = 8;
+
+/// Refuse to start hosts whose expected memory exceeds what is available;
+/// print the estimate when starting many.
+pub(super) fn check_memory(
+    prefix: &str,
+    kinds: &Kinds,
+    specs: &[topology::HostSpec],
+) -> Result<()> {
+    let need: u64 = specs
+        .iter()
+        .map(|s| {
+            kinds
+                .stack(s)
+                .map(Stack::mib_per_host)
+                .unwrap_or(LIGHT_MIB_PER_HOST)
+        })
+        .sum();
+    let avail = fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("MemAvailable:"))
+                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        })
+        .map(|kib| kib / 1024);
+    if specs.len() >= 10 {
+        say!(
+            "lab {prefix}: starting {} hosts; expecting about {need} MiB of memory{}",
+            specs.len(),
+            avail
+                .map(|a| format!(" ({a} MiB available)"))
+                .unwrap_or_default()
+        );
+    }
+    if let Some(a) = avail {
+        if need > a {
+            return Err(Error::Lab {
+                message: format!(
+                    "{} hosts need about {need} MiB of memory; only {a} MiB are available",
+                    specs.len()
+                ),
+                help: Some("use fewer --workers, or --kind light (about 8 MiB a host)".into()),
+            });
+        }
+    }
+    Ok(())
+}
