@@ -164,8 +164,9 @@ pub struct ApplyArgs {
     pub wait: u64,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
-    /// Install nothing (air-gapped clusters): a package a node lacks is an
-    /// error naming it, and that node is left unchanged
+    /// Install nothing (air-gapped clusters; also the inventory's
+    /// `packages: skip`): a package a node lacks is an error naming it, and
+    /// that node is left unchanged
     #[arg(long)]
     pub skip_packages: bool,
 }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use crate::inventory::{Addressing, HostfileFlavor, LanPolicy, TransportKind};
+pub use crate::inventory::{Addressing, HostfileFlavor, LanPolicy, PackagePolicy, TransportKind};
 pub use crate::values::SshTarget;
 use crate::values::{Hostname, Iface, Mac, SharedDir};
 
@@ -25,6 +25,8 @@ pub struct Cluster {
     pub firewall: Firewall,
     pub mpi: Mpi,
     pub ssh: SshSettings,
+    /// Whether apply installs the packages a node lacks.
+    pub packages: PackagePolicy,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -241,6 +243,19 @@ mod tests {
         assert_eq!(c.workers[3].mac.as_deref(), Some("dc:a6:32:00:00:04"));
         assert_eq!(c.firewall.wan_tcp_ports, [22]);
         assert!(c.head.sudo && c.workers.iter().all(|w| w.via_head && w.sudo));
+    }
+
+    /// `packages: skip` makes apply install nothing (air-gapped clusters);
+    /// the example says `install`, the default.
+    #[test]
+    fn the_package_policy_comes_from_the_inventory() {
+        let c = Cluster::from_str(EXAMPLE, Path::new("examples/cluster.yaml")).unwrap();
+        assert_eq!(c.packages, PackagePolicy::Install);
+        let skip = EXAMPLE.replace("packages: install", "packages: skip");
+        let c = Cluster::from_str(&skip, Path::new("examples/cluster.yaml")).unwrap();
+        assert_eq!(c.packages, PackagePolicy::Skip);
+        let bad = EXAMPLE.replace("packages: install", "packages: maybe");
+        assert!(Cluster::from_str(&bad, Path::new("x.yaml")).is_err());
     }
 
     proptest! {

@@ -37,6 +37,19 @@ pub struct RawInventory {
     pub firewall: Option<RawFirewall>,
     #[serde(default)]
     pub mpi: Option<RawMpi>,
+    /// `install` (default): apply installs the packages a node lacks;
+    /// `skip`: it only names them (air-gapped clusters).
+    #[serde(default)]
+    pub packages: Option<S<PackagePolicy>>,
+}
+
+/// Whether apply installs what a node lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PackagePolicy {
+    #[default]
+    Install,
+    Skip,
 }
 
 #[derive(Debug, Deserialize)]

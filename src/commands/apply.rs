@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::remote::{self, Prepared};
 use crate::cli::{ApplyArgs, OutputFormat};
+use crate::cluster::PackagePolicy;
 use crate::engine;
 use crate::error::{Result, EXIT_ERROR, EXIT_OK};
 use crate::hostlist;
@@ -71,7 +72,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         confirm: (!args.confirm.no_confirm).then_some(args.confirm.confirm_timeout),
         // The handler round trip, the confirmation, and some slack.
         lease: u64::from(r.timeout) + u64::from(args.confirm.confirm_timeout) + 30,
-        skip_packages: args.skip_packages,
+        skip_packages: args.skip_packages || p.cluster.packages == PackagePolicy::Skip,
     };
     let log = Log { verbose };
     let mut reports: Vec<NodeReport> = Vec::new();

@@ -256,6 +256,7 @@ fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagn
         firewall: p.firewall,
         mpi: p.mpi,
         ssh: p.ssh,
+        packages: raw.packages.as_ref().map(|x| x.value).unwrap_or_default(),
     })
 }
 
