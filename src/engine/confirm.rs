@@ -13,7 +13,7 @@
 
 use base64::Engine;
 
-use super::handlers::LockRef;
+use super::handlers::{LockRef, LIB as HANDLERS_LIB};
 use crate::plan::NodePlan;
 use crate::transport::shell_quote;
 
@@ -29,8 +29,6 @@ pub struct Arm<'a> {
     /// The node's apply lock, held until the change is confirmed or reverted.
     pub lock: LockRef,
 }
-
-const HANDLERS_LIB: &str = concat!(include_str!("handlers.sh"), include_str!("lock.sh"));
 
 /// The revert script: wait, then (if still armed) restore and re-run.
 fn revert_script(arm: &Arm, plan: &NodePlan, session_if: &str) -> String {

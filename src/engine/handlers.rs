@@ -10,7 +10,8 @@ use crate::facts::Facts;
 use crate::plan::NodePlan;
 use crate::transport::shell_quote;
 
-const LIB: &str = concat!(include_str!("handlers.sh"), include_str!("lock.sh"));
+/// The handler functions and the lock, also used by the revert script.
+pub(super) const LIB: &str = concat!(include_str!("handlers.sh"), include_str!("lock.sh"));
 
 /// The node's apply lock as this run holds it.
 #[derive(Debug, Clone)]

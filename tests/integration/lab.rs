@@ -1584,6 +1584,22 @@ fn supervisors(lab: &Lab) -> Vec<(String, Proc)> {
         .collect()
 }
 
+/// Wait until `host` holds `ip` on its eth0 (its DHCP lease from the head).
+fn wait_for_lease(lab: &Lab, host: &str, ip: &str, secs: u64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let addr = lab.sh(host, "ip -4 -o addr show dev eth0");
+        if addr.contains(&format!(" {ip}/")) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{host} got no lease {ip}: {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Install packages on a systemd host from the wan host's mirror, by hand
 /// (what the fresh-hosts issue will make apply do).
 fn install_from_mirror(lab: &Lab, host: &str, packages: &str) {
@@ -1783,15 +1799,7 @@ fn apply_converges_on_systemd_hosts_with_packages_from_the_mirror() {
     for i in 1..=3u8 {
         let w = format!("w{i}");
         let ip = lab.lan_ip(10 + i);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let addr = lab.sh(&w, "ip -4 -o addr show dev eth0");
-            if addr.contains(&format!(" {ip}/24 ")) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "{w} got no lease: {addr}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_for_lease(&lab, &w, &ip, 60);
         install_from_mirror(&lab, &w, "iptables");
     }
     let out = lab.run(&["-v", "apply", "-i", inv]);
@@ -2183,18 +2191,7 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     assert_eq!(lab.sh("head", "systemctl is-active dnsmasq"), "active\n");
     for (w, host) in [("w1", 11u8), ("w2", 12)] {
         let ip = lab.lan_ip(host);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let addr = lab.sh(w, "ip -4 -o addr show dev eth0");
-            if addr.contains(&format!(" {ip}/24 ")) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{w} got no lease after reboot: {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        wait_for_lease(&lab, w, &ip, 60);
         let fw = lab.sh(w, "iptables -S INPUT");
         assert!(fw.contains("-P INPUT DROP"), "{w}: {fw}");
     }
