@@ -18,6 +18,10 @@ pub struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
 
+    /// Colour on a terminal: auto (unless NO_COLOR is set), always or never
+    #[arg(long, value_enum, global = true, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -66,6 +70,10 @@ pub enum Command {
         after_help = "Example:\n  clusterctl add-node node05 --mac dc:a6:32:00:00:05 --no-apply"
     )]
     AddNode(AddNodeArgs),
+
+    /// Print a commented example inventory with every section and field
+    #[command(after_help = "Example:\n  clusterctl example > cluster.yaml")]
+    Example,
 
     /// Print a shell completion script
     #[command(
@@ -127,16 +135,34 @@ pub struct InitArgs {
 pub struct CheckArgs {
     #[command(flatten)]
     pub inventory: InventoryArg,
+    #[command(flatten)]
+    pub templates: TemplatesArg,
+    /// Output format: text, or JSON on stdout (every problem with file,
+    /// line, column, node and help)
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+}
+
+/// When to colour output (`--color`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// On a terminal, unless NO_COLOR is set
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     #[command(flatten)]
     pub inventory: InventoryArg,
-    /// Only this node (default: every node)
-    #[arg(long, value_name = "NAME")]
+    /// Only these nodes, a host list like head,node[01-04] (default: every
+    /// node; `--nodes` is the same flag)
+    #[arg(long, visible_alias = "nodes", value_name = "HOSTLIST")]
     pub node: Option<String>,
-    /// Write one tree per node under DIR instead of printing
+    /// Write one tree per node under DIR instead of printing; files it wrote
+    /// there before for nodes that are gone are removed (listed in
+    /// DIR/.clusterctl-render, nothing else is touched)
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     #[command(flatten)]

@@ -306,6 +306,38 @@ pub fn render_each(
     Ok(())
 }
 
+/// The named nodes' files (inventory order), like [`render_each`].
+pub fn render_some(
+    cluster: &Cluster,
+    templates: &Templates,
+    names: &[String],
+    mut each: impl FnMut(&str, Vec<RenderedFile>) -> Result<()>,
+) -> Result<()> {
+    let shared = Shared::new(cluster);
+    let facts = Facts::assumed();
+    let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
+    let nodes = std::iter::once(NodeRef::Head(&cluster.head))
+        .chain(cluster.workers.iter().map(NodeRef::Worker))
+        .filter(|n| wanted.contains(n.name()));
+    for n in nodes {
+        let files = desired_for(cluster, templates, &shared, n, &facts)?.files;
+        each(n.name(), files)?;
+    }
+    Ok(())
+}
+
+/// Every template error the offline render of every node meets (`check`):
+/// one per node at most (a node's render stops at its first broken
+/// template), in inventory order.
+pub fn render_errors(cluster: &Cluster, templates: &Templates) -> Vec<crate::error::Error> {
+    let shared = Shared::new(cluster);
+    let facts = Facts::assumed();
+    std::iter::once(NodeRef::Head(&cluster.head))
+        .chain(cluster.workers.iter().map(NodeRef::Worker))
+        .filter_map(|n| desired_for(cluster, templates, &shared, n, &facts).err())
+        .collect()
+}
+
 /// Every node's files, head first, workers in inventory order (all held
 /// in memory: for tests and small clusters; `render` uses [`render_each`]).
 pub fn render_all(

@@ -324,7 +324,7 @@ fn limit_message(e: &serde_saphyr::Error) -> Option<(String, String)> {
         serde_saphyr::Error::Budget { breach, .. } => match breach {
             B::Depth { .. } => (
                 format!("the YAML is nested more than {MAX_DEPTH} levels deep"),
-                "an inventory is at most 5 levels deep; examples/cluster.yaml shows its shape".into(),
+                "an inventory is at most 5 levels deep; `clusterctl example` shows its shape".into(),
             ),
             B::Aliases { .. } => (format!("the YAML uses more than {MAX_ALIASES} aliases (*name)"), anchors),
             B::Anchors { .. } => (format!("the YAML defines more than {MAX_ANCHORS} anchors (&name)"), anchors),
@@ -334,7 +334,7 @@ fn limit_message(e: &serde_saphyr::Error) -> Option<(String, String)> {
             ),
             other => (
                 format!("the YAML is too large or too complex ({})", breach_name(other)),
-                "an inventory is a few kilobytes of plain YAML; examples/cluster.yaml shows its shape".into(),
+                "an inventory is a few kilobytes of plain YAML; `clusterctl example` shows its shape".into(),
             ),
         },
         serde_saphyr::Error::AliasReplayLimitExceeded { .. } => (
@@ -396,7 +396,7 @@ fn strip_location_suffix(raw: &str) -> String {
 /// Turn saphyr/serde wording into ours and name the closest expected word for
 /// "unknown field `x`, expected one of a, b" (and the same for variants).
 fn reword(message: &str) -> (String, Option<String>) {
-    let example = "examples/cluster.yaml shows every field";
+    let example = "`clusterctl example` prints an inventory with every field";
     if let Some(field) = message.strip_prefix("missing field ") {
         let field = field.trim_matches('`');
         return (
@@ -415,13 +415,13 @@ fn reword(message: &str) -> (String, Option<String>) {
         "expected mapping start" => {
             return shape(
                 "expected a mapping here (indented `key: value` lines)",
-                "examples/cluster.yaml shows every section and its fields",
+                "`clusterctl example` prints every section and its fields",
             )
         }
         "expected sequence start" => {
             return shape(
                 "expected a list here (`- item` lines, or `[a, b]`; `[]` for none)",
-                "examples/cluster.yaml shows every section and its fields",
+                "`clusterctl example` prints every section and its fields",
             )
         }
         "invalid boolean" => return shape("not true or false", "write `true` or `false`"),
@@ -478,7 +478,7 @@ fn unknown_name(message: &str) -> (String, Option<String>) {
     let syntax = || {
         (
             message.to_string(),
-            Some("YAML syntax: check the indentation (spaces only) and quoting here; examples/cluster.yaml shows the format".to_string()),
+            Some("YAML syntax: check the indentation (spaces only) and quoting here; `clusterctl example` shows the format".to_string()),
         )
     };
     let kind = if message.starts_with("unknown field") {

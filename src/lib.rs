@@ -25,6 +25,7 @@ pub mod node_state;
 pub mod plan;
 pub mod report;
 pub mod run_id;
+pub mod style;
 pub mod templates;
 pub mod transport;
 pub mod validate;
@@ -55,13 +56,20 @@ where
             return code;
         }
     };
+    style::set(cli.color);
     match commands::dispatch(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{}", format_error(&e));
+            print_error(&e);
             e.exit_code()
         }
     }
+}
+
+/// Print an error on stderr as [`format_error`] words it, `error:` and
+/// `help:` coloured when colour is on.
+pub fn print_error(e: &Error) {
+    eprintln!("{}", style::error_text(&format_error(e)));
 }
 
 /// The text printed for an error: inventory diagnostics as they are, anything

@@ -208,8 +208,10 @@ pub fn plan_text(nodes: &[NodeReport], verbose: u8) -> String {
                     c.path, c.mode, c.owner, c.group
                 ));
             } else {
-                text.push_str(&format!("==> {name}: {} ({})\n", c.path, c.action));
-                text.push_str(&c.diff);
+                let head = format!("==> {name}: {} ({})", c.path, c.action);
+                text.push_str(&crate::style::bold(crate::style::Stream::Stdout, &head));
+                text.push('\n');
+                text.push_str(&crate::style::diff(&c.diff));
             }
         }
         for h in &r.handlers {

@@ -141,7 +141,8 @@ impl Templates {
 fn describe(e: &minijinja::Error) -> String {
     let mut s = e.to_string();
     if let Some(line) = e.line() {
-        if !s.contains("line") {
+        // minijinja 3 already says `(in NAME:LINE)`; older wording does not.
+        if !s.contains("line") && !s.contains(&format!(":{line})")) {
             s.push_str(&format!(" (line {line})"));
         }
     }

@@ -7,11 +7,15 @@ mod diff;
 mod init;
 mod remote;
 mod render;
+mod render_manifest;
 
 use clap::CommandFactory;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
+
+/// The commented example inventory (`clusterctl example`).
+pub const EXAMPLE: &str = include_str!("../../examples/cluster.yaml");
 
 /// Run the parsed command; returns the exit code on success.
 pub fn dispatch(cli: Cli) -> Result<i32> {
@@ -23,6 +27,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Apply(args) if args.dry_run => diff::run(&args.remote, cli.verbose),
         Command::Apply(args) => apply::run(&args, cli.verbose),
         Command::Diff(args) => diff::run(&args.remote, cli.verbose),
+        Command::Example => {
+            print!("{}", EXAMPLE);
+            Ok(0)
+        }
         Command::Completions(args) => {
             let mut cmd = Cli::command();
             clap_complete::generate(args.shell, &mut cmd, "clusterctl", &mut std::io::stdout());

@@ -176,12 +176,17 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], forks: usize, f: impl Fn(&T) -> R
 
 /// Node names to work on, in inventory order.
 pub fn select(cluster: &Cluster, nodes: Option<&str>) -> Result<Vec<String>> {
+    select_by(cluster, nodes, "--nodes")
+}
+
+/// [`select`] with the flag name used in messages.
+pub fn select_by(cluster: &Cluster, nodes: Option<&str>, flag: &str) -> Result<Vec<String>> {
     let all: Vec<String> = cluster.node_names().iter().map(|s| s.to_string()).collect();
     let Some(list) = nodes else { return Ok(all) };
     let wanted: BTreeSet<String> = hostlist::expand(list)
         .map_err(|e| {
             Error::usage(
-                format!("--nodes: {e}"),
+                format!("{flag}: {e}"),
                 Some("a host list like head,node[01-04]"),
             )
         })?
@@ -189,7 +194,10 @@ pub fn select(cluster: &Cluster, nodes: Option<&str>) -> Result<Vec<String>> {
         .collect();
     if let Some(unknown) = wanted.iter().find(|n| !all.contains(n)) {
         return Err(Error::usage(
-            format!("--nodes: no node named `{unknown}` in the inventory"),
+            format!(
+                "{flag}: no node named `{}` in the inventory",
+                crate::values::shown(unknown)
+            ),
             Some(&format!("nodes: {}", hostlist::fold(&cluster.node_names()))),
         ));
     }

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::RenderArgs;
 use crate::cluster::Cluster;
-use crate::desired::{self, RenderedFile};
+use super::render_manifest::Manifest;
+use crate::desired;
 use crate::error::{Error, Result};
 use crate::templates::Templates;
 
@@ -29,22 +30,25 @@ pub fn template_dir(inventory: &Path, flag: Option<&Path>) -> Result<Option<Path
     Ok(beside.is_dir().then_some(beside))
 }
 
-/// What `render` does with one node's files.
-type Emit<'a> = dyn FnMut(&str, Vec<RenderedFile>) -> Result<()> + 'a;
-
 pub fn run(args: RenderArgs) -> Result<i32> {
     let path = &args.inventory.path;
     let cluster = Cluster::load(path)?;
     let templates = Templates::load(template_dir(path, args.templates.dir.as_deref())?.as_deref())?;
+    let selected = super::remote::select_by(&cluster, args.node.as_deref(), "--node")?;
     // One node at a time, written (or printed) before the next is rendered.
-    let mut emit: Box<Emit<'_>> = match &args.out {
+    match &args.out {
         Some(dir) => {
             let out = OutDir::open(dir)?;
-            Box::new(move |node, files| {
+            let mut manifest = Manifest::read(dir)?;
+            desired::render_some(&cluster, &templates, &selected, |node, files| {
                 let node_dir = out.subdir(Path::new(node))?;
+                let mut written = Vec::new();
                 for f in &files {
-                    node_dir.write(Path::new(f.path.trim_start_matches('/')), &f.content)?;
+                    let rel = f.path.trim_start_matches('/');
+                    node_dir.write(Path::new(rel), &f.content)?;
+                    written.push(rel.to_string());
                 }
+                manifest.rendered(node, written);
                 println!(
                     "{}: {} files under {}",
                     node,
@@ -52,11 +56,15 @@ pub fn run(args: RenderArgs) -> Result<i32> {
                     dir.join(node).display()
                 );
                 Ok(())
-            })
+            })?;
+            let names = cluster.node_names();
+            for gone in manifest.finish(dir, |n| names.iter().any(|x| *x == n))? {
+                println!("{gone}: removed (no longer rendered)");
+            }
         }
         None => {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            Box::new(move |node, files| {
+            desired::render_some(&cluster, &templates, &selected, |node, files| {
                 let mut text = String::new();
                 for f in &files {
                     text.push_str(&format!("==> {node}: {}\n", f.describe()));
@@ -69,12 +77,8 @@ pub fn run(args: RenderArgs) -> Result<i32> {
                 // A closed pipe (`| head`) is not an error worth a message.
                 let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
                 Ok(())
-            })
+            })?;
         }
-    };
-    match &args.node {
-        Some(n) => emit(n, desired::render_node(&cluster, &templates, n)?)?,
-        None => desired::render_each(&cluster, &templates, &mut emit)?,
     }
     Ok(0)
 }

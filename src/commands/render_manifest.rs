@@ -1,0 +1,128 @@
+//! What `render --out DIR` wrote before: `DIR/.clusterctl-render`, one
+//! `NODE/relative/path` a line. A later run removes the files it lists for
+//! nodes that are gone from the inventory (and files a rendered node no
+//! longer gets), never anything it did not write: an entry must be a plain
+//! relative path, a symlink on the way is refused, and only regular files
+//! are removed (then their directories, when empty).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path};
+
+use crate::error::{Error, Result};
+
+/// The manifest's file name inside `--out`.
+pub const MANIFEST: &str = ".clusterctl-render";
+
+/// The files of each node as the last run left them, updated as nodes render.
+pub struct Manifest {
+    old: BTreeMap<String, BTreeSet<String>>,
+    new: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Manifest {
+    /// The manifest in `dir`, or an empty one. Lines that are not a plain
+    /// relative path (`..`, absolute, empty) are ignored: never followed.
+    pub fn read(dir: &Path) -> Result<Manifest> {
+        let path = dir.join(MANIFEST);
+        let text = match std::fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => crate::validate::read_bounded(&path)?,
+            _ => String::new(),
+        };
+        let mut old: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for line in text.lines().filter(|l| plain(l)) {
+            if let Some((node, rel)) = line.split_once('/') {
+                old.entry(node.to_string())
+                    .or_default()
+                    .insert(rel.to_string());
+            }
+        }
+        Ok(Manifest {
+            old,
+            new: BTreeMap::new(),
+        })
+    }
+
+    /// `node` was rendered now with these files.
+    pub fn rendered(&mut self, node: &str, files: Vec<String>) {
+        self.new
+            .insert(node.to_string(), files.into_iter().collect());
+    }
+
+    /// Remove what is stale and write the new manifest. Nodes not rendered
+    /// now but still in the inventory (`keep`) keep their entries. Returns
+    /// the nodes whose whole tree went.
+    pub fn finish(mut self, dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+        let mut gone = Vec::new();
+        for (node, files) in std::mem::take(&mut self.old) {
+            let now = match self.new.get(&node) {
+                Some(now) => now.clone(),
+                None if keep(&node) => {
+                    self.new.insert(node, files);
+                    continue;
+                }
+                None => {
+                    gone.push(node.clone());
+                    BTreeSet::new()
+                }
+            };
+            for rel in files.difference(&now) {
+                remove_owned(dir, &node, rel)?;
+            }
+        }
+        let mut text = String::new();
+        for (node, files) in &self.new {
+            for f in files {
+                text.push_str(&format!("{node}/{f}\n"));
+            }
+        }
+        super::write_atomic(&dir.join(MANIFEST), &text, true)?;
+        Ok(gone)
+    }
+}
+
+/// A relative path of plain components only.
+fn plain(line: &str) -> bool {
+    !line.is_empty()
+        && Path::new(line)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)))
+}
+
+/// Remove `dir/node/rel` if it is a regular file reached without a
+/// symlink, then its parent directories up to `dir/node` while empty.
+fn remove_owned(dir: &Path, node: &str, rel: &str) -> Result<()> {
+    let base = dir.join(node);
+    let target = base.join(rel);
+    let mut walked = dir.to_path_buf();
+    for c in Path::new(node).join(rel).components() {
+        walked.push(c);
+        match std::fs::symlink_metadata(&walked) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Err(Error::usage(
+                    format!(
+                        "refusing to remove through {}: it is a symbolic link",
+                        walked.display()
+                    ),
+                    Some("render --out never follows links below the output directory"),
+                ))
+            }
+            Ok(_) => {}
+            Err(_) => return Ok(()), // already gone
+        }
+    }
+    if !std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
+        return Ok(());
+    }
+    std::fs::remove_file(&target).map_err(|source| Error::Write {
+        path: target.clone(),
+        source,
+    })?;
+    let mut parent = target.parent();
+    while let Some(p) = parent {
+        if !p.starts_with(&base) || std::fs::remove_dir(p).is_err() {
+            break;
+        }
+        parent = p.parent();
+    }
+    Ok(())
+}
