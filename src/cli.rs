@@ -88,14 +88,19 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
-    /// Where to write the inventory
+    /// Where to write the inventory [default: cluster.yaml]
+    #[arg(short = 'i', long = "inventory", value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// Deprecated spelling of -i/--inventory (every other command's
+    /// `--output` is a format)
     #[arg(
         short = 'o',
         long = "output",
-        default_value = "cluster.yaml",
-        value_name = "FILE"
+        value_name = "FILE",
+        hide = true,
+        conflicts_with = "inventory"
     )]
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
     /// How to reach the head over SSH
     #[arg(long, value_name = "[USER@]HOST[:PORT]")]
     pub head: Option<String>,
@@ -195,6 +200,13 @@ pub struct ApplyArgs {
     /// that node is left unchanged
     #[arg(long)]
     pub skip_packages: bool,
+    /// Do not ask for confirmation (apply asks only on a terminal, after
+    /// showing the plan; without a terminal it never asks)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// No progress lines on stderr (the recap and errors still come)
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
 }
 
 /// Commit-confirm for changes that can cut the controller's path to a node.

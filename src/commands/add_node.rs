@@ -153,6 +153,8 @@ fn apply_everywhere(args: &AddNodeArgs, verbose: u8) -> Result<i32> {
         wait: args.wait,
         confirm: args.confirm,
         skip_packages: false,
+        yes: false,
+        quiet: false,
     };
     super::apply::run(&apply, verbose)
 }

@@ -9,6 +9,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::confirm_plan;
+use super::progress::Log;
 use super::remote::{self, Prepared};
 use crate::cli::{ApplyArgs, OutputFormat};
 use crate::cluster::PackagePolicy;
@@ -62,6 +64,10 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     let r = &args.remote;
     let prepared = remote::prepare(r)?;
     let p = &prepared;
+    if confirm_plan::should_ask(args.yes) && !confirm_plan::ask(p, r.forks as usize)? {
+        eprintln!("apply cancelled: nothing was changed");
+        return Ok(EXIT_ERROR);
+    }
     let (head, workers) = nodes(p);
 
     catch_sigint();
@@ -74,12 +80,12 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         lease: u64::from(r.timeout) + u64::from(args.confirm.confirm_timeout) + 30,
         skip_packages: args.skip_packages || p.cluster.packages == PackagePolicy::Skip,
     };
-    let log = Log { verbose };
+    let log = Log::new(args.quiet, verbose, p.nodes.len());
     let mut reports: Vec<NodeReport> = Vec::new();
     let mut head_status = None;
 
     if let Some(h) = &head {
-        log.line(&format!("{}: applying", h.name));
+        log.start_loud(&h.name, "applying");
         // A few quick retries: the head may be busy (sshd MaxStartups).
         let report = with_retries(p, h, opts, Duration::from_secs(6), &log);
         head_status = Some(report.status);
@@ -114,6 +120,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     drop(blocked); // closes every ssh master connection
     let selected = prepared.nodes.clone();
     drop(prepared);
+    log.finish();
 
     // Inventory order in the recap.
     reports.sort_by_key(|rep| selected.iter().position(|n| *n == rep.node));
@@ -188,6 +195,7 @@ fn with_retries(
             log.report(&rep);
             return rep;
         }
+        log.start(&n.name, "unreachable, retrying");
         log.line(&format!(
             "{}: unreachable, retrying in {}s: {}",
             n.name,
@@ -220,6 +228,7 @@ fn apply_workers(
     let mut done: Vec<NodeReport> = Vec::new();
     while !todo.is_empty() {
         let round = remote::parallel(&todo, forks, |n| {
+            log.start(&n.name, "applying");
             let rep = n.apply(p, opts);
             if rep.status != Status::Unreachable {
                 log.report(&rep);
@@ -240,6 +249,9 @@ fn apply_workers(
         if again.is_empty() || out_of_time || INTERRUPTED.load(Ordering::SeqCst) {
             finish_waiting(waiting, &mut done, log);
             break;
+        }
+        for n in &again {
+            log.start(&n.name, "unreachable, waiting (for its DHCP lease?)");
         }
         let names: Vec<&str> = again.iter().map(|n| n.name.as_str()).collect();
         log.line(&format!(
@@ -286,20 +298,4 @@ fn sleep(d: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(100).min(end - Instant::now()));
     }
     !INTERRUPTED.load(Ordering::SeqCst)
-}
-
-/// Progress: plain lines on stderr, one per event, whole lines only.
-struct Log {
-    verbose: u8,
-}
-
-impl Log {
-    fn line(&self, s: &str) {
-        use std::io::Write;
-        let _ = writeln!(std::io::stderr().lock(), "{s}");
-    }
-
-    fn report(&self, r: &NodeReport) {
-        self.line(&report::progress_text(r, self.verbose));
-    }
 }

@@ -4,9 +4,11 @@
 
 use std::io::IsTerminal;
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 
+use super::prompt;
 use crate::cli::InitArgs;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
@@ -27,24 +29,24 @@ struct Answers {
 }
 
 pub fn run(mut args: InitArgs) -> Result<i32> {
-    output_path_is_plain(&args.output)?;
-    if args.output.exists() && !args.force {
-        return Err(Error::Exists {
-            path: args.output.clone(),
-        });
+    let (path, flag) = match (&args.inventory, &args.output) {
+        (Some(p), _) => (p.clone(), "-i"),
+        (None, Some(p)) => {
+            eprintln!("note: init -o/--output FILE is deprecated; use -i/--inventory FILE (as every other command does)");
+            (p.clone(), "-o")
+        }
+        (None, None) => (PathBuf::from("cluster.yaml"), "-i"),
+    };
+    output_path_is_plain(&path, flag)?;
+    if path.exists() && !args.force {
+        return Err(Error::Exists { path });
     }
     let interactive =
         !args.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal();
-    let required = [
-        ("--head", args.head.is_none()),
-        ("--wan-iface", args.wan_iface.is_none()),
-        ("--lan-iface", args.lan_iface.is_none()),
-        ("--lan", args.lan.is_none()),
-    ];
-    let missing: Vec<&str> = required
+    let missing: Vec<&str> = REQUIRED
         .iter()
-        .filter(|(_, m)| *m)
-        .map(|(f, _)| *f)
+        .copied()
+        .filter(|f| field(&mut args, f).is_none())
         .collect();
     if !missing.is_empty() {
         if !interactive {
@@ -55,26 +57,56 @@ pub fn run(mut args: InitArgs) -> Result<i32> {
         }
         wizard(&mut args)?;
     }
-    let answers = collect(&args)?;
+    let answers = loop {
+        match collect(&args, &path) {
+            Ok(a) => break a,
+            // On a terminal a bad answer (or flag) is asked again; the
+            // others are kept.
+            Err((flag, e)) if interactive => {
+                crate::print_error(&e);
+                *field(&mut args, flag) = None;
+                ask_field(&mut args, flag)?;
+            }
+            Err((_, e)) => return Err(e),
+        }
+    };
     let text = inventory_text(&answers);
     // Safety net: what we write must pass `check`.
-    Cluster::from_str(&text, &args.output)?;
-    super::write_atomic(&args.output, &text, args.force)?;
-    let shown = args.output.display();
+    Cluster::from_str(&text, &path)?;
+    super::write_atomic(&path, &text, args.force)?;
+    let shown = path.display();
     println!("wrote {shown}");
     println!("next: clusterctl check -i {shown} && clusterctl apply --dry-run -i {shown}");
     Ok(0)
 }
 
-/// The `-o` path is echoed into the written inventory (in a comment) and
+/// The flags the wizard asks for when missing (workers may stay empty).
+const REQUIRED: [&str; 4] = ["--head", "--wan-iface", "--lan-iface", "--lan"];
+
+/// The answer a flag holds.
+fn field<'a>(args: &'a mut InitArgs, flag: &str) -> &'a mut Option<String> {
+    match flag {
+        "--head" => &mut args.head,
+        "--wan-iface" => &mut args.wan_iface,
+        "--lan-iface" => &mut args.lan_iface,
+        "--lan" => &mut args.lan,
+        "--head-ip" => &mut args.head_ip,
+        "--dhcp-range" => &mut args.dhcp_range,
+        "--domain" => &mut args.domain,
+        "--name" => &mut args.name,
+        _ => &mut args.workers,
+    }
+}
+
+/// The `-i` path is echoed into the written inventory (in a comment) and
 /// in messages: refuse one that is not UTF-8 or holds a control character
 /// (a newline there would start new YAML lines).
-fn output_path_is_plain(path: &std::path::Path) -> Result<()> {
+fn output_path_is_plain(path: &std::path::Path, flag: &str) -> Result<()> {
     let help = Some("pick a file name without control characters, like cluster.yaml");
     let Some(text) = path.to_str() else {
         return Err(Error::usage(
             format!(
-                "-o `{}` is not UTF-8",
+                "{flag} `{}` is not UTF-8",
                 values::shown(&path.to_string_lossy())
             ),
             help,
@@ -83,7 +115,7 @@ fn output_path_is_plain(path: &std::path::Path) -> Result<()> {
     if let Some(c) = text.chars().find(|c| c.is_control()) {
         return Err(Error::usage(
             format!(
-                "-o `{}` contains the control character {}",
+                "{flag} `{}` contains the control character {}",
                 values::shown(text),
                 values::shown_char(c)
             ),
@@ -93,83 +125,147 @@ fn output_path_is_plain(path: &std::path::Path) -> Result<()> {
     Ok(())
 }
 
-fn ask(
-    prompt: &str,
-    default: Option<String>,
-    check: fn(&str) -> std::result::Result<(), String>,
-) -> Result<String> {
-    let mut input = dialoguer::Input::<String>::new().with_prompt(prompt);
-    if let Some(d) = default {
-        input = input.default(d);
-    }
-    input
-        .validate_with(move |s: &String| check(s.trim()))
-        .interact_text()
-        .map(|s| s.trim().to_string())
-        .map_err(|e| {
-            Error::usage(
-                format!("wizard stopped: {e}"),
-                Some("pass the values as flags instead (see --help)"),
-            )
-        })
-}
-
 fn wizard(args: &mut InitArgs) -> Result<()> {
-    eprintln!("clusterctl init: a few questions about your cluster (Ctrl-C to stop; nothing is written until the end).");
-    if args.head.is_none() {
-        args.head = Some(ask(
-            "How do you reach the head over SSH? [USER@]HOST[:PORT]",
-            None,
-            |s| values::parse_ssh_target(s).map(|_| ()),
-        )?);
-    }
-    if args.wan_iface.is_none() {
-        args.wan_iface = Some(ask(
-            "Head interface to the outside network (WAN)",
-            Some("eth0".into()),
-            values::check_iface,
-        )?);
-    }
-    if args.lan_iface.is_none() {
-        args.lan_iface = Some(ask(
-            "Head interface to the cluster switch (LAN)",
-            Some("eth1".into()),
-            values::check_iface,
-        )?);
-    }
-    if args.lan.is_none() {
-        args.lan = Some(ask(
-            "Cluster LAN (CIDR)",
-            Some("10.0.0.0/24".into()),
-            |s| {
-                validate::parse_lan(s)
-                    .map(|_| ())
-                    .map_err(|p| format!("`{s}` {}; {}", p.what(), p.help()))
-            },
-        )?);
-    }
-    if args.workers.is_none() {
-        let w = ask(
-            "Workers (a host list like node[01-04], or empty)",
-            Some(String::new()),
-            |s| {
-                if s.is_empty() {
-                    Ok(())
-                } else {
-                    hostlist::expand(s).map(|_| ()).map_err(|e| e.0)
-                }
-            },
-        )?;
-        args.workers = (!w.is_empty()).then_some(w);
+    eprintln!("clusterctl init: a few questions about your cluster (Ctrl-D or Ctrl-C to stop; nothing is written until the end).");
+    for flag in REQUIRED.iter().chain(["--workers"].iter()) {
+        if field(args, flag).is_none() {
+            ask_field(args, flag)?;
+        }
     }
     Ok(())
 }
 
-fn collect(args: &InitArgs) -> Result<Answers> {
-    let bad = |flag: &str, e: String| {
-        Error::usage(format!("{flag}: {e}"), Some("see clusterctl init --help"))
+/// Ask for one answer, checked on its own and against the answers given
+/// so far (the LAN interface is not the WAN one, the head's address and
+/// the pool lie in the LAN).
+fn ask_field(args: &mut InitArgs, flag: &str) -> Result<()> {
+    let wan = args.wan_iface.clone();
+    let lan_if = args.lan_iface.clone();
+    let lan = args
+        .lan
+        .as_deref()
+        .and_then(|l| validate::parse_lan(l).ok());
+    let (prompt, default, check): (&str, Option<String>, prompt::Check) = match flag {
+        "--head" => (
+            "How do you reach the head over SSH? [USER@]HOST[:PORT]",
+            None,
+            Box::new(|s| values::parse_ssh_target(s).map(|_| ())),
+        ),
+        "--wan-iface" => (
+            "Head interface to the outside network (WAN)",
+            Some("eth0".into()),
+            Box::new(move |s| {
+                values::check_iface(s)?;
+                same_iface(s, lan_if.as_deref(), "the LAN")
+            }),
+        ),
+        "--lan-iface" => (
+            "Head interface to the cluster switch (LAN)",
+            Some(
+                if wan.as_deref() == Some("eth1") {
+                    "eth0"
+                } else {
+                    "eth1"
+                }
+                .into(),
+            ),
+            Box::new(move |s| {
+                values::check_iface(s)?;
+                same_iface(s, wan.as_deref(), "the WAN")
+            }),
+        ),
+        "--lan" => (
+            "Cluster LAN (CIDR)",
+            Some("10.0.0.0/24".into()),
+            Box::new(move |s| {
+                validate::parse_lan(s)
+                    .map(|_| ())
+                    .map_err(|p| format!("`{}` {}; {}", values::shown(s), p.what(), p.help()))
+            }),
+        ),
+        "--head-ip" => (
+            "The head's LAN address",
+            lan.map(|l| validate::host_range(l).0.to_string()),
+            Box::new(move |s| in_lan(s, lan)),
+        ),
+        "--dhcp-range" => (
+            "Dynamic DHCP pool (A-B)",
+            lan.map(|l| {
+                let (a, b) = validate::default_pool(l);
+                format!("{a}-{b}")
+            }),
+            Box::new(move |s| {
+                validate::parse_dhcp_range(s, lan)
+                    .map(|_| ())
+                    .map_err(|p| format!("`{}` {}; {}", values::shown(s), p.what(), p.help()))
+            }),
+        ),
+        "--domain" => (
+            "DNS domain of the cluster",
+            Some("cluster.lan".into()),
+            Box::new(values::check_domain),
+        ),
+        "--name" => (
+            "Cluster name",
+            Some("cluster".into()),
+            Box::new(values::check_hostname),
+        ),
+        _ => (
+            "Workers (a host list like node[01-04], or empty)",
+            Some(String::new()),
+            Box::new(|s| match s {
+                "" => Ok(()),
+                s => check_workers(s),
+            }),
+        ),
     };
-    let req = |v: &Option<String>, flag: &str| v.clone().ok_or_else(|| bad(flag, "missing".into()));
+    let answer = prompt::ask(prompt, default.as_deref(), check)?;
+    *field(args, flag) = (!answer.is_empty()).then_some(answer);
+    Ok(())
+}
+
+fn same_iface(s: &str, other: Option<&str>, what: &str) -> std::result::Result<(), String> {
+    match other {
+        Some(o) if o == s => Err(format!(
+            "`{}` is already the head's interface to {what}; the head needs two interfaces",
+            values::shown(s)
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn in_lan(s: &str, lan: Option<Ipv4Net>) -> std::result::Result<(), String> {
+    let ip: Ipv4Addr = s
+        .parse()
+        .map_err(|_| format!("`{}` is not an IPv4 address", values::shown(s)))?;
+    match lan {
+        Some(l) if !(validate::host_range(l).0..=validate::host_range(l).1).contains(&ip) => {
+            Err(format!("{ip} is not a host address of the LAN {l}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn check_workers(s: &str) -> std::result::Result<(), String> {
+    let names = hostlist::expand(s).map_err(|e| e.0)?;
+    for n in &names {
+        values::check_hostname(n).map_err(|e| format!("`{}` {e}", values::shown(n)))?;
+    }
+    Ok(())
+}
+
+/// Every answer checked; a bad one comes back with its flag (so the
+/// wizard can ask for it again).
+fn collect(args: &InitArgs, path: &Path) -> std::result::Result<Answers, (&'static str, Error)> {
+    let bad = |flag: &'static str, e: String| {
+        (
+            flag,
+            Error::usage(format!("{flag}: {e}"), Some("see clusterctl init --help")),
+        )
+    };
+    let req = |v: &Option<String>, flag: &'static str| {
+        v.clone().ok_or_else(|| bad(flag, "missing".into()))
+    };
     let head = req(&args.head, "--head")?;
     values::parse_ssh_target(&head).map_err(|e| bad("--head", e))?;
     let wan_iface = req(&args.wan_iface, "--wan-iface")?;
@@ -198,10 +294,11 @@ fn collect(args: &InitArgs) -> Result<Answers> {
         bad("--lan", format!("`{shown}` {}; {}", p.what(), p.help()))
     })?;
     let head_ip = match &args.head_ip {
-        Some(s) => s.parse().map_err(|_| {
-            let shown = values::shown(s);
-            bad("--head-ip", format!("`{shown}` is not an IPv4 address"))
-        })?,
+        Some(s) => {
+            in_lan(s, Some(lan)).map_err(|e| bad("--head-ip", e))?;
+            s.parse()
+                .map_err(|_| bad("--head-ip", "not an IPv4 address".into()))?
+        }
         None => validate::host_range(lan).0,
     };
     let dhcp = match &args.dhcp_range {
@@ -237,7 +334,7 @@ fn collect(args: &InitArgs) -> Result<Answers> {
         head_ip,
         dhcp,
         workers: args.workers.clone(),
-        path: args.output.display().to_string(),
+        path: path.display().to_string(),
     })
 }
 

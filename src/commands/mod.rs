@@ -3,8 +3,11 @@
 mod add_node;
 mod apply;
 mod check;
+mod confirm_plan;
 mod diff;
 mod init;
+mod progress;
+mod prompt;
 mod remote;
 mod render;
 mod render_manifest;

@@ -4,9 +4,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::render_manifest::Manifest;
 use crate::cli::RenderArgs;
 use crate::cluster::Cluster;
-use super::render_manifest::Manifest;
 use crate::desired;
 use crate::error::{Error, Result};
 use crate::templates::Templates;

@@ -3,4 +3,6 @@
 mod cli;
 mod corpus;
 mod lab;
+mod pty;
 mod render;
+mod terminal;

@@ -156,7 +156,7 @@ fn node_filter_and_unknown_node() {
         .args(["render", "-i", "examples/cluster.yaml", "--node", "nope"])
         .assert()
         .code(1)
-        .stderr("error: no node named `nope` in the inventory\n  help: nodes: head,node[01-04]\n");
+        .stderr("error: --node: no node named `nope` in the inventory\n  help: nodes: head,node[01-04]\n");
 }
 
 #[test]
