@@ -38,13 +38,13 @@ fn is_root() -> bool {
 
 /// Held while a lab test runs: the in-process mutex, and a file lock so two
 /// test processes on one machine (two checkouts) take turns too.
-struct Serial {
+pub(crate) struct Serial {
     _file: fs::File,
     _guard: MutexGuard<'static, ()>,
 }
 
 /// Take the lab lock; fail loudly when not root.
-fn serial() -> Serial {
+pub(crate) fn serial() -> Serial {
     assert!(
         is_root(),
         "lab tests need root (they create network namespaces, veths and mounts): \
@@ -70,7 +70,7 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn describe(what: &str, out: &Output) -> String {
+pub(crate) fn describe(what: &str, out: &Output) -> String {
     format!(
         "{what}: {}\n--- stdout\n{}--- stderr\n{}",
         out.status,
@@ -80,7 +80,7 @@ fn describe(what: &str, out: &Output) -> String {
 }
 
 /// One lab for one test; brought down on drop.
-struct Lab {
+pub(crate) struct Lab {
     prefix: String,
     wan: String,
     lan: String,
@@ -90,7 +90,7 @@ struct Lab {
 
 impl Lab {
     /// A lab with prefix `prefix` on WAN 198.18.N.0/24 and LAN 10.78.N.0/24.
-    fn new(prefix: &str, n: u8) -> Lab {
+    pub(crate) fn new(prefix: &str, n: u8) -> Lab {
         let dir = tempfile::tempdir().expect("temp dir");
         let bin = dir.path().join("clusterctl");
         copy_binary(&bin);
@@ -107,7 +107,7 @@ impl Lab {
         lab
     }
 
-    fn cmd(&self, args: &[&str]) -> Command {
+    pub(crate) fn cmd(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(&self.bin);
         cmd.args(args)
             .env("CLUSTERCTL_LAB_PREFIX", &self.prefix)
@@ -115,11 +115,11 @@ impl Lab {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("run clusterctl")
     }
 
-    fn up(&self, workers: u32) -> Output {
+    pub(crate) fn up(&self, workers: u32) -> Output {
         self.up_with(workers, &[])
     }
 
@@ -155,7 +155,7 @@ impl Lab {
     }
 
     /// Run a shell script on a host; it must succeed; returns its stdout.
-    fn sh(&self, host: &str, script: &str) -> String {
+    pub(crate) fn sh(&self, host: &str, script: &str) -> String {
         let out = self.exec(host, &["sh", "-c", script]);
         assert!(
             out.status.success(),

@@ -2,7 +2,7 @@
 
 mod cli;
 mod corpus;
-mod lab;
+pub(crate) mod lab;
 mod pty;
 mod render;
 mod terminal;

@@ -127,3 +127,59 @@ fn wizard_ctrl_d_and_ctrl_c_write_nothing() {
     assert!(!st.success());
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
 }
+
+/// Light lab u15 (#70): `apply` on a terminal shows the plan per node and
+/// asks; "n" changes nothing (the head's diff still exits 2), "y" applies
+/// (exit 0, then diff of every node exits 0). The same apply without a terminal never asks (every
+/// other lab test runs it that way).
+#[test]
+#[ignore = "needs root: brings up a light lab (run with --include-ignored as root)"]
+fn apply_asks_on_a_terminal_no_then_yes() {
+    use crate::lab::{describe, serial, Lab};
+    let _g = serial();
+    let lab = Lab::new("u15", 70);
+    lab.up(1);
+    let inv = "lab/cluster.yaml";
+    // The worker has no lease before the head serves DHCP: only the head
+    // can be diffed now.
+    let diff = || {
+        lab.run(&["diff", "-i", inv, "--nodes", "head"])
+            .status
+            .code()
+    };
+    assert_eq!(diff(), Some(2));
+
+    let mut t = Pty::spawn(lab.cmd(&["apply", "-i", inv]));
+    let plan = t.expect("Apply these changes to 2 nodes?", Duration::from_secs(120));
+    assert!(
+        plan.contains("Plan (clusterctl diff shows every change"),
+        "{plan}"
+    );
+    assert!(plan.contains("  head  "), "{plan}");
+    assert!(
+        plan.contains("  w1    unreachable now; apply will wait for it"),
+        "{plan}"
+    );
+    assert!(plan.contains("create"), "{plan}");
+    assert!(plan.contains("then "), "handlers named: {plan}");
+    t.send("n\r");
+    t.expect("apply cancelled: nothing was changed", T);
+    let (st, _) = t.wait(T);
+    assert_eq!(st.code(), Some(1));
+    assert_eq!(diff(), Some(2), "declining changed nothing");
+
+    let mut t = Pty::spawn(lab.cmd(&["apply", "-i", inv]));
+    t.expect("Apply these changes to 2 nodes?", Duration::from_secs(120));
+    t.send("y\r");
+    t.expect("recap (run ", Duration::from_secs(300));
+    let (st, screen) = t.wait(Duration::from_secs(60));
+    assert_eq!(st.code(), Some(0), "{screen}");
+    assert!(screen.contains("changed=2"), "{screen}");
+    let out = lab.run(&["diff", "-i", inv]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        describe("diff after apply", &out)
+    );
+}
