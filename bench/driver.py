@@ -22,6 +22,10 @@ from lab import Lab, role_of  # noqa: E402
 from tools import HERE, MODES, Tools  # noqa: E402
 import report  # noqa: E402
 
+# What fits the ~25 minutes a run may hold this 2-core machine: Ansible takes
+# about 3 minutes per mode at N=50 (and would take over 15 at 250), one round
+# of everything at 250 about 10.
+DEFAULT_CAPS = ["ansible:10=1", "ansible:50=1", "ansible:250=0", "all:250=1"]
 ORDER = ["floor-fresh", "floor-mux", "clusterctl-openssh", "clusterctl-russh", "pyinfra", "ansible"]
 
 
@@ -33,7 +37,7 @@ def say(msg):
     print(f"[{datetime.datetime.now(datetime.timezone.utc):%H:%M:%S}] {msg}", file=sys.stderr, flush=True)
 
 
-def measure(c, name, cmd, env=None, stdout=None):
+def measure(c, name, cmd, env=None, stdout=None, stderr=None):
     """Run cmd under measure.py; its figures (dict). Output goes to the log."""
     out = os.path.join(c.work, "measure.json")
     log = open(c.log, "a")
@@ -41,7 +45,7 @@ def measure(c, name, cmd, env=None, stdout=None):
     log.flush()
     subprocess.run(
         [sys.executable, os.path.join(HERE, "measure.py"), out, *cmd],
-        env=dict(os.environ, **(env or {})), stdout=stdout or log, stderr=log, check=True,
+        env=dict(os.environ, **(env or {})), stdout=stdout or log, stderr=stderr or log, check=True,
     )
     with open(out) as f:
         return json.load(f)
@@ -125,6 +129,10 @@ def setup(c, n):
     render(c, c.alt_inventory, c.render_alt)
     c.pristine = lab.snapshot(paths_of(c))
     original = lab.each(lambda node: lab.sh(node, "cat /etc/hosts"))
+    missing_dirs = {}  # what a fresh node lacks; Ansible's copy needs them made
+    for role, node in (("head", "head"), ("worker", lab.workers[0])):
+        dirs = sorted({os.path.dirname(p) for p in paths_of(c)(node)})
+        missing_dirs[role] = lab.sh(node, 'for d; do [ -d "$d" ] || echo "$d"; done', *dirs).split()
     say(f"N={n}: bootstrap apply (russh; waits for the workers' leases)")
     boot = os.path.join(c.work, "bootstrap.json")
     with open(boot, "w") as out:
@@ -132,6 +140,8 @@ def setup(c, n):
                                  "--forks", "64", "--wait", "600", "--output", "json"], stdout=out)
     with open(boot) as f:
         c.manifest = manifest_from(c, json.load(f))
+    for role, dirs in missing_dirs.items():
+        c.manifest[role]["dirs"] = dirs
     c.manifest_path = os.path.join(c.work, "manifest.json")
     with open(c.manifest_path, "w") as f:
         json.dump(c.manifest, f, indent=1)
@@ -223,37 +233,63 @@ def run_tool(c, t, tool, n, rnd, emit):
         if snap != c.pristine:
             raise SystemExit(f"reset before {tool}: nodes are not as lab up left them")
     for mode in MODES:
-        env, rt_path, stdout = None, None, None
+        env = None
+        out_path = os.path.join(c.work, "out", f"{n}-{rnd}-{tool}-{mode}.txt")
         if tool.startswith("clusterctl"):
             cmd = t.clusterctl(tool.split("-")[1], mode)
-            rt_path = os.path.join(c.work, "report.json")
-            stdout = open(rt_path, "w")
         elif tool == "pyinfra":
             cmd, env = t.pyinfra(mode), t.pyinfra_env(mode)
         else:
             run_dir = os.path.join(c.work, f"ansible-run-{n}-{rnd}-{mode}")
             os.makedirs(os.path.join(run_dir, "tmp"), exist_ok=True)
             cmd, env = t.ansible(mode), t.ansible_env(run_dir)
-        fig = measure(c, f"{tool} {mode}", cmd, env=env, stdout=stdout)
-        if stdout:
-            stdout.close()
+        with open(out_path, "w") as stdout:
+            # pyinfra reports on stderr
+            fig = measure(c, f"{tool} {mode}", cmd, env=env, stdout=stdout,
+                          stderr=stdout if tool == "pyinfra" else None)
         ok = fig["rc"] == 0 or (mode == "diff" and tool.startswith("clusterctl") and fig["rc"] == 2)
         if not ok:
-            raise SystemExit(f"N={n} round {rnd}: {tool} {mode} exited {fig['rc']}: see {c.log}")
-        emit(tool, mode, fig, round_trips(rt_path) if rt_path else None)
-        if c.check_every or mode != "diff":
-            check_files(c, f"N={n} round {rnd}: after {tool} {mode}")
+            raise SystemExit(f"N={n} round {rnd}: {tool} {mode} exited {fig['rc']}: see {out_path}, {c.log}")
+        what = f"N={n} round {rnd}: {tool} {mode}"
+        check_output(c, what, tool, mode, out_path)
+        emit(tool, mode, fig, round_trips(out_path) if tool.startswith("clusterctl") else None)
+        if c.check_every or (mode != "diff" and not tool.startswith("clusterctl")):
+            check_files(c, f"after {what}")
+
+
+CLUSTERCTL_STATUS = {"first": "changed", "noop": "ok", "diff": "changes"}
+
+
+def check_output(c, what, tool, mode, path):
+    """What each run says it did: clusterctl's report (every node changed /
+    ok / has changes), the one changed value found by pyinfra's and Ansible's
+    diff on every node."""
+    with open(path) as f:
+        text = f.read()
+    if tool.startswith("clusterctl"):
+        got = {n["node"]: n["status"] for n in json.loads(text)["nodes"]}
+        bad = {n: s for n, s in got.items() if s != CLUSTERCTL_STATUS[mode]}
+        if bad or len(got) != len(c.lab.nodes):
+            raise SystemExit(f"{what}: want every node {CLUSTERCTL_STATUS[mode]}, got {dict(list(bad.items())[:5])}")
+    elif mode == "diff" and tool == "pyinfra":
+        seen = set(re.findall(r"(?m)^\s*\[(\S+)\]\s+Will modify /etc/clusterctl/hostfile.openmpi$", text))
+        if seen != set(c.lab.nodes):
+            raise SystemExit(f"{what}: hostfile.openmpi change not shown for {sorted(set(c.lab.nodes) - seen)[:5]}")
+    elif mode == "diff":
+        seen = set(re.findall(r"(?m)^changed: \[(\S+)\] => \(item=/etc/clusterctl/hostfile.openmpi\)", text))
+        if seen != set(c.lab.nodes):
+            raise SystemExit(f"{what}: hostfile.openmpi not changed on {sorted(set(c.lab.nodes) - seen)[:5]}")
 
 
 def rounds_for(c, tool, n):
-    return c.caps.get((tool, n), c.rounds)
+    return c.caps.get((tool, n), c.caps.get(("all", n), c.rounds))
 
 
 def bench_size(c, n, out):
     setup(c, n)
     t = Tools(c)
     for rnd in range(1, c.rounds + 1):
-        for tool in ORDER:
+        for tool in c.tools:
             if rnd > rounds_for(c, tool, n):
                 continue
             say(f"N={n} round {rnd}: {tool}")
@@ -277,22 +313,26 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--sizes", default="10,50,250")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--cap", action="append", default=[],
-                    help="TOOL:N=ROUNDS: fewer rounds for one cell (0 skips it)")
+    ap.add_argument("--cap", action="append",
+                    help="TOOL:N=ROUNDS (TOOL may be `all`): fewer rounds for one cell, 0 skips it; "
+                    "default: " + " ".join(DEFAULT_CAPS) + " (about 25 minutes on 2 cores)")
     ap.add_argument("--prefix", default="bench")
     ap.add_argument("--wan", default="198.19.140.0/24")
     ap.add_argument("--lan", default="10.96.0.0/22")
+    ap.add_argument("--tools", default=",".join(ORDER), help="a subset of " + ",".join(ORDER))
+    ap.add_argument("--keep-lab", action="store_true", help="leave the last lab up (to look around)")
     ap.add_argument("--check-every", action="store_true", help="also check files after diff runs and resets")
     a = ap.parse_args()
     c = Context()
     c.clusterctl, c.venv, c.work, c.rounds = a.clusterctl, a.venv, a.work, a.rounds
     c.check_every = c.check_resets = a.check_every
+    c.tools = [t for t in ORDER if t in a.tools.split(",")]
     c.caps = {}
-    for cap in a.cap:
+    for cap in DEFAULT_CAPS if a.cap is None else a.cap:
         tool, rest = cap.split(":")
         size, rounds = rest.split("=")
         c.caps[(tool, int(size))] = int(rounds)
-    os.makedirs(c.work, exist_ok=True)
+    os.makedirs(os.path.join(c.work, "out"), exist_ok=True)
     c.log = os.path.join(c.work, "bench.log")
     results = os.path.join(c.work, "results.jsonl")
     sizes = [int(s) for s in a.sizes.split(",")]
@@ -302,7 +342,8 @@ def main():
             try:
                 bench_size(c, n, out)
             finally:
-                c.lab.down()
+                if not (a.keep_lab and n == sizes[-1]):
+                    c.lab.down()
     table = report.table(report.load(results))
     with open(os.path.join(c.work, "table.md"), "w") as f:
         f.write(table)

@@ -51,9 +51,9 @@ class Tools:
 
     def pyinfra(self, mode):
         c = self.c
-        cmd = [os.path.join(c.venv, "bin", "pyinfra"), "-y", "--parallel", str(len(c.lab.nodes))]
-        if mode == "diff":
-            cmd += ["--dry", "--diff"]
+        cmd = [os.path.join(c.venv, "bin", "pyinfra"), "--parallel", str(len(c.lab.nodes))]
+        # --dry runs the change detection (with -y pyinfra would skip it)
+        cmd += ["--dry", "--diff"] if mode == "diff" else ["-y"]
         return cmd + [os.path.join(HERE, "pyinfra", "inventory.py"),
                       os.path.join(HERE, "pyinfra", "deploy.py")]
 

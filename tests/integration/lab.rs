@@ -25,7 +25,7 @@ use clusterctl::lab::state::{LabState, Proc};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -38,13 +38,13 @@ fn is_root() -> bool {
 
 /// Held while a lab test runs: the in-process mutex, and a file lock so two
 /// test processes on one machine (two checkouts) take turns too.
-struct Serial {
+pub(crate) struct Serial {
     _file: fs::File,
     _guard: MutexGuard<'static, ()>,
 }
 
 /// Take the lab lock; fail loudly when not root.
-fn serial() -> Serial {
+pub(crate) fn serial() -> Serial {
     assert!(
         is_root(),
         "lab tests need root (they create network namespaces, veths and mounts): \
@@ -66,11 +66,11 @@ fn serial() -> Serial {
     }
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn describe(what: &str, out: &Output) -> String {
+pub(crate) fn describe(what: &str, out: &Output) -> String {
     format!(
         "{what}: {}\n--- stdout\n{}--- stderr\n{}",
         out.status,
@@ -80,17 +80,17 @@ fn describe(what: &str, out: &Output) -> String {
 }
 
 /// One lab for one test; brought down on drop.
-struct Lab {
-    prefix: String,
-    wan: String,
-    lan: String,
-    dir: tempfile::TempDir,
-    bin: PathBuf,
+pub(crate) struct Lab {
+    pub(crate) prefix: String,
+    pub(crate) wan: String,
+    pub(crate) lan: String,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) bin: PathBuf,
 }
 
 impl Lab {
     /// A lab with prefix `prefix` on WAN 198.18.N.0/24 and LAN 10.78.N.0/24.
-    fn new(prefix: &str, n: u8) -> Lab {
+    pub(crate) fn new(prefix: &str, n: u8) -> Lab {
         let dir = tempfile::tempdir().expect("temp dir");
         let bin = dir.path().join("clusterctl");
         copy_binary(&bin);
