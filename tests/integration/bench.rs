@@ -24,7 +24,11 @@ fn bench_smoke_runs_every_tool_in_every_mode_with_identical_files() {
         .env("BENCH_PREFIX", &lab.prefix)
         .output()
         .expect("run scripts/bench.sh");
-    assert!(out.status.success(), "{}", describe("bench.sh --smoke", &out));
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("bench.sh --smoke", &out)
+    );
 
     let raw = std::fs::read_to_string(out_dir.join("results.jsonl")).expect("results.jsonl");
     let rows: Vec<serde_json::Value> = raw
@@ -33,12 +37,22 @@ fn bench_smoke_runs_every_tool_in_every_mode_with_identical_files() {
         .collect();
     let cells: BTreeSet<(String, String)> = rows
         .iter()
-        .map(|r| (r["tool"].as_str().unwrap().into(), r["mode"].as_str().unwrap().into()))
+        .map(|r| {
+            (
+                r["tool"].as_str().unwrap().into(),
+                r["mode"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     let mut want = BTreeSet::new();
     want.insert(("floor-fresh".to_string(), "connect".to_string()));
     want.insert(("floor-mux".to_string(), "connect".to_string()));
-    for tool in ["clusterctl-openssh", "clusterctl-russh", "pyinfra", "ansible"] {
+    for tool in [
+        "clusterctl-openssh",
+        "clusterctl-russh",
+        "pyinfra",
+        "ansible",
+    ] {
         for mode in ["first", "noop", "diff"] {
             want.insert((tool.to_string(), mode.to_string()));
         }
