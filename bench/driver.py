@@ -225,6 +225,8 @@ def run_tool(c, t, tool, n, rnd, emit):
         fig = measure(c, tool, t.floor(kind))
         if kind == "mux":
             subprocess.run(t.mux_close())
+        if fig["rc"] != 0:
+            raise SystemExit(f"N={n} round {rnd}: {tool}: an ssh failed (exit {fig['rc']}): see {c.log}")
         emit(tool, "connect", fig, None)
         return
     c.lab.reset(c.manifest)

@@ -6,6 +6,7 @@ import shlex
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = ("first", "noop", "diff")
+FORKS = 64  # clusterctl's --forks maximum; the floor uses the same
 
 
 class Tools:
@@ -13,7 +14,10 @@ class Tools:
         self.c = ctx  # the driver's Context: lab, paths, venv, forks
 
     def floor(self, kind):
-        """N+1 `ssh HOST true` at once (xargs -P0), fresh or over open masters."""
+        """N+1 `ssh HOST true`, fresh or over open masters, as many at once as
+        clusterctl's --forks allows (64): with all 251 of N=250 at once the
+        head's sshd (MaxStartups 200) drops connections and the rest time out
+        in the banner exchange on 2 cores."""
         lab, cfg = self.c.lab, os.path.join(self.c.lab.dir, "ssh_config")
         if kind == "fresh":
             opts = "-o ControlMaster=no -o ControlPath=none"
@@ -21,7 +25,7 @@ class Tools:
             opts = f"-o ControlMaster=no -o ControlPath={self.c.mux_dir}/%C"
         hosts = " ".join(lab.nodes)
         script = (
-            f"printf '%s\\n' {hosts} | xargs -P 0 -I@ ssh -F {shlex.quote(cfg)} {opts} @ true"
+            f"printf '%s\\n' {hosts} | xargs -P {FORKS} -I@ ssh -F {shlex.quote(cfg)} {opts} @ true"
         )
         return ["sh", "-c", script]
 
@@ -29,7 +33,7 @@ class Tools:
         cfg = os.path.join(self.c.lab.dir, "ssh_config")
         hosts = " ".join(self.c.lab.nodes)
         return ["sh", "-c",
-                f"printf '%s\\n' {hosts} | xargs -P 0 -I@ ssh -F {shlex.quote(cfg)} "
+                f"printf '%s\\n' {hosts} | xargs -P {FORKS} -I@ ssh -F {shlex.quote(cfg)} "
                 f"-o ControlMaster=yes -o ControlPath={self.c.mux_dir}/%C "
                 f"-o ControlPersist=yes -f -N @"]
 
@@ -37,12 +41,12 @@ class Tools:
         cfg = os.path.join(self.c.lab.dir, "ssh_config")
         hosts = " ".join(self.c.lab.nodes)
         return ["sh", "-c",
-                f"printf '%s\\n' {hosts} | xargs -P 0 -I@ ssh -F {shlex.quote(cfg)} "
+                f"printf '%s\\n' {hosts} | xargs -P {FORKS} -I@ ssh -F {shlex.quote(cfg)} "
                 f"-o ControlPath={self.c.mux_dir}/%C -O exit @ 2>/dev/null"]
 
     def clusterctl(self, transport, mode):
         c = self.c
-        forks = str(min(64, len(c.lab.nodes)))
+        forks = str(min(FORKS, len(c.lab.nodes)))
         if mode == "diff":
             return [c.clusterctl, "diff", "-i", c.alt_inventory, "--transport", transport,
                     "--forks", forks, "--output", "json"]
