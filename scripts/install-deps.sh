@@ -30,6 +30,10 @@ PKGS=(
   dpkg-dev
   debian-archive-keyring
   ca-certificates
+  # scripts/bench.sh: a venv for pyinfra and ansible-core (from PyPI), GNU
+  # time for each tool's peak RSS.
+  python3-venv
+  time
 )
 
 missing=()

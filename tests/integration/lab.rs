@@ -25,7 +25,7 @@ use clusterctl::lab::state::{LabState, Proc};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -66,7 +66,7 @@ pub(crate) fn serial() -> Serial {
     }
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -81,11 +81,11 @@ pub(crate) fn describe(what: &str, out: &Output) -> String {
 
 /// One lab for one test; brought down on drop.
 pub(crate) struct Lab {
-    prefix: String,
-    wan: String,
-    lan: String,
-    dir: tempfile::TempDir,
-    bin: PathBuf,
+    pub(crate) prefix: String,
+    pub(crate) wan: String,
+    pub(crate) lan: String,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) bin: PathBuf,
 }
 
 impl Lab {

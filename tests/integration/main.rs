@@ -1,5 +1,6 @@
 //! The one integration-test binary. Each module is one area.
 
+mod bench;
 mod cli;
 mod corpus;
 pub(crate) mod lab;
