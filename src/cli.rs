@@ -61,6 +61,13 @@ pub enum Command {
     #[command(after_help = "Example:\n  clusterctl diff || echo 'drift detected'")]
     Diff(DiffArgs),
 
+    /// Prove the cluster works, from every node: addresses, routes, DNS, NAT,
+    /// NFS, passwordless SSH, an MPI job; exit 1 on any failure
+    #[command(
+        after_help = "Example:\n  clusterctl verify\n  clusterctl verify --wan-target 1.1.1.1 --output json"
+    )]
+    Verify(VerifyArgs),
+
     /// Add a worker to the inventory (keeping its comments), then apply
     #[command(
         after_help = "Example:\n  clusterctl add-node node05 --mac dc:a6:32:00:00:05 --no-apply"
@@ -189,6 +196,17 @@ pub struct ConfirmArgs {
 pub struct DiffArgs {
     #[command(flatten)]
     pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// What proves the WAN is reachable (through the head's NAT from
+    /// workers): ping HOST, or open a TCP connection to HOST:PORT
+    /// [default: the first lan.upstream_dns]
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub wan_target: Option<String>,
 }
 
 /// Seconds one round trip may take (`--timeout`).

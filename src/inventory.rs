@@ -198,6 +198,22 @@ pub struct RawMpi {
     pub slots: Option<S<u32>>,
     #[serde(default)]
     pub hostfiles: Option<Vec<S<HostfileFlavor>>>,
+    /// Which MPI apply installs on every node (none: leave MPI to the user).
+    #[serde(default)]
+    pub install: Option<S<MpiInstall>>,
+    /// Slots of the head in the hostfiles (0, the default: the head runs no ranks).
+    #[serde(default)]
+    pub head_slots: Option<S<u32>>,
+    /// A cluster SSH key for root on every node [default: on with `install`].
+    #[serde(default)]
+    pub cluster_key: Option<S<bool>>,
+}
+
+/// The MPI implementation apply installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MpiInstall {
+    Openmpi,
 }
 
 /// Which MPI hostfile format(s) to write.

@@ -52,6 +52,12 @@ pub const NFS_CLIENT: Package = Package {
     apk: Some("nfs-utils"),
 };
 
+pub const OPENMPI: Package = Package {
+    apt: Some("openmpi-bin"),
+    dnf: Some("openmpi"),
+    apk: Some("openmpi"),
+};
+
 /// A shell function `pkg_install` that installs `names` with `pm`. On
 /// failure it prints `@@install-failed NAMES` and the manager's last lines
 /// as `@@|` details and sets `fail=1`. Names come from the catalog only.

@@ -7,6 +7,7 @@ mod diff;
 mod init;
 mod remote;
 mod render;
+mod verify;
 
 use clap::CommandFactory;
 
@@ -23,6 +24,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Apply(args) if args.dry_run => diff::run(&args.remote, cli.verbose),
         Command::Apply(args) => apply::run(&args, cli.verbose),
         Command::Diff(args) => diff::run(&args.remote, cli.verbose),
+        Command::Verify(args) => verify::run(&args, cli.verbose),
         Command::Completions(args) => {
             let mut cmd = Cli::command();
             clap_complete::generate(args.shell, &mut cmd, "clusterctl", &mut std::io::stdout());

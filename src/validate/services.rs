@@ -109,7 +109,26 @@ pub(super) fn mpi(d: &mut Diags, raw: Option<&RawMpi>) -> Mpi {
         .unwrap_or_else(|| vec![HostfileFlavor::Openmpi]);
     hostfiles.sort();
     hostfiles.dedup();
-    Mpi { slots, hostfiles }
+    let install = raw.and_then(|m| m.install.as_ref()).map(|i| i.value);
+    let head_slots = match raw.and_then(|m| m.head_slots.as_ref()) {
+        Some(s) if s.value == 0 => 0,
+        Some(s) => {
+            check_slots(d, s, None);
+            s.value
+        }
+        None => 0,
+    };
+    let cluster_key = raw
+        .and_then(|m| m.cluster_key.as_ref())
+        .map(|k| k.value)
+        .unwrap_or(install.is_some());
+    Mpi {
+        slots,
+        hostfiles,
+        install,
+        head_slots,
+        cluster_key,
+    }
 }
 
 /// NFS exports: safe paths, no `/`, no path or mount point twice.
