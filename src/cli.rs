@@ -74,6 +74,11 @@ pub enum Command {
     )]
     AddNode(AddNodeArgs),
 
+    /// Remove a worker from the inventory, then apply: its lease, names and
+    /// keys disappear from every other node
+    #[command(after_help = "Example:\n  clusterctl remove-node node05")]
+    RemoveNode(RemoveNodeArgs),
+
     /// Print a shell completion script
     #[command(
         after_help = "Example:\n  clusterctl completions bash > /etc/bash_completion.d/clusterctl"
@@ -276,6 +281,9 @@ pub struct AddNodeArgs {
     /// Its own SSH target instead of a jump through the head
     #[arg(long, value_name = "[USER@]HOST[:PORT]")]
     pub ssh: Option<String>,
+    /// Its LAN interface, when not the other workers' [default: eth0]
+    #[arg(long, value_name = "IF")]
+    pub iface: Option<String>,
     /// Only edit the inventory
     #[arg(long)]
     pub no_apply: bool,
@@ -284,12 +292,39 @@ pub struct AddNodeArgs {
     pub wait: u64,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
+    #[command(flatten)]
+    pub apply: NodeApplyArgs,
+}
+
+/// How add-node and remove-node apply the edited inventory.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct NodeApplyArgs {
     /// Nodes worked on at once
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub forks: u32,
     /// Trust and record the host key of a node seen for the first time
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// SSH client [default: the inventory's ssh.transport, else openssh]
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveNodeArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+    #[command(flatten)]
+    pub templates: TemplatesArg,
+    /// The worker to remove
+    pub name: String,
+    /// Only edit the inventory
+    #[arg(long)]
+    pub no_apply: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+    #[command(flatten)]
+    pub apply: NodeApplyArgs,
 }
 
 #[derive(Debug, Args)]

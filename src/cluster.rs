@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use crate::inventory::{
-    Addressing, HostfileFlavor, LanPolicy, MpiInstall, PackagePolicy, TransportKind,
+    Addressing, HostfileFlavor, LanPolicy, MpiInstall, NfsServer, PackagePolicy, TransportKind,
 };
 pub use crate::values::SshTarget;
 use crate::values::{Hostname, Iface, Mac, SharedDir};
@@ -81,6 +81,7 @@ pub struct Worker {
 pub struct Nfs {
     pub enabled: bool,
     pub exports: Vec<Export>,
+    pub server: NfsServer,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,8 +92,10 @@ pub struct Export {
     pub mount: SharedDir,
     /// Export options for /etc/exports.
     pub options: String,
-    /// Mount options for the workers' fstab (`rw|ro,_netdev,nofail`).
+    /// Mount options for the workers' fstab (`rw|ro,_netdev,nofail`, a timeout).
     pub mount_options: String,
+    /// `rw` or `ro` (from the export options).
+    pub access: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -155,6 +155,20 @@ pub struct RawNfs {
     pub enabled: bool,
     #[serde(default)]
     pub exports: Vec<S<RawExport>>,
+    /// The head's NFS server: `kernel` (default) or `ganesha`.
+    #[serde(default)]
+    pub server: Option<S<NfsServer>>,
+}
+
+/// Which NFS server the head runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NfsServer {
+    /// The kernel's nfsd (`nfs-kernel-server`, `/etc/exports`, `exportfs -ra`).
+    #[default]
+    Kernel,
+    /// nfs-ganesha, a userspace NFSv4 server (`/etc/ganesha/ganesha.conf`).
+    Ganesha,
 }
 
 fn yes() -> bool {

@@ -27,6 +27,7 @@ pub const BUILTIN: &[(&str, &str)] = embed![
     "common/root/.ssh/authorized_keys.j2",
     "head/etc/dnsmasq.d/clusterctl.conf.j2",
     "head/etc/exports.j2",
+    "head/etc/ganesha/ganesha.conf.j2",
     "head/etc/iptables/rules.v4.j2",
     "head/etc/network/interfaces.d/clusterctl.j2",
     "head/etc/sysctl.d/90-clusterctl.conf.j2",

@@ -9,6 +9,7 @@
 
 mod handler;
 mod mpi_ssh;
+mod nfs;
 mod packages;
 mod validator;
 
@@ -249,7 +250,11 @@ pub const STEPS: &[Step] = &[
         id: "head-nfs-exports",
         title: "NFS exports",
         role: Role::Head,
-        files: &[block("head/etc/exports.j2", "/etc/exports", nfs)],
+        files: &[block(
+            "head/etc/exports.j2",
+            "/etc/exports",
+            nfs::kernel_server,
+        )],
         validator: None,
         handler: Some(Handler::ExportfsReload),
         packages: &[packages::NFS_SERVER],
@@ -263,6 +268,7 @@ pub const STEPS: &[Step] = &[
         handler: None,
         packages: &[],
     },
+    nfs::HEAD_NFS_GANESHA,
     mpi_ssh::HEAD_OPENMPI,
     mpi_ssh::HEAD_CLUSTER_KEY,
     // ---- workers

@@ -52,6 +52,14 @@ pub const NFS_CLIENT: Package = Package {
     apk: Some("nfs-utils"),
 };
 
+/// The userspace NFSv4 server and its filesystem backend.
+pub const NFS_GANESHA: Package = same("nfs-ganesha");
+pub const NFS_GANESHA_VFS: Package = Package {
+    apt: Some("nfs-ganesha-vfs"),
+    dnf: Some("nfs-ganesha-vfs"),
+    apk: None,
+};
+
 pub const OPENMPI: Package = Package {
     apt: Some("openmpi-bin"),
     dnf: Some("openmpi"),

@@ -40,7 +40,12 @@ END {
 }'
 PROG
 )
-dnsq() { bash -c "$dnsq_prog" dnsq "$1" "$2"; }
+dnsq() { # SERVER NAME: three tries, as a resolver would (UDP; a busy node)
+  for _ in 1 2 3; do
+    ans=$(bash -c "$dnsq_prog" dnsq "$1" "$2") && [ -n "$ans" ] && { printf '%s\n' "$ans"; return 0; }
+  done
+  return 1
+}
 tcp_open() { timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' tcp "$1" "$2" 2>/dev/null; }
 
 # address: the LAN interface holds the inventory's address.
@@ -71,7 +76,7 @@ fi
 
 # names: every node's name and FQDN resolve through the head's DNS, to its address.
 if command -v bash >/dev/null 2>&1; then
-  bad="" n=0
+  noans="" wrong="" n=0
   while read -r nm fq ip; do
     [ -n "$nm" ] || continue
     for q in "$fq" "$nm"; do
@@ -79,15 +84,20 @@ if command -v bash >/dev/null 2>&1; then
       got=$(dnsq "$dns" "$q" 2>/dev/null | tr '\n' ' ')
       case " $got" in
         *" $ip "*) ;;
-        " ") bad="$bad; $q: no answer from $dns" ;;
-        *) bad="$bad; $q -> ${got% }, want $ip" ;;
+        " ") noans="$noans $q" ;;
+        *) wrong="$wrong; $q -> ${got% } (want $ip)" ;;
       esac
     done
   done <<NAMES
 $names
 NAMES
-  if [ -z "$bad" ]; then say names ok "$n names via $dns"
-  else say names fail "${bad#; }"; fi
+  if [ -z "$noans$wrong" ]; then say names ok "$n names via $dns"
+  else
+    d=""
+    [ -z "$noans" ] || d="no answer from $dns for$noans"
+    [ -z "$wrong" ] || d="${d:+$d; }${wrong#; }"
+    say names fail "$d"
+  fi
 else
   say names fail "no bash on the node for the DNS query"
 fi

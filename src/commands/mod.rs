@@ -6,6 +6,7 @@ mod check;
 mod diff;
 mod init;
 mod remote;
+mod remove_node;
 mod render;
 mod verify;
 
@@ -21,6 +22,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Check(args) => check::run(args),
         Command::Render(args) => render::run(args),
         Command::AddNode(args) => add_node::run(args, cli.verbose),
+        Command::RemoveNode(args) => remove_node::run(args, cli.verbose),
         Command::Apply(args) if args.dry_run => diff::run(&args.remote, cli.verbose),
         Command::Apply(args) => apply::run(&args, cli.verbose),
         Command::Diff(args) => diff::run(&args.remote, cli.verbose),

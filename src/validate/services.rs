@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::Diags;
 use crate::cluster::{
-    Export, Firewall, HostfileFlavor, LanPolicy, Mpi, Nfs, SshSettings, SshTarget,
+    Export, Firewall, HostfileFlavor, LanPolicy, Mpi, Nfs, NfsServer, SshSettings, SshTarget,
 };
 use crate::inventory::{loc, RawExport, RawFirewall, RawInventory, RawMpi, RawNfs, S};
 use crate::values::{
@@ -137,6 +137,7 @@ pub(super) fn nfs(d: &mut Diags, raw: Option<&RawNfs>) -> Nfs {
         return Nfs {
             enabled: false,
             exports: Vec::new(),
+            server: NfsServer::default(),
         };
     };
     let mut exports = Vec::new();
@@ -171,6 +172,7 @@ pub(super) fn nfs(d: &mut Diags, raw: Option<&RawNfs>) -> Nfs {
     Nfs {
         enabled: nfs.enabled && !exports.is_empty(),
         exports,
+        server: nfs.server.as_ref().map(|s| s.value).unwrap_or_default(),
     }
 }
 
@@ -229,7 +231,10 @@ fn export(d: &mut Diags, e: &RawExport) -> Option<Export> {
     Some(Export {
         path,
         mount,
-        mount_options: format!("{access},_netdev,nofail"),
+        // A missing head never hangs a boot: _netdev, nofail, and systemd
+        // gives up on the mount after 30 s (other inits ignore x- options).
+        mount_options: format!("{access},_netdev,nofail,x-systemd.mount-timeout=30"),
+        access,
         options,
     })
 }

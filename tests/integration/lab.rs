@@ -119,7 +119,7 @@ impl Lab {
         self.cmd(args).output().expect("run clusterctl")
     }
 
-    fn up(&self, workers: u32) -> Output {
+    pub(crate) fn up(&self, workers: u32) -> Output {
         self.up_with(workers, &[])
     }
 
