@@ -65,6 +65,13 @@ pub enum Command {
     #[command(after_help = "Example:\n  clusterctl diff || echo 'drift detected'")]
     Diff(DiffArgs),
 
+    /// Prove the cluster works, from every node: addresses, routes, DNS, NAT,
+    /// NFS, passwordless SSH, an MPI job; exit 1 on any failure
+    #[command(
+        after_help = "Example:\n  clusterctl verify\n  clusterctl verify --wan-target 1.1.1.1 --output json"
+    )]
+    Verify(VerifyArgs),
+
     /// Add a worker to the inventory (keeping its comments), then apply
     #[command(
         after_help = "Example:\n  clusterctl add-node node05 --mac dc:a6:32:00:00:05 --no-apply"
@@ -74,6 +81,10 @@ pub enum Command {
     /// Print a commented example inventory with every section and field
     #[command(after_help = "Example:\n  clusterctl example > cluster.yaml")]
     Example,
+    /// Remove a worker from the inventory, then apply: its lease, names and
+    /// keys disappear from every other node
+    #[command(after_help = "Example:\n  clusterctl remove-node node05")]
+    RemoveNode(RemoveNodeArgs),
 
     /// Print a shell completion script
     #[command(
@@ -229,6 +240,17 @@ pub struct DiffArgs {
     pub remote: RemoteArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// What proves the WAN is reachable (through the head's NAT from
+    /// workers): ping HOST, or open a TCP connection to HOST:PORT
+    /// [default: the first lan.upstream_dns]
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub wan_target: Option<String>,
+}
+
 /// Seconds one round trip may take (`--timeout`).
 pub const DEFAULT_TIMEOUT: u32 = 300;
 
@@ -296,6 +318,9 @@ pub struct AddNodeArgs {
     /// Its own SSH target instead of a jump through the head
     #[arg(long, value_name = "[USER@]HOST[:PORT]")]
     pub ssh: Option<String>,
+    /// Its LAN interface, when not the other workers' [default: eth0]
+    #[arg(long, value_name = "IF")]
+    pub iface: Option<String>,
     /// Only edit the inventory
     #[arg(long)]
     pub no_apply: bool,
@@ -304,12 +329,39 @@ pub struct AddNodeArgs {
     pub wait: u64,
     #[command(flatten)]
     pub confirm: ConfirmArgs,
+    #[command(flatten)]
+    pub apply: NodeApplyArgs,
+}
+
+/// How add-node and remove-node apply the edited inventory.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct NodeApplyArgs {
     /// Nodes worked on at once
     #[arg(long, default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
     pub forks: u32,
     /// Trust and record the host key of a node seen for the first time
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// SSH client [default: the inventory's ssh.transport, else openssh]
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportArg>,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveNodeArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+    #[command(flatten)]
+    pub templates: TemplatesArg,
+    /// The worker to remove
+    pub name: String,
+    /// Only edit the inventory
+    #[arg(long)]
+    pub no_apply: bool,
+    #[command(flatten)]
+    pub confirm: ConfirmArgs,
+    #[command(flatten)]
+    pub apply: NodeApplyArgs,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use crate::inventory::{Addressing, HostfileFlavor, LanPolicy, PackagePolicy, TransportKind};
+pub use crate::inventory::{
+    Addressing, HostfileFlavor, LanPolicy, MpiInstall, NfsServer, PackagePolicy, TransportKind,
+};
 pub use crate::values::SshTarget;
 use crate::values::{Hostname, Iface, Mac, SharedDir};
 
@@ -27,6 +29,10 @@ pub struct Cluster {
     pub ssh: SshSettings,
     /// Whether apply installs the packages a node lacks.
     pub packages: PackagePolicy,
+    /// The cluster key and host keys, once gathered from the nodes
+    /// (`cluster_key.rs`); never in the serialized model.
+    #[serde(skip)]
+    pub keys: Option<crate::cluster_key::ClusterKeys>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +81,7 @@ pub struct Worker {
 pub struct Nfs {
     pub enabled: bool,
     pub exports: Vec<Export>,
+    pub server: NfsServer,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,8 +92,10 @@ pub struct Export {
     pub mount: SharedDir,
     /// Export options for /etc/exports.
     pub options: String,
-    /// Mount options for the workers' fstab (`rw|ro,_netdev,nofail`).
+    /// Mount options for the workers' fstab (`rw|ro,_netdev,nofail`, a timeout).
     pub mount_options: String,
+    /// `rw` or `ro` (from the export options).
+    pub access: &'static str,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -101,6 +110,12 @@ pub struct Mpi {
     pub slots: u32,
     /// Sorted, unique.
     pub hostfiles: Vec<HostfileFlavor>,
+    /// What apply installs on every node.
+    pub install: Option<MpiInstall>,
+    /// The head's slots in the hostfiles (0: not listed).
+    pub head_slots: u32,
+    /// Root on every node gets the cluster SSH key (generated on the head).
+    pub cluster_key: bool,
 }
 
 /// SSH client settings; paths are absolute (resolved against the inventory's directory).

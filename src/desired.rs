@@ -29,6 +29,9 @@ pub struct RenderedFile {
     pub validator: Option<Validator>,
     /// The whole file, or for a block-managed file the block with its markers.
     pub content: String,
+    /// Never shown: a diff of it is masked.
+    #[serde(skip)]
+    pub secret: bool,
 }
 
 impl RenderedFile {
@@ -145,6 +148,10 @@ pub struct Shared {
     cluster: minijinja::Value,
     hosts: minijinja::Value,
     workers_folded: minijinja::Value,
+    /// The cluster key's public half and the host keys (empty until gathered).
+    keys: minijinja::Value,
+    /// The cluster key's private half (empty until gathered): one template uses it.
+    private_key: minijinja::Value,
     /// Output of the templates that do not depend on the node (`/etc/hosts`,
     /// the MPI hostfiles: O(workers) each), rendered once per cluster.
     same_for_all: std::sync::Mutex<std::collections::HashMap<&'static str, String>>,
@@ -162,6 +169,16 @@ impl Shared {
             } else {
                 hostlist::fold(&worker_names)
             }),
+            keys: minijinja::Value::from(minijinja::value::Serde(
+                cluster.keys.clone().unwrap_or_default(),
+            )),
+            private_key: minijinja::Value::from(
+                cluster
+                    .keys
+                    .as_ref()
+                    .and_then(|k| k.private.clone())
+                    .unwrap_or_default(),
+            ),
             same_for_all: Default::default(),
         }
     }
@@ -198,6 +215,8 @@ impl Shared {
             node => minijinja::Value::from(minijinja::value::Serde(n)),
             hosts => self.hosts.clone(),
             workers_folded => self.workers_folded.clone(),
+            keys => self.keys.clone(),
+            private_key => self.private_key.clone(),
             header => HEADER,
         }
     }
@@ -402,6 +421,7 @@ fn render_step(
             manage: f.manage,
             validator: step.validator,
             content,
+            secret: f.secret,
         });
     }
     Ok(out)

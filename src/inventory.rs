@@ -155,6 +155,20 @@ pub struct RawNfs {
     pub enabled: bool,
     #[serde(default)]
     pub exports: Vec<S<RawExport>>,
+    /// The head's NFS server: `kernel` (default) or `ganesha`.
+    #[serde(default)]
+    pub server: Option<S<NfsServer>>,
+}
+
+/// Which NFS server the head runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NfsServer {
+    /// The kernel's nfsd (`nfs-kernel-server`, `/etc/exports`, `exportfs -ra`).
+    #[default]
+    Kernel,
+    /// nfs-ganesha, a userspace NFSv4 server (`/etc/ganesha/ganesha.conf`).
+    Ganesha,
 }
 
 fn yes() -> bool {
@@ -198,6 +212,22 @@ pub struct RawMpi {
     pub slots: Option<S<u32>>,
     #[serde(default)]
     pub hostfiles: Option<Vec<S<HostfileFlavor>>>,
+    /// Which MPI apply installs on every node (none: leave MPI to the user).
+    #[serde(default)]
+    pub install: Option<S<MpiInstall>>,
+    /// Slots of the head in the hostfiles (0, the default: the head runs no ranks).
+    #[serde(default)]
+    pub head_slots: Option<S<u32>>,
+    /// A cluster SSH key for root on every node [default: on with `install`].
+    #[serde(default)]
+    pub cluster_key: Option<S<bool>>,
+}
+
+/// The MPI implementation apply installs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MpiInstall {
+    Openmpi,
 }
 
 /// Which MPI hostfile format(s) to write.

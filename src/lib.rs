@@ -11,8 +11,10 @@
 
 pub mod block;
 pub mod catalog;
+pub mod checks;
 pub mod cli;
 pub mod cluster;
+pub mod cluster_key;
 pub mod commands;
 pub mod desired;
 pub mod engine;

@@ -163,7 +163,9 @@ fn plan_file(f: &RenderedFile, obs: &Observed) -> Result<FileChange, PlanError> 
         }
         Some(_) => Action::Unchanged,
     };
-    let diff = if action.writes_content() {
+    let diff = if action.writes_content() && f.secret {
+        format!("{} (secret: contents not shown)\n", f.path)
+    } else if action.writes_content() {
         unified_diff(f.path, old.unwrap_or(""), &new, old.is_none())
     } else {
         String::new()
@@ -221,6 +223,7 @@ mod tests {
             manage,
             validator: None,
             content: content.into(),
+            secret: false,
         }
     }
 
@@ -281,6 +284,27 @@ mod tests {
             .starts_with("--- /dev/null\n+++ b/etc/dnsmasq.d/clusterctl.conf\n"));
         let steps: Vec<_> = plan.handlers.iter().map(|h| (h.run.step, h.owed)).collect();
         assert_eq!(steps, [("head-dnsmasq", false)]);
+    }
+
+    /// A private key's old and new contents never reach a diff.
+    #[test]
+    fn a_secret_file_diff_is_masked() {
+        let f = RenderedFile {
+            secret: true,
+            ..file(
+                "worker-cluster-key",
+                "/root/.ssh/id_clusterctl",
+                Manage::Whole,
+                "NEW-KEY\n",
+            )
+        };
+        let observed = BTreeMap::from([have("/root/.ssh/id_clusterctl", "OLD-KEY\n")]);
+        let plan = plan_of([f], observed).unwrap();
+        assert_eq!(plan.changes[0].action, Action::Update);
+        assert_eq!(
+            plan.changes[0].diff,
+            "/root/.ssh/id_clusterctl (secret: contents not shown)\n"
+        );
     }
 
     #[test]

@@ -264,6 +264,16 @@ pub fn progress_text(r: &NodeReport, verbose: u8) -> String {
 
 /// `apply`'s recap: one line per node (status, what changed or why it
 /// failed), then totals.
+/// ` (PATH, PATH)`: exactly which files a node got, for the recap.
+fn written(r: &NodeReport) -> String {
+    if r.changes.is_empty() {
+        return String::new();
+    }
+    let mut paths: Vec<&str> = r.changes.iter().map(|c| c.path).collect();
+    paths.dedup();
+    format!(" ({})", paths.join(", "))
+}
+
 pub fn recap_text(nodes: &[NodeReport], run_id: &str, verbose: u8) -> String {
     let width = nodes.iter().map(|r| r.node.len()).max().unwrap_or(4);
     let mut s = format!("recap (run {run_id}):\n");
@@ -271,12 +281,13 @@ pub fn recap_text(nodes: &[NodeReport], run_id: &str, verbose: u8) -> String {
         let detail = match r.status {
             Status::Ok => "in sync".to_string(),
             Status::Changed => format!(
-                "{}{} file(s) written, {} handler(s) run",
+                "{}{} file(s) written{}, {} handler(s) run",
                 match r.packages.len() {
                     0 => String::new(),
                     n => format!("{n} package(s) installed, "),
                 },
                 r.changes.len(),
+                written(r),
                 r.handlers.len()
             ),
             _ => r.message.clone().unwrap_or_default(),

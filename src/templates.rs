@@ -21,8 +21,13 @@ pub const BUILTIN: &[(&str, &str)] = embed![
     "common/etc/clusterctl/hostfile.openmpi.j2",
     "common/etc/hostname.j2",
     "common/etc/hosts.j2",
+    "common/etc/profile.d/clusterctl-mpi.sh.j2",
+    "common/etc/ssh/ssh_config.d/clusterctl.conf.j2",
+    "common/etc/ssh/ssh_known_hosts.j2",
+    "common/root/.ssh/authorized_keys.j2",
     "head/etc/dnsmasq.d/clusterctl.conf.j2",
     "head/etc/exports.j2",
+    "head/etc/ganesha/ganesha.conf.j2",
     "head/etc/iptables/rules.v4.j2",
     "head/etc/network/interfaces.d/clusterctl.j2",
     "head/etc/sysctl.d/90-clusterctl.conf.j2",
@@ -30,6 +35,8 @@ pub const BUILTIN: &[(&str, &str)] = embed![
     "worker/etc/iptables/rules.v4.j2",
     "worker/etc/network/interfaces.d/clusterctl.j2",
     "worker/etc/resolv.conf.j2",
+    "worker/root/.ssh/id_clusterctl.j2",
+    "worker/root/.ssh/id_clusterctl.pub.j2",
 ];
 
 /// The first line of every whole file clusterctl owns.

@@ -106,6 +106,70 @@ fn sequence_end(lines: &[&str], k: usize) -> Result<(usize, Option<usize>), Stri
     Ok((last_content, item_indent))
 }
 
+/// Remove the entry `name: NAME` from the top-level `workers:` block
+/// sequence: its lines go, every other byte stays (a comment after it too).
+/// The last entry leaves `workers: []`. A worker that comes from a
+/// `names:` host list is refused: the list would have to be split.
+pub fn remove_worker(text: &str, name: &str) -> Result<String, String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let Some(k) = lines
+        .iter()
+        .position(|l| strip_comment(l).starts_with("workers:") && !l.starts_with(' '))
+    else {
+        return Err("the inventory has no `workers:` list".into());
+    };
+    if !strip_comment(lines[k])["workers:".len()..]
+        .trim()
+        .is_empty()
+    {
+        return Err("`workers:` is not a block list (`- name: ...` lines); edit it by hand".into());
+    }
+    let (last, item_indent) = sequence_end(&lines, k)?;
+    let Some(ii) = item_indent else {
+        return Err("the `workers:` list is empty".into());
+    };
+    // Each item: its first line and the last line with content.
+    let mut items: Vec<(usize, usize)> = Vec::new();
+    for (i, line) in lines.iter().enumerate().take(last + 1).skip(k + 1) {
+        let bare = strip_comment(line);
+        if bare.trim().is_empty() {
+            continue;
+        }
+        let indent = line.len() - line.trim_start_matches(' ').len();
+        if indent == ii && bare.trim_start().starts_with('-') {
+            items.push((i, i));
+        } else if let Some(it) = items.last_mut() {
+            it.1 = i;
+        }
+    }
+    let named = |(a, b): &(usize, usize)| {
+        lines[*a..=*b].iter().any(|l| {
+            let bare = strip_comment(l)
+                .trim_start()
+                .trim_start_matches('-')
+                .trim_start();
+            bare.strip_prefix("name:")
+                .map(|v| v.trim().trim_matches(['"', '\'']) == name)
+                .unwrap_or(false)
+        })
+    };
+    let Some(pos) = items.iter().position(named) else {
+        return Err(format!(
+            "no entry `name: {name}` under `workers:`; a worker from a `names:` host list cannot be removed alone (edit the list)"
+        ));
+    };
+    let (a, b) = items[pos];
+    let mut out: String = lines[..a].concat();
+    if items.len() == 1 {
+        let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
+        out = lines[..k].concat();
+        out.push_str(&format!("workers: []{newline}"));
+        out.push_str(&lines[k + 1..a].concat());
+    }
+    out.push_str(&lines[b + 1..].concat());
+    Ok(out)
+}
+
 /// A scalar written plain when it is unambiguously a string (a letter,
 /// then letters, digits, `_`, `.`, `-`; not a word YAML 1.1 readers take
 /// as a bool or null), else double-quoted by [`quote`]: what `init` and
@@ -264,5 +328,30 @@ mod tests {
     #[test]
     fn hash_inside_quotes_is_not_a_comment() {
         assert_eq!(strip_comment("a: \"x # y\" # c\n"), "a: \"x # y\" ");
+    }
+
+    #[test]
+    fn remove_worker_takes_out_its_lines_only() {
+        let text = "name: c\nworkers:\n  # rack 1\n  - name: w1\n    ip: 10.0.0.11\n  - name: \"w2\"  # the old one\n    mac: aa:bb:cc:dd:ee:ff\n\n  # rack 2\n  - name: w3\nnfs: {}\n";
+        let out = remove_worker(text, "w2").unwrap();
+        assert_eq!(
+            out,
+            "name: c\nworkers:\n  # rack 1\n  - name: w1\n    ip: 10.0.0.11\n\n  # rack 2\n  - name: w3\nnfs: {}\n"
+        );
+        let out = remove_worker(&out, "w3").unwrap();
+        assert!(
+            out.ends_with("    ip: 10.0.0.11\n\n  # rack 2\nnfs: {}\n"),
+            "{out}"
+        );
+        let out = remove_worker(&out, "w1").unwrap();
+        assert_eq!(
+            out,
+            "name: c\nworkers: []\n  # rack 1\n\n  # rack 2\nnfs: {}\n"
+        );
+        assert!(remove_worker(text, "w9").is_err());
+        assert!(remove_worker("workers:\n  - names: n[1-4]\n", "n2")
+            .unwrap_err()
+            .contains("host list"));
+        assert!(remove_worker("workers: [a]\n", "a").is_err());
     }
 }

@@ -8,6 +8,8 @@
 //! catalog and a template, nothing else.
 
 mod handler;
+mod mpi_ssh;
+mod nfs;
 mod packages;
 mod validator;
 
@@ -94,6 +96,8 @@ pub struct FileSpec {
     pub manage: Manage,
     /// Whether the node gets this file (e.g. fstab only with NFS).
     pub when: fn(&Subject) -> bool,
+    /// Its content is never shown (a private key): diffs are masked.
+    pub secret: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +136,7 @@ const fn whole(template: &'static str, path: &'static str, when: fn(&Subject) ->
         mode: 0o644,
         manage: Manage::Whole,
         when,
+        secret: false,
     }
 }
 const fn block(template: &'static str, path: &'static str, when: fn(&Subject) -> bool) -> FileSpec {
@@ -141,6 +146,7 @@ const fn block(template: &'static str, path: &'static str, when: fn(&Subject) ->
         mode: 0o644,
         manage: Manage::Block,
         when,
+        secret: false,
     }
 }
 
@@ -244,7 +250,11 @@ pub const STEPS: &[Step] = &[
         id: "head-nfs-exports",
         title: "NFS exports",
         role: Role::Head,
-        files: &[block("head/etc/exports.j2", "/etc/exports", nfs)],
+        files: &[block(
+            "head/etc/exports.j2",
+            "/etc/exports",
+            nfs::kernel_server,
+        )],
         validator: None,
         handler: Some(Handler::ExportfsReload),
         packages: &[packages::NFS_SERVER],
@@ -258,6 +268,9 @@ pub const STEPS: &[Step] = &[
         handler: None,
         packages: &[],
     },
+    nfs::HEAD_NFS_GANESHA,
+    mpi_ssh::HEAD_OPENMPI,
+    mpi_ssh::HEAD_CLUSTER_KEY,
     // ---- workers
     Step {
         id: "worker-hostname",
@@ -331,6 +344,8 @@ pub const STEPS: &[Step] = &[
         handler: None,
         packages: &[],
     },
+    mpi_ssh::WORKER_OPENMPI,
+    mpi_ssh::WORKER_CLUSTER_KEY,
 ];
 
 /// The steps for one role, in order.

@@ -52,6 +52,20 @@ pub const NFS_CLIENT: Package = Package {
     apk: Some("nfs-utils"),
 };
 
+/// The userspace NFSv4 server and its filesystem backend.
+pub const NFS_GANESHA: Package = same("nfs-ganesha");
+pub const NFS_GANESHA_VFS: Package = Package {
+    apt: Some("nfs-ganesha-vfs"),
+    dnf: Some("nfs-ganesha-vfs"),
+    apk: None,
+};
+
+pub const OPENMPI: Package = Package {
+    apt: Some("openmpi-bin"),
+    dnf: Some("openmpi"),
+    apk: Some("openmpi"),
+};
+
 /// A shell function `pkg_install` that installs `names` with `pm`. On
 /// failure it prints `@@install-failed NAMES` and the manager's last lines
 /// as `@@|` details and sets `fail=1`. Names come from the catalog only.

@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use crate::cli::{AddNodeArgs, ApplyArgs, OutputFormat, RemoteArgs};
+use crate::cli::{
+    AddNodeArgs, ApplyArgs, ConfirmArgs, InventoryArg, NodeApplyArgs, OutputFormat, RemoteArgs,
+    TemplatesArg,
+};
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 use crate::values;
@@ -88,6 +91,15 @@ fn fields(args: &AddNodeArgs) -> Result<Vec<(&'static str, String)>> {
     if let Some(slots) = args.slots {
         fields.push(("slots", slots.to_string()));
     }
+    if let Some(iface) = &args.iface {
+        values::check_iface(iface).map_err(|e| {
+            bad(
+                format!("--iface `{}`: {e}", values::shown(iface)),
+                "the worker's LAN port as `ip link` names it, like enp1s0",
+            )
+        })?;
+        fields.push(("iface", yaml_edit::quote(iface)));
+    }
     if let Some(ssh) = &args.ssh {
         values::parse_ssh_target(ssh).map_err(|e| {
             bad(
@@ -138,20 +150,39 @@ fn edited(
 /// dnsmasq reserves the new lease: apply to all of them.
 fn apply_everywhere(args: &AddNodeArgs, verbose: u8) -> Result<i32> {
     println!("applying to every node (each one lists the workers)");
+    apply_all(
+        &args.inventory,
+        &args.templates,
+        args.apply,
+        args.wait,
+        args.confirm,
+        verbose,
+    )
+}
+
+/// Apply the edited inventory to every node it lists.
+pub(super) fn apply_all(
+    inventory: &InventoryArg,
+    templates: &TemplatesArg,
+    opts: NodeApplyArgs,
+    wait: u64,
+    confirm: ConfirmArgs,
+    verbose: u8,
+) -> Result<i32> {
     let apply = ApplyArgs {
         remote: RemoteArgs {
-            inventory: args.inventory.clone(),
-            templates: args.templates.clone(),
+            inventory: inventory.clone(),
+            templates: templates.clone(),
             nodes: None,
-            forks: args.forks,
-            accept_new_host_keys: args.accept_new_host_keys,
+            forks: opts.forks,
+            accept_new_host_keys: opts.accept_new_host_keys,
             output: OutputFormat::Text,
-            transport: None,
+            transport: opts.transport,
             timeout: crate::cli::DEFAULT_TIMEOUT,
         },
         dry_run: false,
-        wait: args.wait,
-        confirm: args.confirm,
+        wait,
+        confirm,
         skip_packages: false,
         yes: false,
         quiet: false,

@@ -62,15 +62,13 @@ impl Node {
 
 pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     let r = &args.remote;
-    let prepared = remote::prepare(r)?;
-    let p = &prepared;
-    if confirm_plan::should_ask(args.yes) && !confirm_plan::ask(p, r.forks as usize)? {
+    let mut prepared = remote::prepare(r)?;
+    if confirm_plan::should_ask(args.yes) && !confirm_plan::ask(&prepared, r.forks as usize)? {
         eprintln!("apply cancelled: nothing was changed");
         return Ok(EXIT_ERROR);
     }
-    let (head, workers) = nodes(p);
-
     catch_sigint();
+    let log = Log::new(args.quiet, verbose, prepared.nodes.len());
     let run_id = run_id();
     let opts = engine::RunOptions {
         run_id: &run_id,
@@ -78,16 +76,53 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         confirm: (!args.confirm.no_confirm).then_some(args.confirm.confirm_timeout),
         // The handler round trip, the confirmation, and some slack.
         lease: u64::from(r.timeout) + u64::from(args.confirm.confirm_timeout) + 30,
-        skip_packages: args.skip_packages || p.cluster.packages == PackagePolicy::Skip,
+        skip_packages: args.skip_packages || prepared.cluster.packages == PackagePolicy::Skip,
     };
-    let log = Log::new(args.quiet, verbose, p.nodes.len());
+    for note in prepared.gather_keys(true, r.forks as usize) {
+        log.line(&note);
+    }
+    let mut reports = apply_pass(&prepared, args, opts, &log);
+    // Workers first reached in this run (their lease came from the head
+    // just now) were not there to give their host keys: learn them now and
+    // apply once more, so every node's known_hosts lists every node.
+    let missing = prepared.keys_missing();
+    if missing > 0 && exit_code(&reports) == EXIT_OK {
+        for note in prepared.gather_keys(true, r.forks as usize) {
+            log.line(&note);
+        }
+        if prepared.keys_missing() < missing {
+            log.line("cluster key: host keys learned after their nodes' first apply; applying again so that every node knows them");
+            let second = apply_pass(&prepared, args, opts, &log);
+            reports = merge(reports, second);
+        }
+    }
+    let selected = prepared.nodes.clone();
+    drop(prepared);
+    log.finish();
+
+    // Inventory order in the recap.
+    reports.sort_by_key(|rep| selected.iter().position(|n| *n == rep.node));
+    match r.output {
+        OutputFormat::Text => print!("{}", report::recap_text(&reports, &run_id, verbose)),
+        OutputFormat::Json => println!("{}", report::json(Some(&run_id), &reports)),
+    }
+    Ok(exit_code(&reports))
+}
+
+/// One apply of every selected node: the head, then the workers.
+fn apply_pass(
+    p: &Prepared,
+    args: &ApplyArgs,
+    opts: engine::RunOptions,
+    log: &Log,
+) -> Vec<NodeReport> {
+    let (head, workers) = nodes(p);
     let mut reports: Vec<NodeReport> = Vec::new();
     let mut head_status = None;
-
     if let Some(h) = &head {
         log.start_loud(&h.name, "applying");
         // A few quick retries: the head may be busy (sshd MaxStartups).
-        let report = with_retries(p, h, opts, Duration::from_secs(6), &log);
+        let report = with_retries(p, h, opts, Duration::from_secs(6), log);
         head_status = Some(report.status);
         reports.push(report);
     }
@@ -107,28 +142,36 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         reports.push(rep);
     }
     let wait = Duration::from_secs(args.wait);
-    reports.extend(apply_workers(
-        p,
-        &direct,
-        opts,
-        r.forks as usize,
-        wait,
-        &log,
-    ));
-    drop(head);
-    drop(direct);
-    drop(blocked); // closes every ssh master connection
-    let selected = prepared.nodes.clone();
-    drop(prepared);
-    log.finish();
+    let forks = args.remote.forks as usize;
+    reports.extend(apply_workers(p, &direct, opts, forks, wait, log));
+    reports // dropping the nodes closes every ssh master connection
+}
 
-    // Inventory order in the recap.
-    reports.sort_by_key(|rep| selected.iter().position(|n| *n == rep.node));
-    match r.output {
-        OutputFormat::Text => print!("{}", report::recap_text(&reports, &run_id, verbose)),
-        OutputFormat::Json => println!("{}", report::json(Some(&run_id), &reports)),
-    }
-    Ok(exit_code(&reports))
+/// Two passes as one report per node: what either pass changed, the
+/// second pass's standing.
+fn merge(first: Vec<NodeReport>, second: Vec<NodeReport>) -> Vec<NodeReport> {
+    second
+        .into_iter()
+        .map(|mut b| {
+            if let Some(a) = first.iter().find(|a| a.node == b.node) {
+                if a.status == Status::Changed && b.status == Status::Ok {
+                    b.status = Status::Changed;
+                }
+                let mut changes = a.changes.clone();
+                changes.append(&mut b.changes);
+                b.changes = changes;
+                let mut handlers = a.handlers.clone();
+                handlers.append(&mut b.handlers);
+                b.handlers = handlers;
+                let mut packages = a.packages.clone();
+                packages.append(&mut b.packages);
+                b.packages = packages;
+                b.round_trips += a.round_trips;
+                b.backup_dir = b.backup_dir.or_else(|| a.backup_dir.clone());
+            }
+            b
+        })
+        .collect()
 }
 
 /// The head (if selected) and the workers, each with its transport.

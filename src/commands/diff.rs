@@ -11,7 +11,10 @@ use crate::error::{Result, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
 use crate::report::{self, NodeReport, Status};
 
 pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
-    let prepared = remote::prepare(args)?;
+    let mut prepared = remote::prepare(args)?;
+    for note in prepared.gather_keys(false, args.forks as usize) {
+        eprintln!("{note}");
+    }
     let work: Vec<_> = prepared
         .nodes
         .iter()

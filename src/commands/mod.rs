@@ -9,8 +9,10 @@ mod init;
 mod progress;
 mod prompt;
 mod remote;
+mod remove_node;
 mod render;
 mod render_manifest;
+mod verify;
 
 use clap::CommandFactory;
 
@@ -27,6 +29,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Check(args) => check::run(args),
         Command::Render(args) => render::run(args),
         Command::AddNode(args) => add_node::run(args, cli.verbose),
+        Command::RemoveNode(args) => remove_node::run(args, cli.verbose),
         Command::Apply(args) if args.dry_run => diff::run(&args.remote, cli.verbose),
         Command::Apply(args) => apply::run(&args, cli.verbose),
         Command::Diff(args) => diff::run(&args.remote, cli.verbose),
@@ -34,6 +37,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             print!("{}", EXAMPLE);
             Ok(0)
         }
+        Command::Verify(args) => verify::run(&args, cli.verbose),
         Command::Completions(args) => {
             let mut cmd = Cli::command();
             clap_complete::generate(args.shell, &mut cmd, "clusterctl", &mut std::io::stdout());

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use crate::cli::{RemoteArgs, TransportArg};
 use crate::cluster::Cluster;
 use crate::cluster::TransportKind;
+use crate::cluster_key;
 use crate::desired;
 use crate::engine::Job;
 use crate::error::{Error, Result};
@@ -40,6 +41,59 @@ impl Prepared {
             shared: &self.shared,
             node,
         }
+    }
+}
+
+impl Prepared {
+    /// With a cluster key in the inventory: its public and private halves
+    /// from the head (`generate`: made there first when it has none) and
+    /// every node's host key, one round trip per node in parallel (every
+    /// node, selected or not: known_hosts lists them all). The templates
+    /// see them from now on. Returns what the user should know.
+    pub fn gather_keys(&mut self, generate: bool, forks: usize) -> Vec<String> {
+        if !self.cluster.mpi.cluster_key {
+            return Vec::new();
+        }
+        let head = self.cluster.head.name.to_string();
+        let nodes: Vec<(String, Box<dyn Transport>)> = self
+            .cluster
+            .node_names()
+            .into_iter()
+            .map(|n| {
+                (
+                    n.to_string(),
+                    self.connector.transport_for(&self.cluster, n),
+                )
+            })
+            .collect();
+        let answers = parallel(&nodes, forks, |(name, t)| {
+            let s = cluster_key::script((*name == head).then_some(head.as_str()), generate);
+            t.run(&s)
+                .map(|o| cluster_key::parse(&String::from_utf8_lossy(&o.stdout)))
+                .map_err(|e| e.message)
+        });
+        let names = nodes.into_iter().map(|(n, _)| n);
+        let (keys, mut notes) = cluster_key::assemble(&self.cluster, names.zip(answers).collect());
+        if keys.public.is_none() {
+            notes.push(format!(
+                "cluster key: none on {head} yet (apply generates it); its files are not planned"
+            ));
+        }
+        if !keys.missing.is_empty() {
+            let missing: Vec<&str> = keys.missing.iter().map(String::as_str).collect();
+            notes.push(format!(
+                "cluster key: host key of {} unknown (unreachable now): known_hosts lists it once it answers",
+                hostlist::fold(&missing)
+            ));
+        }
+        self.cluster.keys = Some(keys);
+        self.shared = desired::Shared::new(&self.cluster);
+        notes
+    }
+
+    /// Nodes whose host key the last [`Prepared::gather_keys`] could not read.
+    pub fn keys_missing(&self) -> usize {
+        self.cluster.keys.as_ref().map_or(0, |k| k.missing.len())
     }
 }
 

@@ -120,6 +120,10 @@ pub const MIRROR_PACKAGES: &[&str] = &[
     "nfs-common",
     "openmpi-bin",
     "chrony",
+    // #13: NFS in the lab (a userspace server, a userspace client).
+    "nfs-ganesha",
+    "nfs-ganesha-vfs",
+    "libnfs-utils",
 ];
 
 /// The mmdebstrap customize hook (`$1` is the new root): no shared identity,

@@ -257,6 +257,7 @@ fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagn
         mpi: p.mpi,
         ssh: p.ssh,
         packages: raw.packages.as_ref().map(|x| x.value).unwrap_or_default(),
+        keys: None,
     })
 }
 

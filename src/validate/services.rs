@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::Diags;
 use crate::cluster::{
-    Export, Firewall, HostfileFlavor, LanPolicy, Mpi, Nfs, SshSettings, SshTarget,
+    Export, Firewall, HostfileFlavor, LanPolicy, Mpi, Nfs, NfsServer, SshSettings, SshTarget,
 };
 use crate::inventory::{loc, RawExport, RawFirewall, RawInventory, RawMpi, RawNfs, S};
 use crate::values::{
@@ -109,7 +109,26 @@ pub(super) fn mpi(d: &mut Diags, raw: Option<&RawMpi>) -> Mpi {
         .unwrap_or_else(|| vec![HostfileFlavor::Openmpi]);
     hostfiles.sort();
     hostfiles.dedup();
-    Mpi { slots, hostfiles }
+    let install = raw.and_then(|m| m.install.as_ref()).map(|i| i.value);
+    let head_slots = match raw.and_then(|m| m.head_slots.as_ref()) {
+        Some(s) if s.value == 0 => 0,
+        Some(s) => {
+            check_slots(d, s, None);
+            s.value
+        }
+        None => 0,
+    };
+    let cluster_key = raw
+        .and_then(|m| m.cluster_key.as_ref())
+        .map(|k| k.value)
+        .unwrap_or(install.is_some());
+    Mpi {
+        slots,
+        hostfiles,
+        install,
+        head_slots,
+        cluster_key,
+    }
 }
 
 /// NFS exports: safe paths, no `/`, no path or mount point twice.
@@ -118,6 +137,7 @@ pub(super) fn nfs(d: &mut Diags, raw: Option<&RawNfs>) -> Nfs {
         return Nfs {
             enabled: false,
             exports: Vec::new(),
+            server: NfsServer::default(),
         };
     };
     let mut exports = Vec::new();
@@ -152,6 +172,7 @@ pub(super) fn nfs(d: &mut Diags, raw: Option<&RawNfs>) -> Nfs {
     Nfs {
         enabled: nfs.enabled && !exports.is_empty(),
         exports,
+        server: nfs.server.as_ref().map(|s| s.value).unwrap_or_default(),
     }
 }
 
@@ -210,7 +231,10 @@ fn export(d: &mut Diags, e: &RawExport) -> Option<Export> {
     Some(Export {
         path,
         mount,
-        mount_options: format!("{access},_netdev,nofail"),
+        // A missing head never hangs a boot: _netdev, nofail, and systemd
+        // gives up on the mount after 30 s (other inits ignore x- options).
+        mount_options: format!("{access},_netdev,nofail,x-systemd.mount-timeout=30"),
+        access,
         options,
     })
 }

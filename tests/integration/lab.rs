@@ -124,7 +124,7 @@ impl Lab {
     }
 
     /// `lab up` with more flags (`--kind systemd`, `--network ...`).
-    fn up_with(&self, workers: u32, extra: &[&str]) -> Output {
+    pub(crate) fn up_with(&self, workers: u32, extra: &[&str]) -> Output {
         let w = workers.to_string();
         let mut args = vec![
             "lab",
@@ -142,13 +142,13 @@ impl Lab {
         out
     }
 
-    fn down(&self) {
+    pub(crate) fn down(&self) {
         let out = self.run(&["lab", "down"]);
         assert!(out.status.success(), "{}", describe("lab down", &out));
     }
 
     /// `lab exec HOST -- ARGS...`
-    fn exec(&self, host: &str, args: &[&str]) -> Output {
+    pub(crate) fn exec(&self, host: &str, args: &[&str]) -> Output {
         let mut all = vec!["lab", "exec", host, "--"];
         all.extend_from_slice(args);
         self.run(&all)
@@ -194,7 +194,7 @@ impl Lab {
         self.dir.path().join("lab")
     }
 
-    fn lan_ip(&self, host: u8) -> String {
+    pub(crate) fn lan_ip(&self, host: u8) -> String {
         let third = self.lan.split('.').nth(2).unwrap_or("0");
         format!("10.78.{third}.{host}")
     }

@@ -2,6 +2,7 @@
 
 mod bench;
 mod cli;
+mod cluster_job;
 mod corpus;
 pub(crate) mod lab;
 mod pty;

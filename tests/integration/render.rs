@@ -73,7 +73,7 @@ fn example_has_what_the_issue_requires() {
         "-A POSTROUTING -s 10.0.0.0/24 -o eth0 -j MASQUERADE",
         "10.0.0.1\thead.cluster.lan\thead",
         "/home\t10.0.0.0/24(rw,sync,no_subtree_check,no_root_squash)",
-        "10.0.0.1:/home\t/home\tnfs\trw,_netdev,nofail\t0\t0",
+        "10.0.0.1:/home\t/home\tnfs\trw,_netdev,nofail,x-systemd.mount-timeout=30\t0\t0",
         "node03 slots=4",
         "node03:4",
         "net.ipv4.ip_forward = 1",

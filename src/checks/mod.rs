@@ -1,0 +1,305 @@
+//! `verify`'s checks: whether the cluster does its job, seen from each node.
+//! One round trip per node runs `node.sh` there (its values as quoted
+//! assignments), which checks the node's address, default route and
+//! resolver against the inventory, asks the head's DNS for every node's
+//! name, reaches the WAN target, the NFS server, every other node over SSH
+//! (batch mode, strict host keys) and, on the head, runs an MPI job over
+//! the generated hostfile. `table.rs` prints the results.
+
+mod table;
+
+pub use table::{json, text};
+
+use serde::Serialize;
+
+use crate::cluster::{Cluster, HostfileFlavor, NodeRef, Role};
+use crate::transport::{shell_quote, Transport};
+
+/// The checks, in the table's column order.
+pub const CHECKS: &[&str] = &[
+    "address", "route", "resolver", "names", "wan", "nfs", "ssh", "mpi",
+];
+
+const SCRIPT: &str = include_str!("node.sh");
+const HOSTFILE: &str = "/etc/clusterctl/hostfile.openmpi";
+
+/// How one check came out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Ok,
+    Fail,
+    /// Does not apply to this node (the reason says why).
+    Skip,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckResult {
+    pub check: &'static str,
+    pub outcome: Outcome,
+    pub detail: String,
+}
+
+/// Every check of one node, in [`CHECKS`] order.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeChecks {
+    pub node: String,
+    pub checks: Vec<CheckResult>,
+}
+
+impl NodeChecks {
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.outcome == Outcome::Fail)
+    }
+}
+
+/// The WAN target: ping an address, or a TCP connection to `HOST:PORT`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WanTarget {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl WanTarget {
+    /// `HOST` or `HOST:PORT`; HOST an IPv4 address or a DNS name.
+    pub fn parse(s: &str) -> Result<WanTarget, String> {
+        let (host, port) = match s.rsplit_once(':') {
+            Some((h, p)) => {
+                let port = p
+                    .parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or_else(|| format!("`{}` is not a port", crate::values::shown(p)))?;
+                (h, Some(port))
+            }
+            None => (s, None),
+        };
+        let name_ok = !host.is_empty()
+            && host.len() <= 253
+            && !host.starts_with(['-', '.'])
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+        if !name_ok {
+            return Err(format!(
+                "`{}` is not an IPv4 address or a host name",
+                crate::values::shown(host)
+            ));
+        }
+        Ok(WanTarget {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+/// The check script for one node.
+pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> String {
+    let head = &cluster.head;
+    let names: Vec<String> = cluster
+        .hosts()
+        .iter()
+        .map(|h| format!("{} {} {}", h.name, h.fqdn, h.ip))
+        .collect();
+    let peers: Vec<&str> = if cluster.mpi.cluster_key {
+        cluster
+            .node_names()
+            .into_iter()
+            .filter(|n| *n != node.name())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mounts: Vec<&str> = if cluster.nfs.enabled {
+        cluster
+            .nfs
+            .exports
+            .iter()
+            .map(|e| e.mount.as_str())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let is_head = node.role() == Role::Head;
+    let mpi = is_head && cluster.mpi.hostfiles.contains(&HostfileFlavor::Openmpi);
+    let vars: [(&str, String); 14] = [
+        ("role", node.role().as_str().to_string()),
+        ("iface", node.lan_iface().to_string()),
+        ("addr", format!("{}/{}", node.ip(), cluster.lan.prefix)),
+        (
+            "gw",
+            if is_head {
+                String::new()
+            } else {
+                head.lan_ip.to_string()
+            },
+        ),
+        ("wan_if", head.wan_iface.to_string()),
+        ("dns", head.lan_ip.to_string()),
+        ("wan", wan.map(|w| w.host.clone()).unwrap_or_default()),
+        (
+            "wanport",
+            wan.and_then(|w| w.port)
+                .map(|p| p.to_string())
+                .unwrap_or_default(),
+        ),
+        ("lan", cluster.lan.cidr.clone()),
+        ("names", names.join("\n")),
+        ("peers", peers.join(" ")),
+        ("mounts", mounts.join("\n")),
+        ("mpi", if mpi { "1" } else { "0" }.to_string()),
+        ("hostfile", HOSTFILE.to_string()),
+    ];
+    let mut s = String::new();
+    for (k, v) in vars {
+        s.push_str(&format!("{k}={}\n", shell_quote(&v)));
+    }
+    s.push_str(SCRIPT);
+    s
+}
+
+/// The results the script printed; a check it did not report is a failure.
+pub fn parse(stdout: &str) -> Vec<CheckResult> {
+    let mut found: Vec<CheckResult> = Vec::new();
+    for line in stdout.lines() {
+        let Some(rest) = line.strip_prefix("@@check ") else {
+            continue;
+        };
+        let mut parts = rest.splitn(3, ' ');
+        let (Some(name), Some(outcome)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let Some(check) = CHECKS.iter().copied().find(|c| *c == name) else {
+            continue;
+        };
+        let outcome = match outcome {
+            "ok" => Outcome::Ok,
+            "skip" => Outcome::Skip,
+            _ => Outcome::Fail,
+        };
+        let detail = crate::values::terminal_safe(parts.next().unwrap_or("").trim());
+        found.retain(|c| c.check != check);
+        found.push(CheckResult {
+            check,
+            outcome,
+            detail,
+        });
+    }
+    CHECKS
+        .iter()
+        .map(|&check| {
+            found
+                .iter()
+                .find(|c| c.check == check)
+                .cloned()
+                .unwrap_or(CheckResult {
+                    check,
+                    outcome: Outcome::Fail,
+                    detail: "the check did not report (the node's script stopped early)".into(),
+                })
+        })
+        .collect()
+}
+
+/// Every check on one node: its results, or every check failed with the
+/// reason the node could not be reached.
+pub fn run_node(
+    t: &dyn Transport,
+    cluster: &Cluster,
+    node: NodeRef,
+    wan: Option<&WanTarget>,
+) -> NodeChecks {
+    let checks = match t.run(&script(cluster, node, wan)) {
+        Ok(out) => {
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if stdout.contains("@@done") {
+                parse(&stdout)
+            } else {
+                let err = String::from_utf8_lossy(&out.stderr);
+                all_failed(&format!(
+                    "the check script failed (exit {}): {}",
+                    out.status,
+                    err.lines().last().unwrap_or("")
+                ))
+            }
+        }
+        Err(e) => all_failed(&format!("unreachable: {e}")),
+    };
+    NodeChecks {
+        node: node.name().to_string(),
+        checks,
+    }
+}
+
+fn all_failed(why: &str) -> Vec<CheckResult> {
+    let why = crate::values::terminal_safe(why);
+    CHECKS
+        .iter()
+        .map(|&check| CheckResult {
+            check,
+            outcome: Outcome::Fail,
+            detail: why.clone(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_checks_fail_and_unknown_lines_are_ignored() {
+        let r = parse("@@check address ok eth0 10.0.0.1/24\n@@check bogus ok x\n@@check mpi skip run from the head\nnoise\n");
+        assert_eq!(r.len(), CHECKS.len());
+        assert_eq!(r[0].outcome, Outcome::Ok);
+        assert_eq!(r[0].detail, "eth0 10.0.0.1/24");
+        assert_eq!(r[1].check, "route");
+        assert_eq!(r[1].outcome, Outcome::Fail);
+        assert_eq!(r[7].outcome, Outcome::Skip);
+    }
+
+    #[test]
+    fn wan_targets() {
+        assert_eq!(
+            WanTarget::parse("198.18.1.1").unwrap(),
+            WanTarget {
+                host: "198.18.1.1".into(),
+                port: None
+            }
+        );
+        assert_eq!(
+            WanTarget::parse("deb.example.org:80").unwrap().port,
+            Some(80)
+        );
+        for bad in ["", "-x", "a b", "h:0", "h:x", "$(reboot)", "h;ls"] {
+            assert!(WanTarget::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// The script is valid sh and every value is a quoted assignment.
+    #[test]
+    fn the_script_parses_with_sh() {
+        let c = Cluster::from_str(
+            include_str!("../../inventories/lab.yaml"),
+            std::path::Path::new("lab.yaml"),
+        )
+        .unwrap();
+        for name in c.node_names() {
+            let s = script(
+                &c,
+                c.node(name).unwrap(),
+                WanTarget::parse("1.2.3.4:80").ok().as_ref(),
+            );
+            let out = std::process::Command::new("sh")
+                .args(["-n", "-c", &s])
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(s.starts_with("role="));
+        }
+    }
+}

@@ -1,0 +1,172 @@
+# The verify round trip: every check of one node, from the node itself.
+# Sent after quoted assignments of `role` (head|worker), `iface` and `addr`
+# (the LAN interface and the address/prefix the inventory gives it), `gw`
+# (a worker's gateway: the head), `wan_if` (the head's WAN interface),
+# `dns` (the head's LAN address: DNS, NFS), `wan` and `wanport` (the WAN
+# target; no port: ping), `lan` (the LAN CIDR), `names` (lines "NAME FQDN
+# IP": every node), `peers` (names to reach over SSH), `mounts` (NFS mount
+# points, one a line), `mpi` (1: run the MPI job) and `hostfile`. Prints
+# `@@check CHECK ok|fail|skip DETAIL` lines, then @@done (checks/mod.rs).
+set -u
+LC_ALL=C; export LC_ALL
+PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
+exec </dev/null
+say() { printf '@@check %s %s %s\n' "$1" "$2" "$(printf '%s' "$3" | tr '\n' ' ' | cut -c1-400)"; }
+
+# An A query straight to a DNS server with bash's /dev/udp (no dig on a
+# minimal node): prints the addresses of the answer, one a line.
+dnsq_prog=$(cat <<'PROG'
+s=$1 n=$2
+hx() { printf '\\x%02x' "$@"; }
+q=$(hx $((RANDOM % 256)) $((RANDOM % 256)) 1 0 0 1 0 0 0 0 0 0)
+IFS=. read -ra parts <<<"$n"
+for l in "${parts[@]}"; do q+=$(hx ${#l})$l; done
+q+=$(hx 0 0 1 0 1)
+exec 3<>"/dev/udp/$s/53" || exit 2
+printf "$q" >&3
+timeout 3 dd bs=2048 count=1 <&3 2>/dev/null | od -An -v -tu1 | tr -s ' ' '\n' | grep -v '^$' | awk '
+{ b[NR-1] = $1 }
+END {
+  if (NR < 12) exit 3
+  an = b[6] * 256 + b[7]; i = 12
+  while (b[i] != 0) i += b[i] + 1
+  i += 5
+  for (k = 0; k < an; k++) {
+    if (b[i] >= 192) i += 2; else { while (b[i] != 0) i += b[i] + 1; i++ }
+    t = b[i] * 256 + b[i+1]; len = b[i+8] * 256 + b[i+9]; i += 10
+    if (t == 1 && len == 4) printf "%d.%d.%d.%d\n", b[i], b[i+1], b[i+2], b[i+3]
+    i += len
+  }
+}'
+PROG
+)
+dnsq() { # SERVER NAME: three tries, as a resolver would (UDP; a busy node)
+  for _ in 1 2 3; do
+    ans=$(bash -c "$dnsq_prog" dnsq "$1" "$2") && [ -n "$ans" ] && { printf '%s\n' "$ans"; return 0; }
+  done
+  return 1
+}
+tcp_open() { timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' tcp "$1" "$2" 2>/dev/null; }
+
+# address: the LAN interface holds the inventory's address.
+have=$(ip -4 -o addr show dev "$iface" 2>/dev/null | awk '{print $4}' | tr '\n' ' ')
+case " $have" in
+  *" $addr "*) say address ok "$iface $addr" ;;
+  *) say address fail "$iface has ${have:-no IPv4 address}, want $addr" ;;
+esac
+
+# route: a worker's default route goes through the head; the head's out its WAN side.
+r=$(ip -4 route show default 2>/dev/null | head -n 1)
+via=$(printf '%s' "$r" | sed -n 's/.* via \([^ ]*\).*/\1/p')
+dev=$(printf '%s' "$r" | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+if [ "$role" = head ]; then
+  if [ "$dev" = "$wan_if" ]; then say route ok "default via ${via:-?} dev $dev"
+  else say route fail "default route ${r:-missing}, want one out $wan_if"; fi
+elif [ "$via" = "$gw" ]; then say route ok "default via $gw"
+else say route fail "default route ${r:-missing}, want via $gw (the head)"; fi
+
+# resolver: a worker asks the head first.
+if [ "$role" = head ]; then
+  say resolver skip "the head uses its own resolvers"
+else
+  ns=$(sed -n 's/^nameserver[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/resolv.conf 2>/dev/null | head -n 1)
+  if [ "$ns" = "$dns" ]; then say resolver ok "nameserver $dns"
+  else say resolver fail "first nameserver ${ns:-none}, want $dns (the head)"; fi
+fi
+
+# names: every node's name and FQDN resolve through the head's DNS, to its address.
+if command -v bash >/dev/null 2>&1; then
+  noans="" wrong="" n=0
+  while read -r nm fq ip; do
+    [ -n "$nm" ] || continue
+    for q in "$fq" "$nm"; do
+      n=$((n + 1))
+      got=$(dnsq "$dns" "$q" 2>/dev/null | tr '\n' ' ')
+      case " $got" in
+        *" $ip "*) ;;
+        " ") noans="$noans $q" ;;
+        *) wrong="$wrong; $q -> ${got% } (want $ip)" ;;
+      esac
+    done
+  done <<NAMES
+$names
+NAMES
+  if [ -z "$noans$wrong" ]; then say names ok "$n names via $dns"
+  else
+    d=""
+    [ -z "$noans" ] || d="no answer from $dns for$noans"
+    [ -z "$wrong" ] || d="${d:+$d; }${wrong#; }"
+    say names fail "$d"
+  fi
+else
+  say names fail "no bash on the node for the DNS query"
+fi
+
+# wan: the outside answers (a worker's path is the head's NAT).
+if [ -z "$wan" ]; then
+  say wan skip "no target: pass --wan-target"
+elif [ -n "$wanport" ]; then
+  if tcp_open "$wan" "$wanport"; then say wan ok "tcp $wan:$wanport"
+  else say wan fail "no TCP connection to $wan:$wanport"; fi
+elif ping -c 1 -W 3 "$wan" >/dev/null 2>&1; then say wan ok "ping $wan"
+else say wan fail "no ping reply from $wan"; fi
+
+# nfs: each share mounted, else the server answers on 2049.
+if [ -z "$mounts" ]; then
+  say nfs skip "no NFS shares"
+else
+  bad="" notm=""
+  while read -r m; do
+    [ -n "$m" ] || continue
+    if [ "$role" = worker ] && ! mountpoint -q -- "$m" 2>/dev/null; then notm="$notm $m"; fi
+  done <<MOUNTS
+$mounts
+MOUNTS
+  if tcp_open "$dns" 2049; then
+    if [ -z "$notm" ]; then say nfs ok "server $dns:2049 answers; shares mounted"
+    else say nfs ok "server $dns:2049 answers; not mounted:$notm"; fi
+  else
+    say nfs fail "no NFS server on $dns:2049${notm:+; not mounted:$notm}"
+  fi
+fi
+
+# ssh: passwordless, no prompt, strict host keys.
+if [ -z "$peers" ]; then
+  say ssh skip "no other node to reach"
+elif ! command -v ssh >/dev/null 2>&1; then
+  say ssh fail "no ssh client"
+else
+  bad="" n=0
+  for p in $peers; do
+    n=$((n + 1))
+    out=$(timeout 20 ssh -n -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -- "$p" hostname 2>&1)
+    if [ "$out" != "$p" ]; then bad="$bad; $p: $(printf '%s' "$out" | tail -n 1)"; fi
+  done
+  if [ -z "$bad" ]; then say ssh ok "$n node(s): $(echo $peers)"
+  else say ssh fail "${bad#; }"; fi
+fi
+
+# mpi: one rank per node of the hostfile, each reporting its node's name.
+if [ "$mpi" != 1 ]; then
+  say mpi skip "run from the head"
+elif ! command -v mpirun >/dev/null 2>&1; then
+  say mpi skip "OpenMPI not installed (mpi.install: openmpi)"
+elif [ ! -f "$hostfile" ]; then
+  say mpi fail "no $hostfile"
+else
+  want=$(awk '!/^[[:space:]]*(#|$)/ {print $1}' "$hostfile" | sort -u | tr '\n' ' ')
+  out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 90 mpirun \
+    --hostfile "$hostfile" --map-by ppr:1:node \
+    --mca plm_rsh_args "-o BatchMode=yes -o StrictHostKeyChecking=yes" \
+    --mca oob_tcp_if_include "$lan" --mca btl_tcp_if_include "$lan" \
+    sh -c 'echo "@@rank ${OMPI_COMM_WORLD_RANK:-?} $(hostname)"' 2>&1)
+  rc=$?
+  got=$(printf '%s\n' "$out" | sed -n 's/^@@rank [^ ]* //p' | sort -u | tr '\n' ' ')
+  ranks=$(printf '%s\n' "$out" | grep -c '^@@rank ')
+  if [ "$rc" -eq 0 ] && [ -n "$want" ] && [ "$got" = "$want" ]; then
+    say mpi ok "$ranks ranks: ${got% }"
+  else
+    say mpi fail "mpirun exit $rc; ranks from ${got:-none}; want ${want:-nodes in $hostfile}: $(printf '%s\n' "$out" | grep -v '^@@rank' | tail -n 3)"
+  fi
+fi
+echo @@done

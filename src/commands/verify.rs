@@ -1,0 +1,47 @@
+//! `clusterctl verify`: run the checks (`checks`) on every selected node at
+//! once, over the same transports as apply, and print the node x check
+//! table (or JSON). Touches nothing. Exit 0 when every check passes or does
+//! not apply, 1 on any failure.
+
+use super::remote;
+use crate::checks::{self, NodeChecks, WanTarget};
+use crate::cli::{OutputFormat, VerifyArgs};
+use crate::error::{Error, Result, EXIT_ERROR, EXIT_OK};
+
+pub fn run(args: &VerifyArgs, verbose: u8) -> Result<i32> {
+    let prepared = remote::prepare(&args.remote)?;
+    let cluster = &prepared.cluster;
+    let wan = match &args.wan_target {
+        Some(t) => Some(WanTarget::parse(t).map_err(|e| {
+            Error::usage(
+                format!("--wan-target: {e}"),
+                Some("an address or name outside the cluster, e.g. 1.1.1.1 or deb.debian.org:80"),
+            )
+        })?),
+        None => cluster.lan.upstream_dns.first().map(|ip| WanTarget {
+            host: ip.to_string(),
+            port: None,
+        }),
+    };
+    // Selected nodes are in the inventory (`remote::select`).
+    let work: Vec<_> = prepared
+        .nodes
+        .iter()
+        .filter_map(|name| cluster.node(name))
+        .map(|node| (node, prepared.connector.transport_for(cluster, node.name())))
+        .collect();
+    let results: Vec<NodeChecks> =
+        remote::parallel(&work, args.remote.forks as usize, |(node, t)| {
+            checks::run_node(t.as_ref(), cluster, *node, wan.as_ref())
+        });
+    drop(work);
+    match args.remote.output {
+        OutputFormat::Text => print!("{}", checks::text(&results, verbose)),
+        OutputFormat::Json => println!("{}", checks::json(&results)),
+    }
+    Ok(if results.iter().any(NodeChecks::failed) {
+        EXIT_ERROR
+    } else {
+        EXIT_OK
+    })
+}
