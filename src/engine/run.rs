@@ -242,34 +242,74 @@ fn confirm(
     report: &mut NodeReport,
 ) -> Result<(), (Status, String)> {
     let script = disarm_script(&arm.dir, &arm.lock);
-    let first_error = match t.run_fresh(&script) {
-        Ok(out) => {
-            return match parse_disarm(&String::from_utf8_lossy(&out.stdout)) {
-                Confirmed::Disarmed => {
-                    report.notes.push(
-                        "reachable over a fresh SSH connection after the change: confirmed"
-                            .to_string(),
-                    );
-                    Ok(())
+    // A busy controller or node can fail one fresh connection (a key
+    // exchange timing out) without anything being cut: try again while the
+    // revert is still well ahead. A change that really cut the path fails
+    // every try, and the node reverts by itself when its timer fires.
+    let last_try =
+        armed_at + Duration::from_secs(u64::from(arm.seconds)).saturating_sub(CONFIRM_MARGIN);
+    let mut tries = 0u32;
+    let first_error = loop {
+        tries += 1;
+        match t.run_fresh(&script) {
+            Ok(out) => return disarmed(&out.stdout, arm, tries, report),
+            Err(e) => {
+                let next = Instant::now() + CONFIRM_RETRY;
+                if next >= last_try || !sleep_until(next, cancel) {
+                    break e.message;
                 }
-                Confirmed::Reverted(_) | Confirmed::Firing => Err((
-                    Status::Reverted,
-                    format!(
-                        "the node reverted the change before it could be confirmed \
-                         (--confirm-timeout {}s too short for its handlers?); the old files are back",
-                        arm.seconds
-                    ),
-                )),
-                Confirmed::Unknown => Err((
-                    Status::Failed,
-                    "the change could not be confirmed: the node has no revert armed for this run"
-                        .to_string(),
-                )),
-            };
+                if tries == 1 {
+                    report.notes.push(format!(
+                        "a fresh SSH connection failed after the change ({}); trying again \
+                         until {}s before the revert fires",
+                        e.message,
+                        CONFIRM_MARGIN.as_secs()
+                    ));
+                }
+            }
         }
-        Err(e) => e.message,
     };
     wait_for_revert(t, arm, armed_at, first_error, cancel, report)
+}
+
+/// Pause between fresh-connection tries while confirming.
+const CONFIRM_RETRY: Duration = Duration::from_secs(2);
+/// No fresh-connection try starts this close to the revert firing.
+const CONFIRM_MARGIN: Duration = Duration::from_secs(10);
+
+/// What the disarm script said over a fresh connection.
+fn disarmed(
+    stdout: &[u8],
+    arm: &Arm,
+    tries: u32,
+    report: &mut NodeReport,
+) -> Result<(), (Status, String)> {
+    match parse_disarm(&String::from_utf8_lossy(stdout)) {
+        Confirmed::Disarmed => {
+            let how = if tries == 1 {
+                String::new()
+            } else {
+                format!(" (at try {tries})")
+            };
+            report.notes.push(format!(
+                "reachable over a fresh SSH connection after the change{how}: confirmed"
+            ));
+            Ok(())
+        }
+        Confirmed::Reverted(_) | Confirmed::Firing => Err((
+            Status::Reverted,
+            format!(
+                "the node reverted the change before it could be confirmed \
+                 (--confirm-timeout {}s too short for its handlers?); the old files are back",
+                arm.seconds
+            ),
+        )),
+        Confirmed::Unknown => Err((
+            Status::Failed,
+            "the change could not be confirmed: the node has no revert armed for this run"
+                .to_string(),
+        )),
+    }
 }
 
 /// The fresh connection failed: wait until the node's revert has fired,
