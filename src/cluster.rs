@@ -10,7 +10,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-pub use crate::inventory::{Addressing, HostfileFlavor, LanPolicy, PackagePolicy, TransportKind};
+pub use crate::inventory::{
+    Addressing, FirewallBackend, HostfileFlavor, LanPolicy, NetStack, PackagePolicy, TransportKind,
+};
 pub use crate::values::SshTarget;
 use crate::values::{Hostname, Iface, Mac, SharedDir};
 
@@ -53,6 +55,8 @@ pub struct Head {
     pub wan_iface: Iface,
     pub lan_iface: Iface,
     pub lan_ip: Ipv4Addr,
+    /// The inventory's pin (`Auto`: chosen from the facts).
+    pub network: NetStack,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -69,6 +73,8 @@ pub struct Worker {
     /// Reached by a jump through the head (no `ssh:` override in the inventory).
     pub via_head: bool,
     pub sudo: bool,
+    /// The inventory's pin (`Auto`: chosen from the facts).
+    pub network: NetStack,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -94,6 +100,8 @@ pub struct Firewall {
     /// Sorted, unique, always containing 22.
     pub wan_tcp_ports: Vec<u16>,
     pub lan: LanPolicy,
+    /// The inventory's pin (`Auto`: chosen per node from its facts).
+    pub backend: FirewallBackend,
 }
 
 #[derive(Debug, Clone, Serialize)]
