@@ -30,6 +30,9 @@ PKGS=(
   dpkg-dev
   debian-archive-keyring
   ca-certificates
+  # `netplan generate` validates the rendered netplan files in the tests
+  # (its systemd generator reads /etc/netplan, which this machine leaves empty).
+  netplan.io
 )
 
 missing=()

@@ -17,19 +17,27 @@ macro_rules! embed {
 
 /// Every built-in template, by its path relative to `templates/`.
 pub const BUILTIN: &[(&str, &str)] = embed![
+    "common/etc/NetworkManager/system-connections/clusterctl-lan.nmconnection.j2",
+    "common/etc/cloud/cloud.cfg.d/99-clusterctl-network.cfg.j2",
     "common/etc/clusterctl/hostfile.mpich.j2",
     "common/etc/clusterctl/hostfile.openmpi.j2",
     "common/etc/hostname.j2",
     "common/etc/hosts.j2",
+    "common/etc/netplan/90-clusterctl.yaml.j2",
+    "common/etc/systemd/network/10-clusterctl-lan.network.j2",
     "head/etc/dnsmasq.d/clusterctl.conf.j2",
     "head/etc/exports.j2",
     "head/etc/iptables/rules.v4.j2",
     "head/etc/network/interfaces.d/clusterctl.j2",
+    "head/etc/nftables.conf.j2",
+    "head/etc/sysconfig/nftables.conf.j2",
     "head/etc/sysctl.d/90-clusterctl.conf.j2",
     "worker/etc/fstab.j2",
     "worker/etc/iptables/rules.v4.j2",
     "worker/etc/network/interfaces.d/clusterctl.j2",
+    "worker/etc/nftables.conf.j2",
     "worker/etc/resolv.conf.j2",
+    "worker/etc/sysconfig/nftables.conf.j2",
 ];
 
 /// The first line of every whole file clusterctl owns.
