@@ -1,5 +1,7 @@
 //! The firewall under each backend: iptables-restore rules
-//! (`/etc/iptables/rules.v4`, loaded at boot by netfilter-persistent) or a
+//! (`/etc/iptables/rules.v4`, loaded at boot by netfilter-persistent; RHEL's
+//! `/etc/sysconfig/iptables`, iptables-services; Alpine's
+//! `/etc/iptables/rules-save`, its OpenRC service) or a
 //! native nftables ruleset (`/etc/nftables.conf`, or RHEL's
 //! `/etc/sysconfig/nftables.conf`, loaded at boot by nftables.service), the
 //! one chosen by the inventory's `firewall.backend` or the node's facts
@@ -19,6 +21,22 @@ pub fn backend(s: &Subject) -> Result<FirewallBackend, String> {
 
 fn iptables(s: &Subject) -> bool {
     backend(s) == Ok(FirewallBackend::Iptables)
+}
+/// Debian's netfilter-persistent loads `/etc/iptables/rules.v4` at boot.
+fn iptables_debian(s: &Subject) -> bool {
+    iptables(s)
+        && !matches!(
+            s.facts.package_manager,
+            PackageManager::Dnf | PackageManager::Apk
+        )
+}
+/// RHEL's iptables-services loads `/etc/sysconfig/iptables`.
+fn iptables_rhel(s: &Subject) -> bool {
+    iptables(s) && s.facts.package_manager == PackageManager::Dnf
+}
+/// Alpine's iptables OpenRC service loads `/etc/iptables/rules-save`.
+fn iptables_alpine(s: &Subject) -> bool {
+    iptables(s) && s.facts.package_manager == PackageManager::Apk
 }
 fn nft_debian(s: &Subject) -> bool {
     backend(s) == Ok(FirewallBackend::Nftables) && s.facts.package_manager != PackageManager::Dnf
@@ -42,16 +60,40 @@ const fn secret(
     }
 }
 
-pub const HEAD_IPTABLES: &[FileSpec] = &[secret(
-    "head/etc/iptables/rules.v4.j2",
-    "/etc/iptables/rules.v4",
-    iptables,
-)];
-pub const WORKER_IPTABLES: &[FileSpec] = &[secret(
-    "worker/etc/iptables/rules.v4.j2",
-    "/etc/iptables/rules.v4",
-    iptables,
-)];
+pub const HEAD_IPTABLES: &[FileSpec] = &[
+    secret(
+        "head/etc/iptables/rules.v4.j2",
+        "/etc/iptables/rules.v4",
+        iptables_debian,
+    ),
+    secret(
+        "head/etc/sysconfig/iptables.j2",
+        "/etc/sysconfig/iptables",
+        iptables_rhel,
+    ),
+    secret(
+        "head/etc/iptables/rules-save.j2",
+        "/etc/iptables/rules-save",
+        iptables_alpine,
+    ),
+];
+pub const WORKER_IPTABLES: &[FileSpec] = &[
+    secret(
+        "worker/etc/iptables/rules.v4.j2",
+        "/etc/iptables/rules.v4",
+        iptables_debian,
+    ),
+    secret(
+        "worker/etc/sysconfig/iptables.j2",
+        "/etc/sysconfig/iptables",
+        iptables_rhel,
+    ),
+    secret(
+        "worker/etc/iptables/rules-save.j2",
+        "/etc/iptables/rules-save",
+        iptables_alpine,
+    ),
+];
 pub const HEAD_NFT: &[FileSpec] = &[
     secret(
         "head/etc/nftables.conf.j2",

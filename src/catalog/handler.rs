@@ -69,7 +69,18 @@ impl Handler {
         Ok(match self {
             Handler::IfUp => super::network::activate(s)?,
             Handler::SysctlLoad => each("sysctl -p"),
-            Handler::IptablesRestore => format!("{} && nft_drop_own", each("iptables-restore")),
+            Handler::IptablesRestore => {
+                // Debian's netfilter-persistent is enabled by its package;
+                // RHEL's iptables-services and Alpine's iptables service are not.
+                let boot = if s.facts.package_manager == crate::facts::PackageManager::Apt
+                    || s.facts.init == InitSystem::Unknown
+                {
+                    String::new()
+                } else {
+                    format!(" && {}", enable(s, "iptables")?)
+                };
+                format!("{} && nft_drop_own{boot}", each("iptables-restore"))
+            }
             Handler::NftLoad => format!("{} && {}", each("nft_load"), enable(s, "nftables")?),
             Handler::Restart(svc) => restart(s, svc)?,
             Handler::ExportfsReload => "exportfs -ra".to_string(),

@@ -60,8 +60,8 @@ pub struct FirewallInput<'a> {
 }
 
 /// The backend for a node: the inventory's pin, else nftables where the
-/// node already runs nftables.service (or is of the RHEL family without
-/// iptables), else iptables. An error says why neither can be used safely.
+/// node already runs nftables.service or is of the RHEL family, else
+/// iptables. An error says why neither can be used safely.
 pub fn choose(pin: FirewallBackend, f: &FirewallInput) -> Result<FirewallBackend, String> {
     if f.active.contains("firewalld") {
         return Err(
@@ -73,7 +73,9 @@ pub fn choose(pin: FirewallBackend, f: &FirewallInput) -> Result<FirewallBackend
     let backend = match pin {
         FirewallBackend::Auto => {
             let runs_nft = f.enabled.contains("nftables") || f.active.contains("nftables");
-            let rhel = f.dnf && !matches!(f.iptables, "legacy" | "nf_tables");
+            // The RHEL family's firewall is nftables (iptables-services is
+            // deprecated there even where iptables-nft is installed).
+            let rhel = f.dnf;
             if runs_nft || rhel {
                 FirewallBackend::Nftables
             } else {

@@ -38,13 +38,13 @@ fn is_root() -> bool {
 
 /// Held while a lab test runs: the in-process mutex, and a file lock so two
 /// test processes on one machine (two checkouts) take turns too.
-struct Serial {
+pub(crate) struct Serial {
     _file: fs::File,
     _guard: MutexGuard<'static, ()>,
 }
 
 /// Take the lab lock; fail loudly when not root.
-fn serial() -> Serial {
+pub(crate) fn serial() -> Serial {
     assert!(
         is_root(),
         "lab tests need root (they create network namespaces, veths and mounts): \
@@ -66,11 +66,11 @@ fn serial() -> Serial {
     }
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn describe(what: &str, out: &Output) -> String {
+pub(crate) fn describe(what: &str, out: &Output) -> String {
     format!(
         "{what}: {}\n--- stdout\n{}--- stderr\n{}",
         out.status,
@@ -80,17 +80,17 @@ fn describe(what: &str, out: &Output) -> String {
 }
 
 /// One lab for one test; brought down on drop.
-struct Lab {
+pub(crate) struct Lab {
     prefix: String,
     wan: String,
     lan: String,
-    dir: tempfile::TempDir,
+    pub(crate) dir: tempfile::TempDir,
     bin: PathBuf,
 }
 
 impl Lab {
     /// A lab with prefix `prefix` on WAN 198.18.N.0/24 and LAN 10.78.N.0/24.
-    fn new(prefix: &str, n: u8) -> Lab {
+    pub(crate) fn new(prefix: &str, n: u8) -> Lab {
         let dir = tempfile::tempdir().expect("temp dir");
         let bin = dir.path().join("clusterctl");
         copy_binary(&bin);
@@ -115,7 +115,7 @@ impl Lab {
         cmd
     }
 
-    fn run(&self, args: &[&str]) -> Output {
+    pub(crate) fn run(&self, args: &[&str]) -> Output {
         self.cmd(args).output().expect("run clusterctl")
     }
 
@@ -124,7 +124,7 @@ impl Lab {
     }
 
     /// `lab up` with more flags (`--kind systemd`, `--network ...`).
-    fn up_with(&self, workers: u32, extra: &[&str]) -> Output {
+    pub(crate) fn up_with(&self, workers: u32, extra: &[&str]) -> Output {
         let w = workers.to_string();
         let mut args = vec![
             "lab",
@@ -142,7 +142,7 @@ impl Lab {
         out
     }
 
-    fn down(&self) {
+    pub(crate) fn down(&self) {
         let out = self.run(&["lab", "down"]);
         assert!(out.status.success(), "{}", describe("lab down", &out));
     }
@@ -155,7 +155,7 @@ impl Lab {
     }
 
     /// Run a shell script on a host; it must succeed; returns its stdout.
-    fn sh(&self, host: &str, script: &str) -> String {
+    pub(crate) fn sh(&self, host: &str, script: &str) -> String {
         let out = self.exec(host, &["sh", "-c", script]);
         assert!(
             out.status.success(),
@@ -194,7 +194,7 @@ impl Lab {
         self.dir.path().join("lab")
     }
 
-    fn lan_ip(&self, host: u8) -> String {
+    pub(crate) fn lan_ip(&self, host: u8) -> String {
         let third = self.lan.split('.').nth(2).unwrap_or("0");
         format!("10.78.{third}.{host}")
     }
@@ -1585,7 +1585,7 @@ fn supervisors(lab: &Lab) -> Vec<(String, Proc)> {
 }
 
 /// Wait until `host` holds `ip` on its eth0 (its DHCP lease from the head).
-fn wait_for_lease(lab: &Lab, host: &str, ip: &str, secs: u64) {
+pub(crate) fn wait_for_lease(lab: &Lab, host: &str, ip: &str, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let addr = lab.sh(host, "ip -4 -o addr show dev eth0");

@@ -3,5 +3,6 @@
 mod cli;
 mod corpus;
 mod lab;
+mod lab_stacks;
 mod render;
 mod stacks;

@@ -342,3 +342,70 @@ fn a_bad_pin_is_refused_with_its_position() {
         "{err}"
     );
 }
+
+/// Each family's firewall file is the one its boot service loads, and
+/// the handler enables that service where its package does not.
+#[test]
+fn each_family_gets_the_firewall_file_its_boot_loads() {
+    let t = Templates::load(None).unwrap();
+    let paths = |c: &Cluster, f: &Facts| -> Vec<&'static str> {
+        desired(c, &t, "head", f)
+            .unwrap()
+            .files
+            .iter()
+            .filter(|x| x.step.starts_with("head-firewall") || x.step == "head-nftables")
+            .map(|x| x.path)
+            .collect()
+    };
+    let handler = |c: &Cluster, f: &Facts, step: &str| -> String {
+        desired(c, &t, "head", f)
+            .unwrap()
+            .handlers
+            .iter()
+            .find(|h| h.step == step)
+            .unwrap()
+            .command
+            .clone()
+            .unwrap()
+    };
+    // Pins so that the fixtures' own LAN-port claims do not matter here.
+    let pin = |text: String| {
+        text.replace(
+            "  lan_ip: 10.77.0.1\n",
+            "  lan_ip: 10.77.0.1\n  network: networkd\n",
+        )
+    };
+    let lab = |backend: &str| {
+        let text = std::fs::read_to_string(root().join("inventories/lab.yaml")).unwrap();
+        let mut text = pin(text);
+        if backend != "auto" {
+            text = text.replace(
+                "  lan: trust\n",
+                &format!("  lan: trust\n  backend: {backend}\n"),
+            );
+        }
+        Cluster::from_str(&text, Path::new("lab.yaml")).unwrap()
+    };
+    let alpine = facts::parse(include_str!("../../src/facts/fixtures/alpine319.probe")).unwrap();
+    assert_eq!(paths(&lab("auto"), &alpine), ["/etc/iptables/rules-save"]);
+    let cmd = handler(&lab("auto"), &alpine, "head-firewall");
+    assert!(
+        cmd.ends_with("&& rc-update add iptables default >/dev/null"),
+        "{cmd}"
+    );
+    let mut rhel = facts::parse(include_str!("../../src/facts/fixtures/rhel9.probe")).unwrap();
+    rhel.active.remove("firewalld");
+    assert_eq!(paths(&lab("iptables"), &rhel), ["/etc/sysconfig/iptables"]);
+    assert_eq!(paths(&lab("auto"), &rhel), ["/etc/sysconfig/nftables.conf"]);
+    let cmd = handler(&lab("auto"), &rhel, "head-nftables");
+    assert_eq!(
+        cmd,
+        "nft_load /etc/sysconfig/nftables.conf && systemctl enable --quiet nftables"
+    );
+    let debian = facts_for("ifupdown");
+    assert_eq!(paths(&lab("auto"), &debian), ["/etc/iptables/rules.v4"]);
+    assert_eq!(
+        handler(&lab("auto"), &debian, "head-firewall"),
+        "iptables-restore /etc/iptables/rules.v4 && nft_drop_own"
+    );
+}
