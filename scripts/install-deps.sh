@@ -34,6 +34,9 @@ PKGS=(
   # time for each tool's peak RSS.
   python3-venv
   time
+  # `netplan generate` validates the rendered netplan files in the tests
+  # (its systemd generator reads /etc/netplan, which this machine leaves empty).
+  netplan.io
 )
 
 missing=()

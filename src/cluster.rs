@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub use crate::inventory::{
-    Addressing, HostfileFlavor, LanPolicy, MpiInstall, NfsServer, PackagePolicy, TransportKind,
+    Addressing, FirewallBackend, HostfileFlavor, LanPolicy, MpiInstall, NetStack, NfsServer,
+    PackagePolicy, TransportKind,
 };
 pub use crate::values::SshTarget;
 use crate::values::{Hostname, Iface, Mac, SharedDir};
@@ -59,6 +60,8 @@ pub struct Head {
     pub wan_iface: Iface,
     pub lan_iface: Iface,
     pub lan_ip: Ipv4Addr,
+    /// The inventory's pin (`Auto`: chosen from the facts).
+    pub network: NetStack,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -75,6 +78,8 @@ pub struct Worker {
     /// Reached by a jump through the head (no `ssh:` override in the inventory).
     pub via_head: bool,
     pub sudo: bool,
+    /// The inventory's pin (`Auto`: chosen from the facts).
+    pub network: NetStack,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -103,6 +108,8 @@ pub struct Firewall {
     /// Sorted, unique, always containing 22.
     pub wan_tcp_ports: Vec<u16>,
     pub lan: LanPolicy,
+    /// The inventory's pin (`Auto`: chosen per node from its facts).
+    pub backend: FirewallBackend,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -137,6 +137,34 @@ struct TemplateNode<'a> {
     /// `upstream_dns`, else the head's own resolvers).
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream_dns: Option<Vec<std::net::Ipv4Addr>>,
+    /// The LAN interface as the network stacks' templates render it.
+    net: Option<NetTemplate<'a>>,
+}
+
+/// The LAN interface's settings for every stack's template.
+#[derive(Debug, Serialize)]
+struct NetTemplate<'a> {
+    iface: &'a str,
+    /// `10.0.0.1/24`
+    address: String,
+    /// A worker with `addressing: dhcp`.
+    dhcp: bool,
+    /// Static workers: the head (route and resolver). None on the head.
+    gateway: Option<std::net::Ipv4Addr>,
+    /// netplan's renderer when the node's netplan uses NetworkManager.
+    netplan_renderer: Option<&'static str>,
+}
+
+fn net_template<'a>(s: &Subject<'a>) -> NetTemplate<'a> {
+    let worker = s.node.role() == Role::Worker;
+    let dhcp = worker && s.cluster.lan.addressing == crate::cluster::Addressing::Dhcp;
+    NetTemplate {
+        iface: s.node.lan_iface(),
+        address: format!("{}/{}", s.node.ip(), s.cluster.lan.prefix),
+        dhcp,
+        gateway: (worker && !dhcp).then_some(s.cluster.head.lan_ip),
+        netplan_renderer: s.facts.net.netplan_nm.then_some("NetworkManager"),
+    }
 }
 
 /// What every node's templates share, converted to template values once
@@ -203,13 +231,10 @@ impl Shared {
     }
 
     /// Everything a template sees, for one node.
-    fn context(
-        &self,
-        node: NodeRef,
-        upstream: Option<Vec<std::net::Ipv4Addr>>,
-    ) -> minijinja::Value {
-        let mut n = template_node(node);
+    fn context(&self, s: &Subject, upstream: Option<Vec<std::net::Ipv4Addr>>) -> minijinja::Value {
+        let mut n = template_node(s.node);
         n.upstream_dns = upstream;
+        n.net = Some(net_template(s));
         minijinja::context! {
             cluster => self.cluster.clone(),
             node => minijinja::Value::from(minijinja::value::Serde(n)),
@@ -267,7 +292,20 @@ pub fn desired_for(
         NodeRef::Head(_) => Some(upstream_dns(cluster, facts, &mut out.notes)),
         NodeRef::Worker(_) => None,
     };
-    let ctx = shared.context(node, upstream);
+    // The stack and the firewall are decided from the facts (or the
+    // inventory's pins) before anything is rendered; a conflict fails
+    // this node with the reason.
+    let node_err = |message: String| Error::Usage {
+        message: format!("{}: {message}", node.name()),
+        help: None,
+    };
+    catalog::network::decide(&s).map_err(node_err)?;
+    catalog::firewall::backend(&s).map_err(|m| Error::Usage {
+        message: m,
+        help: None,
+    })?;
+    out.notes.extend(catalog::network::note(&s));
+    let ctx = shared.context(&s, upstream);
     for step in catalog::for_role(node.role()) {
         let files = render_step(&s, templates, shared, step, &ctx)?;
         if !files.is_empty() {
@@ -383,6 +421,7 @@ fn template_node(node: NodeRef) -> TemplateNode {
             iface: None,
             slots: None,
             upstream_dns: None,
+            net: None,
         },
         NodeRef::Worker(w) => TemplateNode {
             name: &w.name,
@@ -394,6 +433,7 @@ fn template_node(node: NodeRef) -> TemplateNode {
             iface: Some(&w.iface),
             slots: Some(w.slots),
             upstream_dns: None,
+            net: None,
         },
     }
 }
@@ -419,7 +459,7 @@ fn render_step(
             owner: "root",
             group: "root",
             manage: f.manage,
-            validator: step.validator,
+            validator: f.validator.or(step.validator),
             content,
             secret: f.secret,
         });
@@ -447,7 +487,7 @@ mod tests {
         let t = Templates::load(None).unwrap();
         let facts = crate::facts::parse(
             "@@resolver 127.0.0.53\n@@resolver 10.77.0.7\n@@resolver 9.9.9.9\n\
-             @@resolver 198.51.100.2\n@@addr eth0 198.51.100.2/24\n@@resolver 9.9.9.9\n@@done\n",
+             @@resolver 198.51.100.2\n@@addr eth0 198.51.100.2/24\n@@resolver 9.9.9.9\n@@ifupdown classic\n@@done\n",
         )
         .unwrap();
         let d = desired(&c, &t, "head", &facts).unwrap();

@@ -83,6 +83,40 @@ pub struct RawHead {
     pub wan_iface: S<String>,
     pub lan_iface: S<String>,
     pub lan_ip: S<String>,
+    /// The head's network stack when the facts are not enough (default auto).
+    #[serde(default)]
+    pub network: Option<S<NetStack>>,
+}
+
+/// A network stack clusterctl can render for (`auto`: the one the node runs,
+/// from its facts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetStack {
+    #[default]
+    Auto,
+    /// `/etc/network/interfaces.d/` and `ifup` (Debian, Alpine's ifupdown-ng).
+    Ifupdown,
+    /// NetworkManager keyfiles and `nmcli` (Raspberry Pi OS, RHEL 9).
+    Networkmanager,
+    /// `/etc/systemd/network/*.network` and `networkctl`.
+    Networkd,
+    /// `/etc/netplan/*.yaml` and `netplan apply` (Ubuntu).
+    Netplan,
+}
+
+/// Which firewall the nodes get (`auto`: from each node's facts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirewallBackend {
+    #[default]
+    Auto,
+    /// iptables-restore rules (`/etc/iptables/rules.v4`), with the variant
+    /// (legacy or nft) the node's `iptables` is.
+    Iptables,
+    /// A native nftables ruleset (`/etc/nftables.conf`, loaded at boot by
+    /// nftables.service).
+    Nftables,
 }
 
 /// How to gain root when the SSH user is not root.
@@ -146,6 +180,9 @@ pub struct RawWorker {
     /// The worker's LAN interface (default eth0).
     #[serde(default)]
     pub iface: Option<S<String>>,
+    /// The worker's network stack when the facts are not enough (default auto).
+    #[serde(default)]
+    pub network: Option<S<NetStack>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +229,9 @@ pub struct RawFirewall {
     pub wan_tcp_ports: Vec<S<u16>>,
     #[serde(default)]
     pub lan: Option<S<LanPolicy>>,
+    /// `auto` (default), `iptables` or `nftables`.
+    #[serde(default)]
+    pub backend: Option<S<FirewallBackend>>,
 }
 
 /// What the firewall accepts from the LAN.

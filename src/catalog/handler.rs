@@ -14,8 +14,11 @@ pub enum Handler {
     IfUp,
     /// `sysctl -p FILE`
     SysctlLoad,
-    /// `iptables-restore FILE`
+    /// `iptables-restore FILE` (and clusterctl's nftables table, from an
+    /// earlier backend, removed).
     IptablesRestore,
+    /// `nft -f FILE`, and nftables.service enabled (it loads the file at boot).
+    NftLoad,
     /// Restart (and enable) the named service with the node's init system.
     Restart(&'static str),
     /// `exportfs -ra`
@@ -33,6 +36,7 @@ impl std::fmt::Display for Handler {
             Handler::IfUp => f.write_str("bring the interface up"),
             Handler::SysctlLoad => f.write_str("load sysctl settings"),
             Handler::IptablesRestore => f.write_str("load firewall rules"),
+            Handler::NftLoad => f.write_str("load the nftables ruleset"),
             Handler::Restart(s) => write!(f, "restart {s}"),
             Handler::ExportfsReload => f.write_str("re-export NFS shares"),
             Handler::MountNfs => f.write_str("mount NFS shares"),
@@ -45,7 +49,10 @@ impl Handler {
     /// Activating it can cut the controller's path to the node (a firewall
     /// or an interface): apply arms a revert first (commit-confirm).
     pub fn can_cut_path(self) -> bool {
-        matches!(self, Handler::IfUp | Handler::IptablesRestore)
+        matches!(
+            self,
+            Handler::IfUp | Handler::IptablesRestore | Handler::NftLoad
+        )
     }
 
     /// The command this handler runs on the node, given the step's files
@@ -60,9 +67,21 @@ impl Handler {
                 .join(" && ")
         };
         Ok(match self {
-            Handler::IfUp => format!("ifup_safe {}", shell_quote(s.node.lan_iface())),
+            Handler::IfUp => super::network::activate(s)?,
             Handler::SysctlLoad => each("sysctl -p"),
-            Handler::IptablesRestore => each("iptables-restore"),
+            Handler::IptablesRestore => {
+                // Debian's netfilter-persistent is enabled by its package;
+                // RHEL's iptables-services and Alpine's iptables service are not.
+                let boot = if s.facts.package_manager == crate::facts::PackageManager::Apt
+                    || s.facts.init == InitSystem::Unknown
+                {
+                    String::new()
+                } else {
+                    format!(" && {}", enable(s, "iptables")?)
+                };
+                format!("{} && nft_drop_own{boot}", each("iptables-restore"))
+            }
+            Handler::NftLoad => format!("{} && {}", each("nft_load"), enable(s, "nftables")?),
             Handler::Restart(svc) => restart(s, svc)?,
             Handler::ExportfsReload => "exportfs -ra".to_string(),
             Handler::Hostname => {
@@ -99,25 +118,42 @@ impl Handler {
     pub fn tools(self, s: &Subject) -> Vec<Tool> {
         match self {
             // The session's interface is skipped, so it needs nothing.
-            Handler::IfUp if s.facts.session_iface.as_deref() == Some(s.node.lan_iface()) => {
-                vec![]
-            }
-            Handler::IfUp => vec![
-                Tool::new("ifup", "ifupdown"),
-                Tool::new("ifdown", "ifupdown"),
-            ],
+            Handler::IfUp => super::network::tools(s),
             Handler::SysctlLoad => vec![Tool::new("sysctl", "procps")],
             Handler::IptablesRestore => vec![Tool::new("iptables-restore", "iptables")],
+            Handler::NftLoad => {
+                let mut t = vec![Tool::new("nft", "nftables")];
+                t.extend(init_tool(s));
+                t
+            }
             Handler::ExportfsReload => vec![Tool::new("exportfs", "nfs-kernel-server")],
             Handler::MountNfs => vec![Tool::new("mount.nfs", "nfs-common")],
             Handler::Hostname => vec![Tool::new("hostname", "hostname")],
-            Handler::Restart(_) => match s.facts.init {
-                InitSystem::Systemd => vec![Tool::new("systemctl", "systemd")],
-                InitSystem::Openrc => vec![Tool::new("rc-service", "openrc")],
-                InitSystem::Sysvinit | InitSystem::Unknown => vec![],
-            },
+            Handler::Restart(_) => init_tool(s),
         }
     }
+}
+
+/// The init system's service command.
+fn init_tool(s: &Subject) -> Vec<Tool> {
+    match s.facts.init {
+        InitSystem::Systemd => vec![Tool::new("systemctl", "systemd")],
+        InitSystem::Openrc => vec![Tool::new("rc-service", "openrc")],
+        InitSystem::Sysvinit | InitSystem::Unknown => vec![],
+    }
+}
+
+/// Enable a service at boot (without starting it) with the node's init system.
+fn enable(s: &Subject, svc: &str) -> Result<String, String> {
+    let q = shell_quote(svc);
+    Ok(match s.facts.init {
+        InitSystem::Systemd => format!("systemctl enable --quiet {q}"),
+        InitSystem::Openrc => format!("rc-update add {q} default >/dev/null"),
+        InitSystem::Sysvinit => format!(
+            "if command -v update-rc.d >/dev/null 2>&1; then update-rc.d {q} defaults >/dev/null 2>&1; update-rc.d {q} enable >/dev/null 2>&1; fi"
+        ),
+        InitSystem::Unknown => return Err(restart(s, svc).unwrap_err()),
+    })
 }
 
 /// Restart and enable a service with the node's init system.

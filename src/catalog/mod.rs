@@ -7,9 +7,11 @@
 //! walk this list; adding a managed file, a handler or a stack touches this
 //! catalog and a template, nothing else.
 
+pub mod firewall;
 mod handler;
 mod mpi_ssh;
 mod nfs;
+pub mod network;
 mod packages;
 mod validator;
 
@@ -17,7 +19,7 @@ pub use handler::Handler;
 pub use packages::{install_script, Package, PackageManager};
 pub use validator::Validator;
 
-use crate::cluster::{Addressing, Cluster, HostfileFlavor, NodeRef, Role};
+use crate::cluster::{Cluster, HostfileFlavor, NodeRef, Role};
 use crate::facts::Facts;
 
 /// What a condition, a handler's command or its tools look at: the cluster,
@@ -53,6 +55,10 @@ pub const PROBED_TOOLS: &[&str] = &[
     "ifdown",
     "sysctl",
     "iptables-restore",
+    "nft",
+    "nmcli",
+    "networkctl",
+    "netplan",
     "dnsmasq",
     "service",
     "systemctl",
@@ -98,6 +104,8 @@ pub struct FileSpec {
     pub when: fn(&Subject) -> bool,
     /// Its content is never shown (a private key): diffs are masked.
     pub secret: bool,
+    /// What checks a candidate of this file (else the step's validator).
+    pub validator: Option<Validator>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -119,9 +127,6 @@ fn always(_: &Subject) -> bool {
 fn nfs(s: &Subject) -> bool {
     s.cluster.nfs.enabled
 }
-fn static_addressing(s: &Subject) -> bool {
-    s.cluster.lan.addressing == Addressing::Static
-}
 fn openmpi(s: &Subject) -> bool {
     s.cluster.mpi.hostfiles.contains(&HostfileFlavor::Openmpi)
 }
@@ -137,6 +142,7 @@ const fn whole(template: &'static str, path: &'static str, when: fn(&Subject) ->
         manage: Manage::Whole,
         when,
         secret: false,
+        validator: None,
     }
 }
 const fn block(template: &'static str, path: &'static str, when: fn(&Subject) -> bool) -> FileSpec {
@@ -147,6 +153,7 @@ const fn block(template: &'static str, path: &'static str, when: fn(&Subject) ->
         manage: Manage::Block,
         when,
         secret: false,
+        validator: None,
     }
 }
 
@@ -162,9 +169,6 @@ const HOSTFILES: &[FileSpec] = &[
         mpich,
     ),
 ];
-
-/// The firewall's tools and what loads its rules at boot.
-const FIREWALL: &[Package] = &[packages::IPTABLES, packages::IPTABLES_PERSISTENT];
 
 /// The node's name: `/etc/hostname` (no header: some readers take the
 /// first line as the name).
@@ -186,11 +190,7 @@ pub const STEPS: &[Step] = &[
         id: "head-lan-interface",
         title: "LAN interface (static address)",
         role: Role::Head,
-        files: &[whole(
-            "head/etc/network/interfaces.d/clusterctl.j2",
-            "/etc/network/interfaces.d/clusterctl",
-            always,
-        )],
+        files: network::HEAD_FILES,
         validator: None,
         handler: Some(Handler::IfUp),
         packages: &[],
@@ -212,17 +212,19 @@ pub const STEPS: &[Step] = &[
         id: "head-firewall",
         title: "firewall and NAT",
         role: Role::Head,
-        files: &[FileSpec {
-            mode: 0o640,
-            ..whole(
-                "head/etc/iptables/rules.v4.j2",
-                "/etc/iptables/rules.v4",
-                always,
-            )
-        }],
+        files: firewall::HEAD_IPTABLES,
         validator: Some(Validator::IptablesRestore),
         handler: Some(Handler::IptablesRestore),
-        packages: FIREWALL,
+        packages: firewall::IPTABLES_PACKAGES,
+    },
+    Step {
+        id: "head-nftables",
+        title: "firewall and NAT (nftables)",
+        role: Role::Head,
+        files: firewall::HEAD_NFT,
+        validator: Some(Validator::Nft),
+        handler: Some(Handler::NftLoad),
+        packages: firewall::NFT_PACKAGES,
     },
     Step {
         id: "head-hosts",
@@ -285,18 +287,7 @@ pub const STEPS: &[Step] = &[
         id: "worker-interface",
         title: "LAN interface",
         role: Role::Worker,
-        files: &[
-            whole(
-                "worker/etc/network/interfaces.d/clusterctl.j2",
-                "/etc/network/interfaces.d/clusterctl",
-                always,
-            ),
-            whole(
-                "worker/etc/resolv.conf.j2",
-                "/etc/resolv.conf",
-                static_addressing,
-            ),
-        ],
+        files: network::WORKER_FILES,
         validator: None,
         handler: Some(Handler::IfUp),
         packages: &[],
@@ -323,17 +314,19 @@ pub const STEPS: &[Step] = &[
         id: "worker-firewall",
         title: "firewall",
         role: Role::Worker,
-        files: &[FileSpec {
-            mode: 0o640,
-            ..whole(
-                "worker/etc/iptables/rules.v4.j2",
-                "/etc/iptables/rules.v4",
-                always,
-            )
-        }],
+        files: firewall::WORKER_IPTABLES,
         validator: Some(Validator::IptablesRestore),
         handler: Some(Handler::IptablesRestore),
-        packages: FIREWALL,
+        packages: firewall::IPTABLES_PACKAGES,
+    },
+    Step {
+        id: "worker-nftables",
+        title: "firewall (nftables)",
+        role: Role::Worker,
+        files: firewall::WORKER_NFT,
+        validator: Some(Validator::Nft),
+        handler: Some(Handler::NftLoad),
+        packages: firewall::NFT_PACKAGES,
     },
     Step {
         id: "worker-mpi-hostfile",

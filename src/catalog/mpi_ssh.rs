@@ -32,6 +32,7 @@ const fn root_block(template: &'static str, path: &'static str, mode: u32) -> Fi
         manage: Manage::Block,
         when: keyed,
         secret: false,
+        validator: None,
     }
 }
 

@@ -35,6 +35,8 @@ const fn same(name: &'static str) -> Package {
 
 pub const DNSMASQ: Package = same("dnsmasq");
 pub const IPTABLES: Package = same("iptables");
+/// nft and nftables.service (which loads the ruleset at boot).
+pub const NFTABLES: Package = same("nftables");
 /// Loads /etc/iptables/rules.v4 at boot.
 pub const IPTABLES_PERSISTENT: Package = Package {
     apt: Some("iptables-persistent"),

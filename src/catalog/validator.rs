@@ -10,6 +10,11 @@ pub enum Validator {
     Dnsmasq,
     /// `iptables-restore --test FILE`
     IptablesRestore,
+    /// `nft -c -f FILE`
+    Nft,
+    /// `netplan generate` on the candidate alone, in a scratch root
+    /// (`netplan_check` in write.sh).
+    Netplan,
 }
 
 impl Validator {
@@ -19,6 +24,8 @@ impl Validator {
         match self {
             Validator::Dnsmasq => format!("dnsmasq --test \"--conf-file=${var}\""),
             Validator::IptablesRestore => format!("iptables-restore --test \"${var}\""),
+            Validator::Nft => format!("nft -c -f \"${var}\""),
+            Validator::Netplan => format!("netplan_check \"${var}\" 90-clusterctl.yaml"),
         }
     }
 
@@ -26,6 +33,8 @@ impl Validator {
         match self {
             Validator::Dnsmasq => vec![Tool::new("dnsmasq", "dnsmasq")],
             Validator::IptablesRestore => vec![Tool::new("iptables-restore", "iptables")],
+            Validator::Nft => vec![Tool::new("nft", "nftables")],
+            Validator::Netplan => vec![Tool::new("netplan", "netplan.io")],
         }
     }
 }

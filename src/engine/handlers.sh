@@ -28,3 +28,35 @@ ifup_safe() { # IFACE: never take down the interface carrying this session
   ifdown --force -- "$1" >/dev/null 2>&1 || true
   ifup -- "$1"
 }
+skip_session() { # IFACE WHAT: true (with a note) when IFACE must not be touched
+  if [ "$1" = "$session_if" ]; then
+    echo "@@note $1 carries this SSH session: $2" >&3
+    return 0
+  fi
+  if [ "$session_if" = "?" ]; then
+    echo "@@note cannot tell which interface carries this SSH session: $2" >&3
+    return 0
+  fi
+  return 1
+}
+nm_up_safe() { # IFACE FILE PROFILE: NetworkManager reads the keyfile, then activates it
+  nmcli connection load "$2" || return 1
+  skip_session "$1" "profile $3 loaded, not activated; it takes effect at the next activation or boot" && return 0
+  nmcli -w 30 connection up id "$3" ifname "$1" >/dev/null
+}
+networkd_up_safe() { # IFACE: networkd re-reads its files and reconfigures IFACE
+  skip_session "$1" "networkd not reloaded; its new settings take effect at the next boot" && return 0
+  networkctl reload && networkctl reconfigure "$1"
+}
+netplan_apply_safe() { # IFACE: netplan renders and applies
+  skip_session "$1" "netplan generated, not applied; its new settings take effect at the next boot" && { netplan generate; return; }
+  netplan apply
+}
+nft_load() { # FILE: clusterctl's ruleset (without the file, as after a revert of its creation, its tables go)
+  if [ -f "$1" ]; then nft -f "$1"; else nft_drop_own; fi
+}
+nft_drop_own() { # clusterctl's nftables table, left by an earlier backend
+  command -v nft >/dev/null 2>&1 || return 0
+  nft delete table ip clusterctl >/dev/null 2>&1
+  return 0
+}

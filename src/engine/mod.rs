@@ -138,7 +138,9 @@ mod tests {
     /// Probe output for a node that has `files` exactly (or nothing) and every tool.
     fn probe_answer(files: &[RenderedFile], present: bool) -> String {
         let b64 = base64::engine::general_purpose::STANDARD;
-        let mut s = String::from("@@os debian 12\n@@init sysvinit\n@@iptables nf_tables\n");
+        let mut s = String::from(
+            "@@os debian 12\n@@init sysvinit\n@@iptables nf_tables\n@@ifupdown classic\n",
+        );
         for t in PROBED_TOOLS {
             s.push_str(&format!("@@tool {t}\n"));
         }

@@ -4,6 +4,9 @@
 //! `confirm.rs`.) These checks model the built-in firewall policy: the head
 //! accepts SSH on the WAN (the inventory's ports) and, on the LAN, from the
 //! LAN (`trust`) or on port 22 (`ssh-only`); a worker accepts only the LAN.
+//! That policy is the same under both firewall backends (iptables-restore
+//! rules and the native nftables table: `tests/integration/stacks.rs`
+//! compares the ports each opens), so these checks hold for either.
 
 use std::net::IpAddr;
 

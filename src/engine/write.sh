@@ -42,6 +42,14 @@ check() { # PATH COMMAND...: validate a candidate
     fail=1
   fi
 }
+netplan_check() { # CANDIDATE NAME: `netplan generate` on the candidate alone, in a scratch root
+  nr=$(mktemp -d) || return 1
+  mkdir -p "$nr/etc/netplan" && cp "$1" "$nr/etc/netplan/$2" && chmod 0600 "$nr/etc/netplan/$2" &&
+    netplan generate --root-dir "$nr"
+  nrc=$?
+  rm -rf "$nr"
+  return $nrc
+}
 backup() { # PATH
   [ -e "$1" ] || return 0
   if mkdir -p -- "$bk${1%/*}" && chmod 0700 "${bk%/*}" && cp -p -- "$1" "$bk$1"; then

@@ -7,9 +7,15 @@
 //! base64-encoded between `@@file` and `@@end`) parsed here. Pure apart from
 //! the one `Transport::run`.
 
-use std::collections::BTreeMap;
+mod firewall;
+mod netstack;
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
+
+pub use firewall::{choose as choose_firewall, FirewallFacts, FirewallInput, NFT_TABLE};
+pub use netstack::{stack_name, NetConf, NetFacts};
 
 use crate::node_state::OWED_FILE;
 use crate::transport::{shell_quote, Transport, TransportError};
@@ -64,6 +70,16 @@ pub struct Facts {
     pub packages: std::collections::BTreeSet<String>,
     /// Steps whose handler an earlier apply still owes (see `node_state::OWED_FILE`).
     pub owed: Vec<String>,
+    /// Services running (`NetworkManager`, `systemd-networkd`,
+    /// `systemd-resolved`, `firewalld`, `nftables`) and enabled at boot.
+    pub active: BTreeSet<String>,
+    pub enabled: BTreeSet<String>,
+    /// The network stack's configuration (see `netstack.rs`).
+    #[serde(skip)]
+    pub net: NetFacts,
+    /// The firewall's loaded rules (see `firewall.rs`).
+    #[serde(skip)]
+    pub fw: FirewallFacts,
     #[serde(skip)]
     pub files: BTreeMap<String, Observed>,
 }
@@ -91,7 +107,31 @@ impl Facts {
         f.init = InitSystem::Systemd;
         f.iptables = "nf_tables".into();
         f.package_manager = PackageManager::Apt;
+        f.net.ifupdown = Some("classic".into());
         f
+    }
+
+    /// The network stack this node runs (None: none recognised).
+    pub fn net_stack(&self) -> Option<crate::inventory::NetStack> {
+        self.net.detect(&self.active)
+    }
+
+    /// The firewall backend for this node under the inventory's pin.
+    pub fn firewall_backend(
+        &self,
+        pin: crate::inventory::FirewallBackend,
+    ) -> Result<crate::inventory::FirewallBackend, String> {
+        choose_firewall(
+            pin,
+            &FirewallInput {
+                iptables: &self.iptables,
+                nft: self.nft,
+                active: &self.active,
+                enabled: &self.enabled,
+                dnf: self.package_manager == PackageManager::Dnf,
+                fw: &self.fw,
+            },
+        )
     }
 
     fn empty() -> Facts {
@@ -113,6 +153,10 @@ impl Facts {
             package_manager: PackageManager::Unknown,
             packages: Default::default(),
             owed: Vec::new(),
+            active: BTreeSet::new(),
+            enabled: BTreeSet::new(),
+            net: NetFacts::default(),
+            fw: FirewallFacts::default(),
             files: BTreeMap::new(),
         }
     }
@@ -247,8 +291,16 @@ pub fn parse(text: &str) -> Result<Facts, String> {
                 let (path, observed) = parse_file(line, rest, &mut lines)?;
                 f.files.insert(path, observed);
             }
+            "@@active" => {
+                f.active.insert(rest.trim().to_string());
+            }
+            "@@enabled" => {
+                f.enabled.insert(rest.trim().to_string());
+            }
             "@@done" => done = true,
-            _ => {}
+            _ => {
+                let _ = f.net.parse_line(key, rest) || f.fw.parse_line(key, rest);
+            }
         }
     }
     if !done {
@@ -329,3 +381,6 @@ mod tests {
         assert!(parse("@@file /etc/hosts 644 root root\naGVsbG8K\n").is_err());
     }
 }
+
+#[cfg(test)]
+mod fixtures;

@@ -249,6 +249,12 @@ fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagn
             wan_iface,
             lan_iface,
             lan_ip,
+            network: raw
+                .head
+                .network
+                .as_ref()
+                .map(|n| n.value)
+                .unwrap_or_default(),
         },
         domain,
         workers: p.workers,

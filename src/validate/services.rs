@@ -6,7 +6,8 @@ use std::path::Path;
 
 use super::Diags;
 use crate::cluster::{
-    Export, Firewall, HostfileFlavor, LanPolicy, Mpi, Nfs, NfsServer, SshSettings, SshTarget,
+    Export, Firewall, FirewallBackend, HostfileFlavor, LanPolicy, Mpi, Nfs, NfsServer,
+    SshSettings, SshTarget,
 };
 use crate::inventory::{loc, RawExport, RawFirewall, RawInventory, RawMpi, RawNfs, S};
 use crate::values::{
@@ -252,7 +253,11 @@ pub(super) fn firewall(
         ports.insert(t.port);
     }
     let mut lan = LanPolicy::default();
+    let mut backend = FirewallBackend::default();
     if let Some(fw) = raw {
+        if let Some(b) = &fw.backend {
+            backend = b.value;
+        }
         for p in &fw.wan_tcp_ports {
             if p.value == 0 {
                 d.err(
@@ -272,5 +277,6 @@ pub(super) fn firewall(
     Firewall {
         wan_tcp_ports: ports.into_iter().collect(),
         lan,
+        backend,
     }
 }

@@ -12,7 +12,7 @@ use super::Diags;
 use crate::cluster::{SshTarget, Worker};
 use crate::error::Location;
 use crate::hostlist;
-use crate::inventory::{loc, RawWorker, S};
+use crate::inventory::{loc, NetStack, RawWorker, S};
 use crate::values::{parse_ssh_target, shown, Hostname, Iface, Mac};
 
 /// The worker's LAN interface when the inventory names none.
@@ -31,6 +31,7 @@ pub(super) struct WorkerDraft {
     ssh: Option<SshTarget>,
     /// None: the inventory's value was wrong (reported).
     iface: Option<Iface>,
+    network: NetStack,
 }
 
 /// Names unique (the head's included) and explicit addresses in the LAN,
@@ -159,6 +160,7 @@ pub(super) fn resolve(
             ssh,
             via_head,
             sudo: defaults.sudo,
+            network: p.network,
         });
     }
     (workers, taken)
@@ -230,6 +232,7 @@ pub(super) fn check_macs(d: &mut Diags, drafts: &[WorkerDraft]) {
 
 /// What a worker entry gives every node it names.
 struct Shared {
+    network: NetStack,
     slots: Option<u32>,
     iface: Option<Iface>,
     ssh: Option<SshTarget>,
@@ -244,6 +247,7 @@ pub(super) fn expand_worker(
 ) {
     let w = &entry.value;
     let shared = Shared {
+        network: w.network.as_ref().map(|n| n.value).unwrap_or_default(),
         slots: w.slots.as_ref().map(|s| s.value),
         iface: iface(d, w.iface.as_ref()),
         ssh: w.ssh.as_ref().and_then(|s| {
@@ -384,6 +388,7 @@ fn single_entry(
         slots: shared.slots,
         ssh: shared.ssh,
         iface: shared.iface,
+        network: shared.network,
     })
 }
 
@@ -458,6 +463,7 @@ fn range_entry(
             slots: shared.slots,
             ssh: None,
             iface: shared.iface.clone(),
+            network: shared.network,
         });
     }
     out

@@ -1585,7 +1585,7 @@ fn supervisors(lab: &Lab) -> Vec<(String, Proc)> {
 }
 
 /// Wait until `host` holds `ip` on its eth0 (its DHCP lease from the head).
-fn wait_for_lease(lab: &Lab, host: &str, ip: &str, secs: u64) {
+pub(crate) fn wait_for_lease(lab: &Lab, host: &str, ip: &str, secs: u64) {
     let deadline = Instant::now() + Duration::from_secs(secs);
     loop {
         let addr = lab.sh(host, "ip -4 -o addr show dev eth0");

@@ -5,6 +5,8 @@ mod cli;
 mod cluster_job;
 mod corpus;
 pub(crate) mod lab;
+mod lab_stacks;
 mod pty;
 mod render;
+mod stacks;
 mod terminal;
