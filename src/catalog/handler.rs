@@ -148,7 +148,8 @@ fn enable(s: &Subject, svc: &str) -> Result<String, String> {
     let q = shell_quote(svc);
     Ok(match s.facts.init {
         InitSystem::Systemd => format!("systemctl enable --quiet {q}"),
-        InitSystem::Openrc => format!("rc-update add {q} default >/dev/null"),
+        // An already added service is not a failure.
+        InitSystem::Openrc => format!("{{ rc-update add {q} default >/dev/null 2>&1 || true; }}"),
         InitSystem::Sysvinit => format!(
             "if command -v update-rc.d >/dev/null 2>&1; then update-rc.d {q} defaults >/dev/null 2>&1; update-rc.d {q} enable >/dev/null 2>&1; fi"
         ),
