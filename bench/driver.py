@@ -152,8 +152,15 @@ def setup(c, n):
                 with open(os.path.join(c.render, node) + f["path"], "rb") as src:
                     sha = hashlib.sha256(src.read()).hexdigest()
                 assert c.reference[node][f["path"]].startswith(sha), (node, f["path"])
+    # The bench's session_if, then clusterctl's own handler functions
+    # (ifup_safe, nft_load, …): the commands in the report call them.
     with open(os.path.join(HERE, "prelude.sh")) as f:
         prelude = f.read()
+    with open(os.path.join(HERE, "..", "src", "engine", "handlers.sh")) as f:
+        prelude += f.read()
+    c.prelude_path = os.path.join(c.work, "prelude.sh")
+    with open(c.prelude_path, "w") as f:
+        f.write(prelude)
     c.ansible_inventory = os.path.join(c.work, "ansible-inventory.ini")
     with open(c.ansible_inventory, "w") as f:
         f.write("[head]\nhead\n[workers]\n" + "\n".join(lab.workers) + "\n")

@@ -69,6 +69,7 @@ class Tools:
             "BENCH_KNOWN_HOSTS": c.pyinfra_known_hosts,
             "BENCH_WORKERS": " ".join(c.lab.workers),
             "BENCH_MANIFEST": c.manifest_path,
+            "BENCH_PRELUDE": c.prelude_path,
             "BENCH_RENDER": c.render_alt if mode == "diff" else c.render,
             "BENCH_MERGED": c.merged_alt if mode == "diff" else c.merged,
         }

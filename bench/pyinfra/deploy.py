@@ -18,7 +18,7 @@ from pyinfra.operations.util import any_changed
 manifest = json.load(open(os.environ["BENCH_MANIFEST"]))
 render = os.environ["BENCH_RENDER"]
 merged = os.environ["BENCH_MERGED"]
-with open(os.path.join(os.path.dirname(__file__), "..", "prelude.sh")) as f:
+with open(os.environ["BENCH_PRELUDE"]) as f:
     prelude = f.read()
 role = host.data.role
 
