@@ -3,16 +3,16 @@
 mod add_node;
 mod apply;
 mod check;
+mod completions;
 mod confirm_plan;
 mod diff;
 mod init;
+mod init_probe;
 mod progress;
 mod prompt;
 mod remote;
 mod render;
 mod render_manifest;
-
-use clap::CommandFactory;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
@@ -34,11 +34,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             print!("{}", EXAMPLE);
             Ok(0)
         }
-        Command::Completions(args) => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(args.shell, &mut cmd, "clusterctl", &mut std::io::stdout());
-            Ok(0)
-        }
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
+        Command::CompleteNodes(args) => completions::complete_nodes(args),
         Command::Lab(cmd) => crate::lab::run(cmd),
     }
 }

@@ -58,7 +58,7 @@ pub fn run(args: RenderArgs) -> Result<i32> {
                 Ok(())
             })?;
             let names = cluster.node_names();
-            for gone in manifest.finish(dir, |n| names.iter().any(|x| *x == n))? {
+            for gone in manifest.finish(dir, |n| names.contains(&n))? {
                 println!("{gone}: removed (no longer rendered)");
             }
         }

@@ -1,7 +1,9 @@
 //! The one integration-test binary. Each module is one area.
 
 mod cli;
+mod completion;
 mod corpus;
+mod inventory_doc;
 pub(crate) mod lab;
 mod pty;
 mod render;
