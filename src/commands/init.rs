@@ -156,53 +156,64 @@ fn look_at_head(head: Option<&str>, config: Option<&Path>) -> Option<init_probe:
     }
 }
 
+/// One question: its prompt, default and check.
+type Question<'a> = (&'static str, Option<String>, prompt::Check<'a>);
+
 /// Ask for one answer, checked on its own and against the answers given
 /// so far (the LAN interface is not the WAN one, the head's address and
 /// the pool lie in the LAN).
 fn ask_field(args: &mut InitArgs, flag: &str, facts: Option<&init_probe::HeadFacts>) -> Result<()> {
-    let wan = args.wan_iface.clone();
-    let lan_if = args.lan_iface.clone();
+    let (prompt, default, check) = match flag {
+        "--wan-iface" | "--lan-iface" => iface_question(args, flag, facts),
+        _ => question(args, flag),
+    };
+    let answer = prompt::ask(prompt, default.as_deref(), check)?;
+    *field(args, flag) = (!answer.is_empty()).then_some(answer);
+    Ok(())
+}
+
+/// The head's WAN or LAN interface: proposed from the probe when there was
+/// one, an interface the head has, not the other one.
+fn iface_question(
+    args: &InitArgs,
+    flag: &str,
+    facts: Option<&init_probe::HeadFacts>,
+) -> Question<'static> {
     let names: Vec<String> = facts.map_or(Vec::new(), |f| {
         f.ifaces.iter().map(|i| i.name.clone()).collect()
     });
-    let known = move |s: &str| on_head(s, &names);
-    let known2 = known.clone();
-    let proposed_wan = facts.and_then(|f| f.wan()).unwrap_or("eth0").to_string();
-    let proposed_lan = facts.and_then(|f| f.lan()).map(str::to_string);
+    let (prompt, other, what, proposed) = if flag == "--wan-iface" {
+        let proposed = facts.and_then(|f| f.wan()).unwrap_or("eth0").to_string();
+        let prompt = "Head interface to the outside network (WAN)";
+        (prompt, args.lan_iface.clone(), "the LAN", proposed)
+    } else {
+        let wan = args.wan_iface.as_deref();
+        let fallback = if wan == Some("eth1") { "eth0" } else { "eth1" };
+        let proposed = facts.and_then(|f| f.lan()).unwrap_or(fallback).to_string();
+        let prompt = "Head interface to the cluster switch (LAN)";
+        (prompt, args.wan_iface.clone(), "the WAN", proposed)
+    };
+    let check: prompt::Check = Box::new(move |s| {
+        values::check_iface(s)?;
+        on_head(s, &names)?;
+        same_iface(s, other.as_deref(), what)
+    });
+    (prompt, Some(proposed), check)
+}
+
+/// Every other answer, with its default and check.
+fn question(args: &InitArgs, flag: &str) -> Question<'static> {
     let lan = args
         .lan
         .as_deref()
         .and_then(|l| validate::parse_lan(l).ok());
-    let (prompt, default, check): (&str, Option<String>, prompt::Check) = match flag {
+    let problem =
+        |s: &str, what: String, help: &str| format!("`{}` {what}; {help}", values::shown(s));
+    match flag {
         "--head" => (
             "How do you reach the head over SSH? [USER@]HOST[:PORT]",
             None,
             Box::new(|s| values::parse_ssh_target(s).map(|_| ())),
-        ),
-        "--wan-iface" => (
-            "Head interface to the outside network (WAN)",
-            Some(proposed_wan),
-            Box::new(move |s| {
-                values::check_iface(s)?;
-                known(s)?;
-                same_iface(s, lan_if.as_deref(), "the LAN")
-            }),
-        ),
-        "--lan-iface" => (
-            "Head interface to the cluster switch (LAN)",
-            Some(proposed_lan.unwrap_or_else(|| {
-                let other = if wan.as_deref() == Some("eth1") {
-                    "eth0"
-                } else {
-                    "eth1"
-                };
-                other.to_string()
-            })),
-            Box::new(move |s| {
-                values::check_iface(s)?;
-                known2(s)?;
-                same_iface(s, wan.as_deref(), "the WAN")
-            }),
         ),
         "--lan" => (
             "Cluster LAN (CIDR)",
@@ -210,7 +221,7 @@ fn ask_field(args: &mut InitArgs, flag: &str, facts: Option<&init_probe::HeadFac
             Box::new(move |s| {
                 validate::parse_lan(s)
                     .map(|_| ())
-                    .map_err(|p| format!("`{}` {}; {}", values::shown(s), p.what(), p.help()))
+                    .map_err(|p| problem(s, p.what().to_string(), &p.help()))
             }),
         ),
         "--head-ip" => (
@@ -227,7 +238,7 @@ fn ask_field(args: &mut InitArgs, flag: &str, facts: Option<&init_probe::HeadFac
             Box::new(move |s| {
                 validate::parse_dhcp_range(s, lan)
                     .map(|_| ())
-                    .map_err(|p| format!("`{}` {}; {}", values::shown(s), p.what(), p.help()))
+                    .map_err(|p| problem(s, p.what(), &p.help()))
             }),
         ),
         "--domain" => (
@@ -248,10 +259,7 @@ fn ask_field(args: &mut InitArgs, flag: &str, facts: Option<&init_probe::HeadFac
                 s => check_workers(s),
             }),
         ),
-    };
-    let answer = prompt::ask(prompt, default.as_deref(), check)?;
-    *field(args, flag) = (!answer.is_empty()).then_some(answer);
-    Ok(())
+    }
 }
 
 /// When the head was probed: the interface must be one of its own.

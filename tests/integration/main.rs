@@ -1,5 +1,6 @@
 //! The one integration-test binary. Each module is one area.
 
+mod check_ux;
 mod cli;
 mod completion;
 mod corpus;
