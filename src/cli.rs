@@ -92,6 +92,16 @@ pub enum Command {
     )]
     Completions(CompletionsArgs),
 
+    /// Print the man page (roff), or write one page per subcommand into --dir
+    #[command(
+        after_help = "Example:\n  clusterctl man | man -l -\n  clusterctl man --dir /usr/local/share/man/man1"
+    )]
+    Man(ManArgs),
+
+    /// Internal: the inventory's node names, for shell completion
+    #[command(hide = true)]
+    CompleteNodes(CompleteNodesArgs),
+
     /// A virtual cluster on this Linux machine (root): try clusterctl without hardware
     #[command(subcommand)]
     Lab(LabCommand),
@@ -142,6 +152,11 @@ pub struct InitArgs {
     /// Never prompt: take defaults for everything not given
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// An ssh_config file for looking at the head when the wizard asks
+    /// about its interfaces (default: your own ssh config; not written to
+    /// the inventory)
+    #[arg(long, value_name = "FILE")]
+    pub ssh_config: Option<PathBuf>,
     /// Overwrite an existing file
     #[arg(long)]
     pub force: bool,
@@ -365,8 +380,22 @@ pub struct RemoveNodeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write clusterctl.1 and clusterctl-SUBCOMMAND.1 here instead of printing
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompleteNodesArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// bash, zsh, fish, elvish or powershell
+    /// bash, zsh, fish, elvish or powershell (bash and fish also complete
+    /// node names from the inventory after --nodes/--node)
     pub shell: clap_complete::Shell,
 }
 

@@ -150,7 +150,7 @@ impl Error {
         match self {
             Error::Read { .. } => Some("check the path; set it with -i or $CLUSTERCTL_INVENTORY".into()),
             Error::Write { .. } => Some("check the directory exists and is writable".into()),
-            Error::Exists { .. } => Some("pass --force to overwrite it, or -o to write elsewhere".into()),
+            Error::Exists { .. } => Some("pass --force to overwrite it, or -i FILE to write elsewhere".into()),
             Error::Template { .. } => Some(
                 "fix the template (an override in your templates/ directory?) or remove the override".into(),
             ),

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::Ipv4Net;
 
-use super::prompt;
+use super::{init_probe, prompt};
 use crate::cli::InitArgs;
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
@@ -65,7 +65,7 @@ pub fn run(mut args: InitArgs) -> Result<i32> {
             Err((flag, e)) if interactive => {
                 crate::print_error(&e);
                 *field(&mut args, flag) = None;
-                ask_field(&mut args, flag)?;
+                ask_field(&mut args, flag, None)?;
             }
             Err((_, e)) => return Err(e),
         }
@@ -127,52 +127,93 @@ fn output_path_is_plain(path: &std::path::Path, flag: &str) -> Result<()> {
 
 fn wizard(args: &mut InitArgs) -> Result<()> {
     eprintln!("clusterctl init: a few questions about your cluster (Ctrl-D or Ctrl-C to stop; nothing is written until the end).");
+    let mut facts = None;
     for flag in REQUIRED.iter().chain(["--workers"].iter()) {
+        if *flag == "--wan-iface" && (args.wan_iface.is_none() || args.lan_iface.is_none()) {
+            facts = look_at_head(args.head.as_deref(), args.ssh_config.as_deref());
+        }
         if field(args, flag).is_none() {
-            ask_field(args, flag)?;
+            ask_field(args, flag, facts.as_ref())?;
         }
     }
     Ok(())
 }
 
+/// Probe the head (read-only, one SSH command) to propose its interfaces.
+fn look_at_head(head: Option<&str>, config: Option<&Path>) -> Option<init_probe::HeadFacts> {
+    let target = values::parse_ssh_target(head?).ok()?;
+    eprintln!("Looking at the head ({target}) over SSH...");
+    match init_probe::probe(&target, config) {
+        Ok(f) if !f.ifaces.is_empty() => {
+            eprint!("{}", f.describe());
+            Some(f)
+        }
+        Ok(_) => None,
+        Err(why) => {
+            eprintln!("could not look at the head ({why}); answer by hand");
+            None
+        }
+    }
+}
+
+/// One question: its prompt, default and check.
+type Question<'a> = (&'static str, Option<String>, prompt::Check<'a>);
+
 /// Ask for one answer, checked on its own and against the answers given
 /// so far (the LAN interface is not the WAN one, the head's address and
 /// the pool lie in the LAN).
-fn ask_field(args: &mut InitArgs, flag: &str) -> Result<()> {
-    let wan = args.wan_iface.clone();
-    let lan_if = args.lan_iface.clone();
+fn ask_field(args: &mut InitArgs, flag: &str, facts: Option<&init_probe::HeadFacts>) -> Result<()> {
+    let (prompt, default, check) = match flag {
+        "--wan-iface" | "--lan-iface" => iface_question(args, flag, facts),
+        _ => question(args, flag),
+    };
+    let answer = prompt::ask(prompt, default.as_deref(), check)?;
+    *field(args, flag) = (!answer.is_empty()).then_some(answer);
+    Ok(())
+}
+
+/// The head's WAN or LAN interface: proposed from the probe when there was
+/// one, an interface the head has, not the other one.
+fn iface_question(
+    args: &InitArgs,
+    flag: &str,
+    facts: Option<&init_probe::HeadFacts>,
+) -> Question<'static> {
+    let names: Vec<String> = facts.map_or(Vec::new(), |f| {
+        f.ifaces.iter().map(|i| i.name.clone()).collect()
+    });
+    let (prompt, other, what, proposed) = if flag == "--wan-iface" {
+        let proposed = facts.and_then(|f| f.wan()).unwrap_or("eth0").to_string();
+        let prompt = "Head interface to the outside network (WAN)";
+        (prompt, args.lan_iface.clone(), "the LAN", proposed)
+    } else {
+        let wan = args.wan_iface.as_deref();
+        let fallback = if wan == Some("eth1") { "eth0" } else { "eth1" };
+        let proposed = facts.and_then(|f| f.lan()).unwrap_or(fallback).to_string();
+        let prompt = "Head interface to the cluster switch (LAN)";
+        (prompt, args.wan_iface.clone(), "the WAN", proposed)
+    };
+    let check: prompt::Check = Box::new(move |s| {
+        values::check_iface(s)?;
+        on_head(s, &names)?;
+        same_iface(s, other.as_deref(), what)
+    });
+    (prompt, Some(proposed), check)
+}
+
+/// Every other answer, with its default and check.
+fn question(args: &InitArgs, flag: &str) -> Question<'static> {
     let lan = args
         .lan
         .as_deref()
         .and_then(|l| validate::parse_lan(l).ok());
-    let (prompt, default, check): (&str, Option<String>, prompt::Check) = match flag {
+    let problem =
+        |s: &str, what: String, help: &str| format!("`{}` {what}; {help}", values::shown(s));
+    match flag {
         "--head" => (
             "How do you reach the head over SSH? [USER@]HOST[:PORT]",
             None,
             Box::new(|s| values::parse_ssh_target(s).map(|_| ())),
-        ),
-        "--wan-iface" => (
-            "Head interface to the outside network (WAN)",
-            Some("eth0".into()),
-            Box::new(move |s| {
-                values::check_iface(s)?;
-                same_iface(s, lan_if.as_deref(), "the LAN")
-            }),
-        ),
-        "--lan-iface" => (
-            "Head interface to the cluster switch (LAN)",
-            Some(
-                if wan.as_deref() == Some("eth1") {
-                    "eth0"
-                } else {
-                    "eth1"
-                }
-                .into(),
-            ),
-            Box::new(move |s| {
-                values::check_iface(s)?;
-                same_iface(s, wan.as_deref(), "the WAN")
-            }),
         ),
         "--lan" => (
             "Cluster LAN (CIDR)",
@@ -180,7 +221,7 @@ fn ask_field(args: &mut InitArgs, flag: &str) -> Result<()> {
             Box::new(move |s| {
                 validate::parse_lan(s)
                     .map(|_| ())
-                    .map_err(|p| format!("`{}` {}; {}", values::shown(s), p.what(), p.help()))
+                    .map_err(|p| problem(s, p.what().to_string(), &p.help()))
             }),
         ),
         "--head-ip" => (
@@ -197,7 +238,7 @@ fn ask_field(args: &mut InitArgs, flag: &str) -> Result<()> {
             Box::new(move |s| {
                 validate::parse_dhcp_range(s, lan)
                     .map(|_| ())
-                    .map_err(|p| format!("`{}` {}; {}", values::shown(s), p.what(), p.help()))
+                    .map_err(|p| problem(s, p.what(), &p.help()))
             }),
         ),
         "--domain" => (
@@ -218,10 +259,20 @@ fn ask_field(args: &mut InitArgs, flag: &str) -> Result<()> {
                 s => check_workers(s),
             }),
         ),
-    };
-    let answer = prompt::ask(prompt, default.as_deref(), check)?;
-    *field(args, flag) = (!answer.is_empty()).then_some(answer);
-    Ok(())
+    }
+}
+
+/// When the head was probed: the interface must be one of its own.
+fn on_head(s: &str, names: &[String]) -> std::result::Result<(), String> {
+    if names.is_empty() || names.iter().any(|n| n == s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the head has no interface `{}` (it has {})",
+            values::shown(s),
+            names.join(", ")
+        ))
+    }
 }
 
 fn same_iface(s: &str, other: Option<&str>, what: &str) -> std::result::Result<(), String> {

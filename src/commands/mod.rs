@@ -3,9 +3,11 @@
 mod add_node;
 mod apply;
 mod check;
+mod completions;
 mod confirm_plan;
 mod diff;
 mod init;
+mod init_probe;
 mod progress;
 mod prompt;
 mod remote;
@@ -13,8 +15,6 @@ mod remove_node;
 mod render;
 mod render_manifest;
 mod verify;
-
-use clap::CommandFactory;
 
 use crate::cli::{Cli, Command};
 use crate::error::{Error, Result};
@@ -38,11 +38,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Verify(args) => verify::run(&args, cli.verbose),
-        Command::Completions(args) => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(args.shell, &mut cmd, "clusterctl", &mut std::io::stdout());
-            Ok(0)
-        }
+        Command::Completions(args) => completions::completions(args),
+        Command::Man(args) => completions::man(args),
+        Command::CompleteNodes(args) => completions::complete_nodes(args),
         Command::Lab(cmd) => crate::lab::run(cmd),
     }
 }

@@ -1,9 +1,12 @@
 //! The one integration-test binary. Each module is one area.
 
 mod bench;
+mod check_ux;
 mod cli;
 mod cluster_job;
+mod completion;
 mod corpus;
+mod inventory_doc;
 pub(crate) mod lab;
 mod lab_stacks;
 mod pty;

@@ -55,6 +55,9 @@ impl Pty {
         // SAFETY: only async-signal-safe calls between fork and exec.
         unsafe {
             cmd.pre_exec(|| {
+                // As a shell runs a foreground job: Ctrl-C's SIGINT is not
+                // ignored even if this test runs in a background job.
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
                 libc::setsid();
                 libc::ioctl(0, libc::TIOCSCTTY, 0);
                 Ok(())

@@ -34,7 +34,10 @@ fn wizard_asks_again_after_a_wrong_answer_and_writes_the_fixed_one() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = Pty::spawn(clusterctl(dir.path(), &["init", "-i", "c.yaml"]));
     t.expect("over SSH? [USER@]HOST[:PORT]: ", T);
-    t.send("root@192.0.2.10\r");
+    // Nothing listens there: the look at the head fails at once, and the
+    // wizard goes on by hand.
+    t.send("root@127.0.0.1:1\r");
+    t.expect("could not look at the head", T);
     t.expect("(WAN) [eth0]: ", T);
     t.send("\r");
     t.expect("(LAN) [eth1]: ", T);
@@ -112,7 +115,7 @@ fn wizard_ctrl_d_and_ctrl_c_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = Pty::spawn(clusterctl(dir.path(), &["init", "-i", "c.yaml"]));
     t.expect("over SSH? [USER@]HOST[:PORT]: ", T);
-    t.send("root@192.0.2.10\r");
+    t.send("root@127.0.0.1:1\r");
     t.expect("(WAN) [eth0]: ", T);
     t.send("\x04");
     t.expect("init stopped: nothing was written", T);
@@ -182,4 +185,43 @@ fn apply_asks_on_a_terminal_no_then_yes() {
         "{}",
         describe("diff after apply", &out)
     );
+}
+
+/// Light lab u15 (#71): the wizard looks at the head over SSH before asking
+/// about its interfaces: lists them with their addresses, proposes the
+/// default route's as WAN and the unaddressed one as LAN, and refuses an
+/// interface the head does not have.
+#[test]
+#[ignore = "needs root: brings up a light lab (run with --include-ignored as root)"]
+fn wizard_looks_at_the_head_and_proposes_its_interfaces() {
+    use crate::lab::{serial, Lab};
+    let _g = serial();
+    let lab = Lab::new("u15", 71);
+    lab.up(1);
+    let mut cmd = lab.cmd(&["init", "-i", "w.yaml", "--ssh-config", "lab/ssh_config"]);
+    cmd.env_remove("CLUSTERCTL_INVENTORY");
+    let mut t = Pty::spawn(cmd);
+    t.expect("over SSH? [USER@]HOST[:PORT]: ", T);
+    t.send("root@198.18.71.2\r");
+    let shown = t.expect("(WAN) [", T);
+    assert!(shown.contains("The head's interfaces:"), "{shown}");
+    assert!(shown.contains("198.18.71.2/24"), "{shown}");
+    assert!(
+        shown.contains("eth1 ") && shown.contains("no IPv4 address  (proposed LAN)"),
+        "{shown}"
+    );
+    t.expect("eth0]: ", T);
+    t.send("\r");
+    t.expect("(LAN) [eth1]: ", T);
+    t.send("eth7\r");
+    t.expect("the head has no interface `eth7` (it has ", T);
+    t.expect("(LAN) [eth1]: ", T);
+    t.send("\r");
+    t.expect("Cluster LAN (CIDR) [10.0.0.0/24]: ", T);
+    t.send("10.78.71.0/24\r");
+    t.expect("(empty for none): ", T);
+    t.send("\r");
+    t.expect("wrote w.yaml", T);
+    let (st, screen) = t.wait(T);
+    assert!(st.success(), "{screen}");
 }
