@@ -360,6 +360,9 @@ pub struct NodeApplyArgs {
     /// SSH client [default: the inventory's ssh.transport, else openssh]
     #[arg(long, value_enum)]
     pub transport: Option<TransportArg>,
+    /// Apply without asking (on a terminal, apply shows the plan and asks)
+    #[arg(short = 'y', long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,8 +10,8 @@
 pub mod firewall;
 mod handler;
 mod mpi_ssh;
-mod nfs;
 pub mod network;
+mod nfs;
 mod packages;
 mod validator;
 

@@ -184,7 +184,7 @@ pub(super) fn apply_all(
         wait,
         confirm,
         skip_packages: false,
-        yes: false,
+        yes: opts.yes,
         quiet: false,
     };
     super::apply::run(&apply, verbose)

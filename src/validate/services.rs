@@ -6,8 +6,8 @@ use std::path::Path;
 
 use super::Diags;
 use crate::cluster::{
-    Export, Firewall, FirewallBackend, HostfileFlavor, LanPolicy, Mpi, Nfs, NfsServer,
-    SshSettings, SshTarget,
+    Export, Firewall, FirewallBackend, HostfileFlavor, LanPolicy, Mpi, Nfs, NfsServer, SshSettings,
+    SshTarget,
 };
 use crate::inventory::{loc, RawExport, RawFirewall, RawInventory, RawMpi, RawNfs, S};
 use crate::values::{
