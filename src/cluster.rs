@@ -33,7 +33,7 @@ pub struct Cluster {
     /// The cluster key and host keys, once gathered from the nodes
     /// (`cluster_key.rs`); never in the serialized model.
     #[serde(skip)]
-    pub keys: Option<crate::cluster_key::ClusterKeys>,
+    pub keys: Option<ClusterKeys>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -243,6 +243,41 @@ impl<'a> NodeRef<'a> {
             NodeRef::Worker(w) => &w.iface,
         }
     }
+}
+
+/// The cluster SSH key and every node's host key, as `cluster_key`'s gather
+/// round trips found them (not part of the inventory: filled in per run).
+#[derive(Clone, Default, Serialize)]
+pub struct ClusterKeys {
+    /// `ssh-ed25519 AAAA… clusterctl@head`; None: the head has none yet.
+    pub public: Option<String>,
+    /// The OpenSSH private key file, exactly as on the head.
+    #[serde(skip)]
+    pub private: Option<String>,
+    /// Every node whose host key is known, in inventory order.
+    pub host_keys: Vec<HostKey>,
+    /// Nodes whose host key could not be read (unreachable), in order.
+    pub missing: Vec<String>,
+}
+
+impl std::fmt::Debug for ClusterKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterKeys")
+            .field("public", &self.public)
+            .field("private", &self.private.as_ref().map(|_| "(secret)"))
+            .field("host_keys", &self.host_keys)
+            .field("missing", &self.missing)
+            .finish()
+    }
+}
+
+/// One node's host key, under every name it is reached by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HostKey {
+    /// `name,fqdn,ip`
+    pub names: String,
+    /// `ssh-ed25519 AAAA…`
+    pub key: String,
 }
 
 #[cfg(test)]

@@ -7,47 +7,12 @@
 //! workers (mode 0600); it is never printed (its diff is masked, `Debug`
 //! hides it).
 
-use serde::Serialize;
-
+pub use crate::cluster::{ClusterKeys, HostKey};
 use crate::cluster::{Cluster, NodeRef};
 use crate::transport::shell_quote;
 
 /// The cluster key's private half on every node; the public half beside it.
 pub const KEY_PATH: &str = "/root/.ssh/id_clusterctl";
-
-/// What the gather round trips found.
-#[derive(Clone, Default, Serialize)]
-pub struct ClusterKeys {
-    /// `ssh-ed25519 AAAA… clusterctl@head`; None: the head has none yet.
-    pub public: Option<String>,
-    /// The OpenSSH private key file, exactly as on the head.
-    #[serde(skip)]
-    pub private: Option<String>,
-    /// Every node whose host key is known, in inventory order.
-    pub host_keys: Vec<HostKey>,
-    /// Nodes whose host key could not be read (unreachable), in order.
-    pub missing: Vec<String>,
-}
-
-impl std::fmt::Debug for ClusterKeys {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClusterKeys")
-            .field("public", &self.public)
-            .field("private", &self.private.as_ref().map(|_| "(secret)"))
-            .field("host_keys", &self.host_keys)
-            .field("missing", &self.missing)
-            .finish()
-    }
-}
-
-/// One node's host key, under every name it is reached by.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct HostKey {
-    /// `name,fqdn,ip`
-    pub names: String,
-    /// `ssh-ed25519 AAAA…`
-    pub key: String,
-}
 
 /// The gather script: the node's ed25519 host key and, on the head, the
 /// cluster key (generated first when `generate`).

@@ -20,7 +20,7 @@ use russh::keys::{self, PrivateKey, PrivateKeyWithHashAlg};
 use russh::ChannelMsg;
 
 use super::{check_sudo, remote_command, Output, Transport, TransportError};
-use crate::cluster::SshTarget;
+use crate::values::SshTarget;
 
 /// Client settings shared by every node of a run.
 #[derive(Debug, Clone, Default)]

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use super::local::run_sh;
 use super::{check_sudo, remote_command, shell_quote, Output, Transport, TransportError};
-use crate::cluster::SshTarget;
+use crate::values::SshTarget;
 
 /// Client settings shared by every node of a run.
 #[derive(Debug, Clone, Default)]
