@@ -7,8 +7,8 @@
 //! workers (mode 0600); it is never printed (its diff is masked, `Debug`
 //! hides it).
 
-pub use crate::cluster::{ClusterKeys, HostKey};
 use crate::cluster::{Cluster, NodeRef};
+pub use crate::cluster::{ClusterKeys, HostKey};
 use crate::transport::shell_quote;
 
 /// The cluster key's private half on every node; the public half beside it.
