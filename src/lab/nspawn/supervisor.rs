@@ -171,6 +171,7 @@ fn nspawn(host: &str, boot: &Boot, netns: Proc) -> Command {
         "--capability=CAP_NET_ADMIN",
     ])
     .arg(format!("--network-namespace-path={netns}"))
+    .args(head_only(host))
     .arg(format!("--machine={}", boot.machine))
     .arg(format!("--hostname={host}"))
     .arg("-D")
@@ -178,6 +179,21 @@ fn nspawn(host: &str, boot: &Boot, netns: Proc) -> Command {
     .env("SYSTEMD_NSPAWN_API_VFS_WRITABLE", "network")
     .stdin(Stdio::null());
     cmd
+}
+
+/// The head alone may call open_by_handle_at (nspawn's seccomp filter
+/// refuses it with EPERM, even with CAP_DAC_READ_SEARCH kept): nfs-ganesha's
+/// VFS backend opens every exported file by its handle, and without it
+/// answers NFS4ERR_PERM. The workers keep nspawn's defaults.
+fn head_only(host: &str) -> &'static [&'static str] {
+    if host == "head" {
+        &[
+            "--capability=CAP_DAC_READ_SEARCH",
+            "--system-call-filter=open_by_handle_at",
+        ]
+    } else {
+        &[]
+    }
 }
 
 /// A new network namespace for the next boot (held by a `sleep` child),
