@@ -45,7 +45,8 @@ fn nft_rhel(s: &Subject) -> bool {
     backend(s) == Ok(FirewallBackend::Nftables) && s.facts.package_manager == PackageManager::Dnf
 }
 
-const fn secret(
+/// A ruleset file, mode 0640 (not `FileSpec::secret`: its diff is shown).
+const fn rules_file(
     template: &'static str,
     path: &'static str,
     when: fn(&Subject) -> bool,
@@ -62,58 +63,58 @@ const fn secret(
 }
 
 pub const HEAD_IPTABLES: &[FileSpec] = &[
-    secret(
+    rules_file(
         "head/etc/iptables/rules.v4.j2",
         "/etc/iptables/rules.v4",
         iptables_debian,
     ),
-    secret(
+    rules_file(
         "head/etc/sysconfig/iptables.j2",
         "/etc/sysconfig/iptables",
         iptables_rhel,
     ),
-    secret(
+    rules_file(
         "head/etc/iptables/rules-save.j2",
         "/etc/iptables/rules-save",
         iptables_alpine,
     ),
 ];
 pub const WORKER_IPTABLES: &[FileSpec] = &[
-    secret(
+    rules_file(
         "worker/etc/iptables/rules.v4.j2",
         "/etc/iptables/rules.v4",
         iptables_debian,
     ),
-    secret(
+    rules_file(
         "worker/etc/sysconfig/iptables.j2",
         "/etc/sysconfig/iptables",
         iptables_rhel,
     ),
-    secret(
+    rules_file(
         "worker/etc/iptables/rules-save.j2",
         "/etc/iptables/rules-save",
         iptables_alpine,
     ),
 ];
 pub const HEAD_NFT: &[FileSpec] = &[
-    secret(
+    rules_file(
         "head/etc/nftables.conf.j2",
         "/etc/nftables.conf",
         nft_debian,
     ),
-    secret(
+    rules_file(
         "head/etc/sysconfig/nftables.conf.j2",
         "/etc/sysconfig/nftables.conf",
         nft_rhel,
     ),
 ];
 pub const WORKER_NFT: &[FileSpec] = &[
-    secret(
+    rules_file(
         "worker/etc/nftables.conf.j2",
         "/etc/nftables.conf",
         nft_debian,
     ),
-    secret(
+    rules_file(
         "worker/etc/sysconfig/nftables.conf.j2",
         "/etc/sysconfig/nftables.conf",
         nft_rhel,
