@@ -29,7 +29,7 @@ fi
 echo "--- clusterctl diff (what apply will change; exit 2 = changes pending):"
 "$bin" diff -i "$inv" --nodes head | tail -n 1 || true
 echo "--- clusterctl apply:"
-"$bin" apply -i "$inv"
+"$bin" apply --yes -i "$inv"
 echo "--- the result, seen from w1:"
 "$bin" lab exec w1 -- sh -c '
   echo "address: $(ip -4 -o addr show dev eth0 | awk "{print \$4}")  $(ip route show default)"
@@ -40,7 +40,7 @@ echo "--- the result, seen from w1:"
 echo "--- NAT: w1 reaches the wan host through the head:"
 "$bin" lab exec w1 -- ping -c 1 -W 2 198.51.100.1 | grep "bytes from"
 echo "--- a second apply changes nothing:"
-"$bin" apply -i "$inv" 2>/dev/null | tail -n 1
+"$bin" apply --yes -i "$inv" 2>/dev/null | tail -n 1
 if [ "$kind" = systemd ]; then
   echo "--- after a reboot of every host, with no apply: NAT and names still work from w1:"
   "$bin" lab reboot all >/dev/null
