@@ -69,9 +69,14 @@ else say route fail "default route ${r:-missing}, want via $gw (the head)"; fi
 if [ "$role" = head ]; then
   say resolver skip "the head uses its own resolvers"
 else
-  ns=$(sed -n 's/^nameserver[[:space:]]*\([^[:space:]]*\).*/\1/p' /etc/resolv.conf 2>/dev/null | head -n 1)
-  if [ "$ns" = "$dns" ]; then say resolver ok "nameserver $dns"
-  else say resolver fail "first nameserver ${ns:-none}, want $dns (the head)"; fi
+  first_ns() { sed -n 's/^nameserver[[:space:]]*\([^[:space:]]*\).*/\1/p' "$1" 2>/dev/null | head -n 1; }
+  ns=$(first_ns /etc/resolv.conf) behind=
+  # systemd-resolved's stub forwards to the resolvers of its own file.
+  if [ "$ns" = 127.0.0.53 ] && [ -f /run/systemd/resolve/resolv.conf ]; then
+    ns=$(first_ns /run/systemd/resolve/resolv.conf) behind=" behind systemd-resolved's stub"
+  fi
+  if [ "$ns" = "$dns" ]; then say resolver ok "nameserver $dns$behind"
+  else say resolver fail "first nameserver ${ns:-none}$behind, want $dns (the head)"; fi
 fi
 
 # names: every node's name and FQDN resolve through the head's DNS, to its address.

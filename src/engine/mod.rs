@@ -156,9 +156,10 @@ mod tests {
                     Manage::Block => crate::block::merge_block("", &f.content).unwrap(),
                 };
                 s.push_str(&format!(
-                    "@@file {} {:o} root root\n{}\n@@end\n",
+                    "@@file {} {:o} root root {}\n@@content\n{}\n@@end\n",
                     f.path,
                     f.mode,
+                    content.len(),
                     b64.encode(content)
                 ));
             } else {

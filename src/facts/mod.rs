@@ -3,9 +3,12 @@
 //! memory, the tools apply may need, the interface carrying the SSH session,
 //! owed handlers) and every candidate managed file's content, mode and owner
 //! ([`Observed`]). The probe is `probe.sh`, sent with its values as quoted
-//! assignments; its output is a line protocol (`@@key value`, file contents
-//! base64-encoded between `@@file` and `@@end`) parsed here. Pure apart from
-//! the one `Transport::run`.
+//! assignments; its output is a line protocol (`@@key value`; one `@@file`
+//! line per regular file, then all their contents concatenated and
+//! base64-encoded between `@@content` and `@@end`) parsed here. The probe
+//! starts as few commands as it can (each costs the node milliseconds of
+//! CPU), so some raw lines are parsed here instead (`@@cpus-online`,
+//! `@@dpkg`). Pure apart from the one `Transport::run`.
 
 mod firewall;
 mod netstack;
@@ -236,6 +239,8 @@ pub fn parse(text: &str) -> Result<Facts, String> {
     let mut f = Facts::empty();
     let mut lines = text.lines();
     let mut done = false;
+    // `@@file` lines wait for the `@@content` block that follows them.
+    let mut stated: Vec<FileStat> = Vec::new();
     while let Some(line) = lines.next() {
         let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
         match key {
@@ -249,6 +254,7 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             "@@nft" => f.nft = rest == "yes",
             "@@hostname" => f.hostname = rest.to_string(),
             "@@cpus" => f.cpus = rest.trim().parse().unwrap_or(0),
+            "@@cpus-online" => f.cpus = count_cpu_list(rest.trim()),
             "@@mem" => f.mem_kib = rest.trim().parse().unwrap_or(0),
             "@@tool" => {
                 f.tools.insert(rest.trim().to_string());
@@ -261,6 +267,13 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             "@@pkgmgr" => f.package_manager = PackageManager::from_word(rest.trim()),
             "@@pkg" => {
                 f.packages.insert(rest.trim().to_string());
+            }
+            // dpkg-query's `PACKAGE WANT FLAG STATUS`
+            "@@dpkg" => {
+                let w: Vec<&str> = rest.split_whitespace().collect();
+                if let [p, _, _, "installed"] = w[..] {
+                    f.packages.insert(p.to_string());
+                }
             }
             "@@resolver" => {
                 if let Ok(ip) = rest.trim().parse() {
@@ -287,9 +300,11 @@ pub fn parse(text: &str) -> Result<Facts, String> {
                 let problem = format!("{rest} exists but is not a regular file");
                 f.files.insert(rest.to_string(), Observed::problem(problem));
             }
-            "@@file" => {
-                let (path, observed) = parse_file(line, rest, &mut lines)?;
-                f.files.insert(path, observed);
+            "@@file" => stated.push(FileStat::parse(line, rest)?),
+            "@@content" => {
+                for (path, observed) in parse_content(std::mem::take(&mut stated), &mut lines)? {
+                    f.files.insert(path, observed);
+                }
             }
             "@@active" => {
                 f.active.insert(rest.trim().to_string());
@@ -303,47 +318,95 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             }
         }
     }
-    if !done {
+    if !done || !stated.is_empty() {
         return Err("the probe output is incomplete".into());
     }
     Ok(f)
 }
 
-/// One `@@file PATH MODE OWNER GROUP` line and the base64 lines up to `@@end`.
-fn parse_file(
-    line: &str,
-    rest: &str,
+/// The number of CPUs in a kernel CPU list such as `0-3,8,10-11`.
+fn count_cpu_list(list: &str) -> u32 {
+    list.split(',')
+        .filter_map(|r| match r.split_once('-') {
+            Some((a, b)) => Some(b.parse::<u32>().ok()?.checked_sub(a.parse().ok()?)? + 1),
+            None => r.parse::<u32>().ok().map(|_| 1),
+        })
+        .sum()
+}
+
+/// One `@@file PATH MODE OWNER GROUP SIZE` line.
+struct FileStat {
+    path: String,
+    mode: String,
+    owner: String,
+    group: String,
+    size: usize,
+}
+
+impl FileStat {
+    fn parse(line: &str, rest: &str) -> Result<FileStat, String> {
+        let mut parts = rest.rsplitn(5, ' ');
+        let malformed = || format!("malformed line {line:?}");
+        let mut next = || parts.next().ok_or_else(malformed);
+        let (size, group, owner, mode, path) = (next()?, next()?, next()?, next()?, next()?);
+        Ok(FileStat {
+            size: size.parse().map_err(|_| malformed())?,
+            path: path.to_string(),
+            mode: mode.to_string(),
+            owner: owner.to_string(),
+            group: group.to_string(),
+        })
+    }
+}
+
+/// The base64 lines up to `@@end`: the files' contents one after the
+/// other, cut apart by their sizes.
+fn parse_content(
+    stated: Vec<FileStat>,
     lines: &mut std::str::Lines,
-) -> Result<(String, Observed), String> {
-    let mut parts = rest.rsplitn(4, ' ');
-    let (group, owner, mode, path) = (parts.next(), parts.next(), parts.next(), parts.next());
-    let (Some(group), Some(owner), Some(mode), Some(path)) = (group, owner, mode, path) else {
-        return Err(format!("malformed line {line:?}"));
-    };
+) -> Result<Vec<(String, Observed)>, String> {
     let mut b64 = String::new();
     loop {
         match lines.next() {
             Some("@@end") => break,
             Some(l) => b64.push_str(l.trim()),
-            None => return Err(format!("{path}: output ends inside the file")),
+            None => return Err("output ends inside the files' contents".into()),
         }
     }
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
-        .map_err(|e| format!("{path}: bad base64 ({e})"))?;
-    let observed = match String::from_utf8(bytes) {
-        Ok(content) => Observed {
-            content: Some(content),
-            mode: u32::from_str_radix(mode, 8).ok(),
-            owner: Some(owner.to_string()),
-            group: Some(group.to_string()),
-            problem: None,
-        },
-        Err(_) => Observed::problem(format!(
-            "{path} is not UTF-8 text; clusterctl will not edit it"
-        )),
-    };
-    Ok((path.to_string(), observed))
+        .map_err(|e| format!("the files' contents: bad base64 ({e})"))?;
+    let total: usize = stated.iter().map(|s| s.size).sum();
+    if total != bytes.len() {
+        let paths: Vec<&str> = stated.iter().map(|s| s.path.as_str()).collect();
+        return Err(format!(
+            "a managed file changed while it was read ({} bytes stated, {} read, in {}); run again",
+            total,
+            bytes.len(),
+            paths.join(" ")
+        ));
+    }
+    let mut at = 0;
+    let mut out = Vec::new();
+    for s in stated {
+        let content = &bytes[at..at + s.size];
+        at += s.size;
+        let observed = match String::from_utf8(content.to_vec()) {
+            Ok(content) => Observed {
+                content: Some(content),
+                mode: u32::from_str_radix(&s.mode, 8).ok(),
+                owner: Some(s.owner),
+                group: Some(s.group),
+                problem: None,
+            },
+            Err(_) => Observed::problem(format!(
+                "{} is not UTF-8 text; clusterctl will not edit it",
+                s.path
+            )),
+        };
+        out.push((s.path, observed));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
@@ -375,10 +438,58 @@ mod tests {
         let _ = std::fs::remove_dir_all(dir);
     }
 
+    /// Regression: /etc/resolv.conf is a symlink on systemd-resolved hosts;
+    /// the probe stated the link (its size is the target's name) and read
+    /// the target, so the contents did not add up and the node failed.
+    #[test]
+    fn a_symlinked_file_is_stated_and_read_through_its_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("stub-resolv.conf");
+        std::fs::write(&target, "nameserver 127.0.0.53\noptions edns0\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let link = dir.path().join("resolv.conf");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let after = dir.path().join("after");
+        std::fs::write(&after, "next file\n").unwrap();
+        let paths = [link.to_str().unwrap(), after.to_str().unwrap()];
+        let f = gather(&Local::default(), &paths, &[], &[]).unwrap();
+        let got = &f.files[link.to_str().unwrap()];
+        assert_eq!(got.content.as_deref(), Some("nameserver 127.0.0.53\noptions edns0\n"));
+        assert_eq!(got.mode, Some(0o640), "the target's mode, not the link's 777");
+        assert_eq!(f.files[after.to_str().unwrap()].content.as_deref(), Some("next file\n"));
+    }
+
     #[test]
     fn incomplete_output_is_an_error() {
         assert!(parse("@@os debian 12\n").is_err());
-        assert!(parse("@@file /etc/hosts 644 root root\naGVsbG8K\n").is_err());
+        assert!(parse("@@file /etc/hosts 644 root root 6\n@@content\naGVsbG8K\n").is_err());
+        assert!(parse("@@file /etc/hosts 644 root root 6\n@@done\n").is_err());
+    }
+
+    /// Two files in one `@@content` block, cut apart by their sizes; a size
+    /// that does not add up (the file changed between `stat` and `cat`) is an
+    /// error, never a file cut in the wrong place.
+    #[test]
+    fn contents_are_cut_apart_by_their_sizes() {
+        let out = "@@file /a b 600 root adm 6\n@@file /c 644 root root 3\n@@content\naGVsbG8KeHl6\n@@end\n@@done\n";
+        let f = parse(out).unwrap();
+        assert_eq!(f.files["/a b"].content.as_deref(), Some("hello\n"));
+        assert_eq!(f.files["/a b"].mode, Some(0o600));
+        assert_eq!(f.files["/a b"].group.as_deref(), Some("adm"));
+        assert_eq!(f.files["/c"].content.as_deref(), Some("xyz"));
+        let changed = out.replace(" 3\n", " 4\n");
+        let e = parse(&changed).unwrap_err();
+        assert!(e.contains("changed while it was read"), "{e}");
+    }
+
+    #[test]
+    fn cpu_lists_and_dpkg_lines() {
+        assert_eq!(count_cpu_list("0-3,8,10-11"), 7);
+        assert_eq!(count_cpu_list("0"), 1);
+        let f = parse("@@cpus-online 0-1\n@@dpkg dnsmasq install ok installed\n@@dpkg nfs-common deinstall ok config-files\n@@done\n").unwrap();
+        assert_eq!(f.cpus, 2);
+        assert_eq!(f.packages.iter().collect::<Vec<_>>(), ["dnsmasq"]);
     }
 }
 

@@ -154,6 +154,16 @@ fn every_stack_on_fresh_hosts_with_native_nftables_survives_a_reboot() {
         "{}",
         describe("second apply", &out)
     );
+    // verify passes on every stack. Regression: it read only
+    // /etc/resolv.conf, so the networkd worker (w2), whose resolv.conf is
+    // systemd-resolved's stub 127.0.0.53, failed "resolver".
+    let out = lab.run(&["verify", "-i", inv, "--output", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe("verify", &out));
+    assert!(
+        text(&out.stdout).contains("behind systemd-resolved's stub"),
+        "{}",
+        describe("verify", &out)
+    );
     lab.down();
 }
 
