@@ -455,9 +455,19 @@ mod tests {
         let paths = [link.to_str().unwrap(), after.to_str().unwrap()];
         let f = gather(&Local::default(), &paths, &[], &[]).unwrap();
         let got = &f.files[link.to_str().unwrap()];
-        assert_eq!(got.content.as_deref(), Some("nameserver 127.0.0.53\noptions edns0\n"));
-        assert_eq!(got.mode, Some(0o640), "the target's mode, not the link's 777");
-        assert_eq!(f.files[after.to_str().unwrap()].content.as_deref(), Some("next file\n"));
+        assert_eq!(
+            got.content.as_deref(),
+            Some("nameserver 127.0.0.53\noptions edns0\n")
+        );
+        assert_eq!(
+            got.mode,
+            Some(0o640),
+            "the target's mode, not the link's 777"
+        );
+        assert_eq!(
+            f.files[after.to_str().unwrap()].content.as_deref(),
+            Some("next file\n")
+        );
     }
 
     #[test]

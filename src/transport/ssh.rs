@@ -2,6 +2,10 @@
 //! the agent, known_hosts and ProxyJump. One master connection per node
 //! (ControlMaster in a private directory) is kept for the whole run and closed
 //! when the transport is dropped, so no ssh process outlives clusterctl.
+//! A worker behind the head reaches it through the head's own master (the
+//! jump is a mux client asking it for a channel): one key exchange per
+//! worker, not two, and the head's sshd sees no connection per worker. A
+//! `fresh` round trip (commit-confirm) opens new connections all the way.
 //! Host keys are checked strictly unless accept-new was asked for.
 //!
 //! We drive the `ssh` binary directly rather than through the `openssh` crate:
@@ -100,27 +104,45 @@ impl SshTransport {
         path(&self.opts.control_dir.join("%C"))
     }
 
+    /// `-o` options choosing the connection: the master in the run's control
+    /// directory (made by the first round trip), or (`fresh`) none.
+    fn control_args(&self, fresh: bool) -> Vec<String> {
+        let a: [String; 6] = if fresh {
+            [
+                "-o",
+                "ControlMaster=no",
+                "-o",
+                "ControlPath=none",
+                "-o",
+                "ControlPersist=no",
+            ]
+            .map(String::from)
+        } else {
+            [
+                "-o".into(),
+                "ControlMaster=auto".into(),
+                "-o".into(),
+                format!("ControlPath={}", self.control_path()),
+                "-o".into(),
+                "ControlPersist=300".into(),
+            ]
+        };
+        a.to_vec()
+    }
+
     /// The ssh command: through the node's master connection, or (`fresh`)
     /// over a connection of its own.
     fn command(&self, remote: &str, fresh: bool) -> Command {
         let mut cmd = Command::new("ssh");
         cmd.args(self.common_args());
-        if fresh {
-            cmd.args(["-o", "ControlMaster=no", "-o", "ControlPath=none"]);
-        } else {
-            cmd.args([
-                "-o",
-                "ControlMaster=auto",
-                "-o",
-                &format!("ControlPath={}", self.control_path()),
-                "-o",
-                "ControlPersist=300",
-            ]);
-        }
+        cmd.args(self.control_args(fresh));
         if let Some(j) = &self.jump {
-            // The jump runs with exactly our options; every word is quoted for sh.
+            // The jump runs with exactly our options (so it shares the head's
+            // master, the head's own transport having the same %C); every
+            // word is quoted for sh.
             let mut inner: Vec<String> = vec!["ssh".into()];
             inner.extend(self.common_args());
+            inner.extend(self.control_args(fresh));
             inner.extend(["-W".into(), "%h:%p".into()]);
             inner.extend(Self::dest_args(j));
             let line = inner
@@ -129,7 +151,9 @@ impl SshTransport {
                     if w == "%h:%p" {
                         w.clone()
                     } else {
-                        shell_quote(w)
+                        // ssh expands %-tokens in ProxyCommand: `%%C` reaches
+                        // the jump as the `%C` its own ControlPath expands.
+                        shell_quote(&w.replace('%', "%%"))
                     }
                 })
                 .collect::<Vec<_>>()
