@@ -273,6 +273,7 @@ fn apply_workers(
         let round = remote::parallel(&todo, forks, |n| {
             log.start(&n.name, "applying");
             let rep = n.apply(p, opts);
+            p.done_with(&n.name, n.transport.as_ref());
             if rep.status != Status::Unreachable {
                 log.report(&rep);
             }

@@ -23,7 +23,9 @@ pub fn ask(p: &Prepared, forks: usize) -> Result<bool> {
         .map(|name| (name, p.connector.transport_for(&p.cluster, name)))
         .collect();
     let reports: Vec<NodeReport> = remote::parallel(&work, forks, |(name, t)| {
-        engine::plan_node(t.as_ref(), p.job(name))
+        let r = engine::plan_node(t.as_ref(), p.job(name));
+        p.done_with(name, t.as_ref());
+        r
     });
     drop(work);
     eprint!("{}", summary(&reports));

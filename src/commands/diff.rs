@@ -24,7 +24,9 @@ pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
         })
         .collect();
     let reports: Vec<NodeReport> = remote::parallel(&work, args.forks as usize, |(name, t)| {
-        engine::plan_node(t.as_ref(), prepared.job(name))
+        let r = engine::plan_node(t.as_ref(), prepared.job(name));
+        prepared.done_with(name, t.as_ref());
+        r
     });
     drop(work); // closes every ssh master connection
     drop(prepared);

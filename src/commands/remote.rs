@@ -68,9 +68,14 @@ impl Prepared {
             .collect();
         let answers = parallel(&nodes, forks, |(name, t)| {
             let s = cluster_key::script((*name == head).then_some(head.as_str()), generate);
-            t.run(&s)
+            let answer = t
+                .run(&s)
                 .map(|o| cluster_key::parse(&String::from_utf8_lossy(&o.stdout)))
-                .map_err(|e| e.message)
+                .map_err(|e| e.message);
+            if *name != head {
+                t.close();
+            }
+            answer
         });
         let names = nodes.into_iter().map(|(n, _)| n);
         let (keys, mut notes) = cluster_key::assemble(&self.cluster, names.zip(answers).collect());
@@ -89,6 +94,14 @@ impl Prepared {
         self.cluster.keys = Some(keys);
         self.shared = desired::Shared::new(&self.cluster);
         notes
+    }
+
+    /// After a node's work: its connection goes, unless it is the head's
+    /// (workers reach theirs through it).
+    pub fn done_with(&self, name: &str, t: &dyn Transport) {
+        if name != self.cluster.head.name.as_str() {
+            t.close();
+        }
     }
 
     /// Nodes whose host key the last [`Prepared::gather_keys`] could not read.

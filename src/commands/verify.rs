@@ -32,7 +32,9 @@ pub fn run(args: &VerifyArgs, verbose: u8) -> Result<i32> {
         .collect();
     let results: Vec<NodeChecks> =
         remote::parallel(&work, args.remote.forks as usize, |(node, t)| {
-            checks::run_node(t.as_ref(), cluster, *node, wan.as_ref())
+            let r = checks::run_node(t.as_ref(), cluster, *node, wan.as_ref());
+            prepared.done_with(node.name(), t.as_ref());
+            r
         });
     drop(work);
     match args.remote.output {

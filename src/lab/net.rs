@@ -237,6 +237,30 @@ pub fn create_fabric(topo: &Topology, bridges: Proc) -> Result<()> {
     Ok(())
 }
 
+/// The kernel's neighbour (ARP) table is one for all namespaces, 1024
+/// entries by default: the head of a lab of N workers holds N of them and
+/// every worker one more, so past about 500 workers connections stall in
+/// SYN-SENT ("neighbor table overflow" in the kernel log). Raised to fit
+/// `hosts` (every lab up at once counted generously); never lowered.
+pub fn make_neighbour_room(hosts: usize) -> Result<()> {
+    const DIR: &str = "/proc/sys/net/ipv4/neigh/default";
+    let read = |name: &str| -> usize {
+        std::fs::read_to_string(format!("{DIR}/{name}"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let want = 1024 + 4 * hosts;
+    if read("gc_thresh3") >= want {
+        return Ok(());
+    }
+    say!("  raising the kernel's neighbour table limit to {want} entries (net.ipv4.neigh.default.gc_thresh3) for {hosts} hosts");
+    if read("gc_thresh2") < want * 3 / 4 {
+        write_sysctl(&format!("{DIR}/gc_thresh2"), &(want * 3 / 4).to_string())?;
+    }
+    write_sysctl(&format!("{DIR}/gc_thresh3"), &want.to_string())
+}
+
 fn write_sysctl(path: &str, value: &str) -> Result<()> {
     if !Path::new(path).exists() {
         return Ok(()); // e.g. IPv6 disabled on this kernel

@@ -47,6 +47,7 @@ pub(super) fn up(args: &LabUpArgs) -> Result<i32> {
         .filter(|h| !have.contains(&h.name))
         .collect();
     check_memory(&topo.prefix, &kinds, &to_start)?;
+    net::make_neighbour_room(topo.hosts().len())?;
     if kinds.kind == LabKind::Systemd && !to_start.is_empty() {
         nspawn::raise_inotify()?;
     }

@@ -378,6 +378,12 @@ impl Transport for RusshTransport {
         self.trips.load(Ordering::Relaxed)
     }
 
+    fn close(&self) {
+        if Arc::strong_count(&self.conn) == 1 {
+            self.conn.close();
+        }
+    }
+
     fn describe(&self) -> String {
         self.conn.describe()
     }

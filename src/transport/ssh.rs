@@ -41,6 +41,8 @@ pub struct SshTransport {
     sudo: bool,
     opts: SshOptions,
     trips: AtomicUsize,
+    /// Round trips over the master since it was last closed.
+    open: AtomicUsize,
 }
 
 impl SshTransport {
@@ -51,6 +53,7 @@ impl SshTransport {
             sudo,
             opts,
             trips: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
         }
     }
 
@@ -173,6 +176,9 @@ fn path(p: &Path) -> String {
 impl SshTransport {
     fn round_trip(&self, script: &str, fresh: bool) -> Result<Output, TransportError> {
         self.trips.fetch_add(1, Ordering::Relaxed);
+        if !fresh {
+            self.open.fetch_add(1, Ordering::Relaxed);
+        }
         let timeout = Some(Duration::from_secs(self.opts.timeout.max(1) as u64));
         let mut cmd = self.command(remote_command(self.sudo), fresh);
         let out = run_sh(&mut cmd, script, timeout).map_err(|e| TransportError {
@@ -204,6 +210,10 @@ impl Transport for SshTransport {
         self.trips.load(Ordering::Relaxed)
     }
 
+    fn close(&self) {
+        self.exit_master();
+    }
+
     fn describe(&self) -> String {
         match &self.jump {
             Some(j) => format!("{} via {}", self.target, j),
@@ -215,7 +225,15 @@ impl Transport for SshTransport {
 impl Drop for SshTransport {
     /// Close the master connection so no ssh process outlives the run.
     fn drop(&mut self) {
-        if self.trips.load(Ordering::Relaxed) == 0 {
+        self.exit_master();
+    }
+}
+
+impl SshTransport {
+    /// `ssh -O exit` to the node's master, once per master this transport
+    /// made (none when no round trip has run since the last exit).
+    fn exit_master(&self) {
+        if self.open.swap(0, Ordering::Relaxed) == 0 {
             return;
         }
         let mut cmd = Command::new("ssh");
