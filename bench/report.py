@@ -50,30 +50,35 @@ def table(rows):
     c = cells(rows)
     sizes = sorted({r["n"] for r in rows})
     out = ["Wall seconds, median (min-max) of the rounds; ratios of medians; floor = N+1 "
-           "`ssh HOST true` at once through the head (fresh connections / over open masters).", "",
-           "| N | mode | floor fresh | floor mux | clusterctl openssh | clusterctl russh | pyinfra | Ansible "
-           "| openssh / floor | russh / floor | pyinfra / openssh | pyinfra / russh "
-           "| Ansible / openssh | Ansible / russh |",
-           "|" + "---|" * 14]
+           "`ssh HOST true` at once through the head: fresh connections with OpenSSH's default key "
+           "exchange (sntrup761x25519, what the openssh transport and Ansible use), fresh with "
+           "curve25519-sha256 (what russh and pyinfra negotiate), and over open masters.", "",
+           "| N | mode | floor fresh | floor c25519 | floor mux | clusterctl openssh | clusterctl russh "
+           "| pyinfra | Ansible | openssh / floor | russh / floor | russh / floor c25519 "
+           "| pyinfra / openssh | pyinfra / russh | Ansible / openssh | Ansible / russh |",
+           "|" + "---|" * 16]
     for n in sizes:
         floor = med(c, (n, "floor-fresh", "connect"))
+        c25519 = med(c, (n, "floor-c25519", "connect"))
         for m in MODES:
             o, r = med(c, (n, "clusterctl-openssh", m)), med(c, (n, "clusterctl-russh", m))
             p, a = med(c, (n, "pyinfra", m)), med(c, (n, "ansible", m))
             out.append(
-                f"| {n} | {m} | {fmt(c, (n, 'floor-fresh', 'connect'))} | {fmt(c, (n, 'floor-mux', 'connect'))} "
+                f"| {n} | {m} | {fmt(c, (n, 'floor-fresh', 'connect'))} "
+                f"| {fmt(c, (n, 'floor-c25519', 'connect'))} | {fmt(c, (n, 'floor-mux', 'connect'))} "
                 f"| {fmt(c, (n, 'clusterctl-openssh', m))} | {fmt(c, (n, 'clusterctl-russh', m))} "
                 f"| {fmt(c, (n, 'pyinfra', m))} | {fmt(c, (n, 'ansible', m))} "
-                f"| {ratio(o, floor)} | {ratio(r, floor)} | {ratio(p, o)} | {ratio(p, r)} "
+                f"| {ratio(o, floor)} | {ratio(r, floor)} | {ratio(r, c25519)} | {ratio(p, o)} | {ratio(p, r)} "
                 f"| {ratio(a, o)} | {ratio(a, r)} |")
     out += ["", "Controller CPU seconds (user+system of the whole process tree) / peak RSS MiB of its "
             "largest process, medians; clusterctl round trips per node.", "",
-            "| N | mode | floor fresh | floor mux | clusterctl openssh | clusterctl russh | pyinfra | Ansible "
-            "| round trips / node |", "|" + "---|" * 9]
+            "| N | mode | floor fresh | floor c25519 | floor mux | clusterctl openssh | clusterctl russh "
+            "| pyinfra | Ansible | round trips / node |", "|" + "---|" * 10]
     for n in sizes:
         for m in MODES:
             row = [str(n), m]
-            for tool, mode in [("floor-fresh", "connect"), ("floor-mux", "connect")] + [(t, m) for t in TOOLS]:
+            floors = [(f"floor-{k}", "connect") for k in ("fresh", "c25519", "mux")]
+            for tool, mode in floors + [(t, m) for t in TOOLS]:
                 cpu, rss = med(c, (n, tool, mode), "cpu"), med(c, (n, tool, mode), "rss")
                 row.append(f"{cpu:.2f} s / {rss:.0f}" if cpu is not None else "-")
             rt = c.get((n, "clusterctl-russh", m), {}).get("rt") or c.get((n, "clusterctl-openssh", m), {}).get("rt")

@@ -21,6 +21,13 @@ class Tools:
         lab, cfg = self.c.lab, os.path.join(self.c.lab.dir, "ssh_config")
         if kind == "fresh":
             opts = "-o ControlMaster=no -o ControlPath=none"
+        elif kind == "c25519":
+            # The key exchange russh and pyinfra (paramiko) negotiate, in a
+            # copy of the lab's config (so the ProxyJump hop uses it too);
+            # OpenSSH 9.2's default, sntrup761x25519 (post-quantum), costs
+            # client and server about 3x the CPU.
+            cfg = self.c.c25519_ssh_config
+            opts = "-o ControlMaster=no -o ControlPath=none"
         else:
             opts = f"-o ControlMaster=no -o ControlPath={self.c.mux_dir}/%C"
         hosts = " ".join(lab.nodes)
