@@ -10,7 +10,11 @@
 set -u
 LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
-exec </dev/null
+# The script arrives on sh's stdin; one brace group is read whole before it
+# runs, and its own stdin is /dev/null, so no command (ssh, mpirun) eats the
+# script's rest. (Regression: `exec </dev/null` here cut every script longer
+# than the shell's first read, about 50 nodes' names, at a syntax error.)
+{
 say() { printf '@@check %s %s %s\n' "$1" "$2" "$(printf '%s' "$3" | tr '\n' ' ' | cut -c1-400)"; }
 
 # An A query straight to a DNS server with bash's /dev/udp (no dig on a
@@ -175,3 +179,4 @@ else
   fi
 fi
 echo @@done
+} </dev/null

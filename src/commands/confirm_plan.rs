@@ -22,11 +22,17 @@ pub fn ask(p: &Prepared, forks: usize) -> Result<bool> {
         .iter()
         .map(|name| (name, p.connector.transport_for(&p.cluster, name)))
         .collect();
-    let reports: Vec<NodeReport> = remote::parallel(&work, forks, |(name, t)| {
-        let r = engine::plan_node(t.as_ref(), p.job(name));
-        p.done_with(name, t.as_ref());
-        r
-    });
+    let head = p.cluster.head.name.as_str();
+    let reports: Vec<NodeReport> = remote::head_first(
+        &work,
+        forks,
+        |w| w.0.as_str() == head,
+        |(name, t)| {
+            let r = engine::plan_node(t.as_ref(), p.job(name));
+            p.done_with(name, t.as_ref());
+            r
+        },
+    );
     drop(work);
     eprint!("{}", summary(&reports));
     if reports.iter().all(|r| r.status == Status::Ok) {

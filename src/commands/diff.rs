@@ -23,11 +23,17 @@ pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
             (name, t)
         })
         .collect();
-    let reports: Vec<NodeReport> = remote::parallel(&work, args.forks as usize, |(name, t)| {
-        let r = engine::plan_node(t.as_ref(), prepared.job(name));
-        prepared.done_with(name, t.as_ref());
-        r
-    });
+    let head = prepared.cluster.head.name.as_str();
+    let reports: Vec<NodeReport> = remote::head_first(
+        &work,
+        args.forks as usize,
+        |w| w.0.as_str() == head,
+        |(name, t)| {
+            let r = engine::plan_node(t.as_ref(), prepared.job(name));
+            prepared.done_with(name, t.as_ref());
+            r
+        },
+    );
     drop(work); // closes every ssh master connection
     drop(prepared);
 

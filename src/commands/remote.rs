@@ -66,17 +66,22 @@ impl Prepared {
                 )
             })
             .collect();
-        let answers = parallel(&nodes, forks, |(name, t)| {
-            let s = cluster_key::script((*name == head).then_some(head.as_str()), generate);
-            let answer = t
-                .run(&s)
-                .map(|o| cluster_key::parse(&String::from_utf8_lossy(&o.stdout)))
-                .map_err(|e| e.message);
-            if *name != head {
-                t.close();
-            }
-            answer
-        });
+        let answers = head_first(
+            &nodes,
+            forks,
+            |(name, _)| *name == head,
+            |(name, t)| {
+                let s = cluster_key::script((*name == head).then_some(head.as_str()), generate);
+                let answer = t
+                    .run(&s)
+                    .map(|o| cluster_key::parse(&String::from_utf8_lossy(&o.stdout)))
+                    .map_err(|e| e.message);
+                if *name != head {
+                    t.close();
+                }
+                answer
+            },
+        );
         let names = nodes.into_iter().map(|(n, _)| n);
         let (keys, mut notes) = cluster_key::assemble(&self.cluster, names.zip(answers).collect());
         if keys.public.is_none() {
@@ -241,6 +246,31 @@ pub fn parallel<T: Sync, R: Send>(items: &[T], forks: usize, f: impl Fn(&T) -> R
         .collect()
 }
 
+/// [`parallel`], but the item `is_head` picks runs first and alone: the
+/// workers behind the head then find its connection open and ride it (the
+/// openssh transport's jump is a mux client of the head's master) instead of
+/// racing to open one each, which would cost every worker a second key
+/// exchange. Results in item order.
+pub fn head_first<T: Sync, R: Send>(
+    items: &[T],
+    forks: usize,
+    is_head: impl Fn(&T) -> bool,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let Some(h) = items.iter().position(&is_head) else {
+        return parallel(items, forks, f);
+    };
+    let head = f(&items[h]);
+    let rest: Vec<&T> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, t)| (i != h).then_some(t))
+        .collect();
+    let mut out = parallel(&rest, forks, |t| f(t));
+    out.insert(h, head);
+    out
+}
+
 /// Node names to work on, in inventory order.
 pub fn select(cluster: &Cluster, nodes: Option<&str>) -> Result<Vec<String>> {
     select_by(cluster, nodes, "--nodes")
@@ -358,6 +388,31 @@ impl Drop for ControlDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The head's work ends before any worker's starts; results stay in
+    /// item order.
+    #[test]
+    fn head_first_runs_the_head_alone_then_the_rest() {
+        let items = ["w1", "head", "w2", "w3"];
+        let log = std::sync::Mutex::new(Vec::new());
+        let out = head_first(
+            &items,
+            4,
+            |n| *n == "head",
+            |n| {
+                log.lock().unwrap().push(format!("start {n}"));
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                log.lock().unwrap().push(format!("end {n}"));
+                n.to_uppercase()
+            },
+        );
+        assert_eq!(out, ["W1", "HEAD", "W2", "W3"]);
+        let log = log.into_inner().unwrap();
+        assert_eq!(log[..2], ["start head", "end head"], "{log:?}");
+        assert_eq!(log.len(), 8);
+        let none = head_first(&items, 2, |_| false, |n| n.len());
+        assert_eq!(none, [2, 4, 2, 2]);
+    }
 
     /// A dead run's control directory goes; a live run's stays.
     #[test]

@@ -30,12 +30,17 @@ pub fn run(args: &VerifyArgs, verbose: u8) -> Result<i32> {
         .filter_map(|name| cluster.node(name))
         .map(|node| (node, prepared.connector.transport_for(cluster, node.name())))
         .collect();
-    let results: Vec<NodeChecks> =
-        remote::parallel(&work, args.remote.forks as usize, |(node, t)| {
+    let head = cluster.head.name.as_str();
+    let results: Vec<NodeChecks> = remote::head_first(
+        &work,
+        args.remote.forks as usize,
+        |w| w.0.name() == head,
+        |(node, t)| {
             let r = checks::run_node(t.as_ref(), cluster, *node, wan.as_ref());
             prepared.done_with(node.name(), t.as_ref());
             r
-        });
+        },
+    );
     drop(work);
     match args.remote.output {
         OutputFormat::Text => print!("{}", checks::text(&results, verbose)),

@@ -10,6 +10,11 @@
 # nodes runs this 250 times on machines that may share their cores: shell
 # builtins (read, case, parameter expansion) do the parsing; what is left
 # to parse is printed raw for facts/mod.rs. About a dozen commands in all.
+#
+# One brace group, read whole before it runs, stdin /dev/null: no command
+# can read the rest of the script from sh's stdin (checks/node.sh once lost
+# its tail that way).
+{
 set -u
 LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
@@ -201,3 +206,4 @@ if [ $# -gt 0 ]; then
   echo @@end
 fi
 echo @@done
+} </dev/null

@@ -250,7 +250,7 @@ pub fn make_neighbour_room(hosts: usize) -> Result<()> {
             .and_then(|t| t.trim().parse().ok())
             .unwrap_or(0)
     };
-    let want = 1024 + 4 * hosts;
+    let want = 256 + 4 * hosts;
     if read("gc_thresh3") >= want {
         return Ok(());
     }

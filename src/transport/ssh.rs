@@ -255,3 +255,59 @@ impl SshTransport {
 fn last_line(s: &str) -> &str {
     s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(host: &str) -> SshTarget {
+        SshTarget {
+            user: Some("root".into()),
+            host: host.into(),
+            port: 22,
+        }
+    }
+
+    fn worker(fresh: bool) -> Vec<String> {
+        let opts = SshOptions {
+            control_dir: PathBuf::from("/run/ctl%dir"),
+            ..SshOptions::default()
+        };
+        let t = SshTransport::new(target("10.0.0.11"), Some(target("head")), false, opts);
+        t.command("sh -s", fresh)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    fn proxy(args: &[String]) -> &str {
+        args.iter()
+            .find_map(|a| a.strip_prefix("ProxyCommand="))
+            .expect("a ProxyCommand")
+    }
+
+    /// The jump is a mux client of the head's master: the same ControlPath
+    /// as the head's own transport, its `%` doubled because ssh expands
+    /// %-tokens in ProxyCommand (an unknown `%C` there is fatal).
+    #[test]
+    fn a_workers_jump_rides_the_heads_master() {
+        let args = worker(false);
+        assert!(args.contains(&"ControlPath=/run/ctl%dir/%C".to_string()));
+        let p = proxy(&args);
+        assert!(p.contains("ControlMaster=auto"), "{p}");
+        assert!(p.contains("ControlPath=/run/ctl%%dir/%%C"), "{p}");
+        assert!(p.contains(" -W %h:%p "), "{p}");
+        assert!(p.ends_with(" head"), "{p}");
+    }
+
+    /// commit-confirm's fresh round trip: no master on either hop.
+    #[test]
+    fn a_fresh_round_trip_opens_new_connections_on_both_hops() {
+        let args = worker(true);
+        assert!(args.contains(&"ControlPath=none".to_string()));
+        assert!(!args.iter().any(|a| a.contains("ctl%dir")));
+        let p = proxy(&args);
+        assert!(p.contains("ControlPath=none"), "{p}");
+        assert!(!p.contains("ctl"), "{p}");
+    }
+}
