@@ -269,25 +269,14 @@ pub fn parse(text: &str) -> Result<Facts, String> {
                 f.packages.insert(rest.trim().to_string());
             }
             // dpkg-query's `PACKAGE WANT FLAG STATUS`
-            "@@dpkg" => {
-                let w: Vec<&str> = rest.split_whitespace().collect();
-                if let [p, _, _, "installed"] = w[..] {
-                    f.packages.insert(p.to_string());
-                }
-            }
+            "@@dpkg" => f.packages.extend(dpkg_installed(rest)),
             "@@resolver" => {
                 if let Ok(ip) = rest.trim().parse() {
                     f.resolvers.push(ip);
                 }
             }
             "@@session-client" => f.session_client = rest.trim().parse().ok(),
-            "@@addr" => {
-                if let Some((n, a)) = rest.split_once(' ') {
-                    if let Ok(net) = a.trim().parse() {
-                        f.addrs.push((n.to_string(), net));
-                    }
-                }
-            }
+            "@@addr" => f.addrs.extend(addr(rest)),
             "@@iface" => {
                 if let Some((n, m)) = rest.split_once(' ') {
                     f.ifaces.push((n.to_string(), m.to_string()));
@@ -322,6 +311,20 @@ pub fn parse(text: &str) -> Result<Facts, String> {
         return Err("the probe output is incomplete".into());
     }
     Ok(f)
+}
+
+/// dpkg-query's `PACKAGE WANT FLAG STATUS`: the package, if installed.
+fn dpkg_installed(rest: &str) -> Option<String> {
+    match rest.split_whitespace().collect::<Vec<_>>()[..] {
+        [p, _, _, "installed"] => Some(p.to_string()),
+        _ => None,
+    }
+}
+
+/// `IFACE ADDR/PREFIX`
+fn addr(rest: &str) -> Option<(String, ipnet::Ipv4Net)> {
+    let (n, a) = rest.split_once(' ')?;
+    Some((n.to_string(), a.trim().parse().ok()?))
 }
 
 /// The number of CPUs in a kernel CPU list such as `0-3,8,10-11`.
