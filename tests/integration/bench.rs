@@ -45,8 +45,9 @@ fn bench_smoke_runs_every_tool_in_every_mode_with_identical_files() {
         })
         .collect();
     let mut want = BTreeSet::new();
-    want.insert(("floor-fresh".to_string(), "connect".to_string()));
-    want.insert(("floor-mux".to_string(), "connect".to_string()));
+    for floor in ["floor-fresh", "floor-c25519", "floor-mux"] {
+        want.insert((floor.to_string(), "connect".to_string()));
+    }
     for tool in [
         "clusterctl-openssh",
         "clusterctl-russh",
@@ -75,4 +76,5 @@ fn bench_smoke_runs_every_tool_in_every_mode_with_identical_files() {
         assert!(table.contains(&format!("| 3 | {mode} | ")), "{table}");
     }
     assert!(table.contains("pyinfra / openssh"), "{table}");
+    assert!(table.contains("russh / floor c25519"), "{table}");
 }
