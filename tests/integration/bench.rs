@@ -9,13 +9,13 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
-use crate::lab::{describe, serial, Lab};
+use crate::lab::{describe, serial, Lab, TestLab};
 
 #[test]
 #[ignore = "needs root (a light lab) and PyPI for pyinfra and ansible-core; CI runs it as root"]
 fn bench_smoke_runs_every_tool_in_every_mode_with_identical_files() {
     let _serial = serial();
-    let lab = Lab::new("tbench", 60);
+    let lab = Lab::new(TestLab::Bench);
     let out_dir = lab.dir.path().join("bench");
     let out = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench.sh"))
         .args(["--smoke", "--wan", &lab.wan, "--lan", &lab.lan])

@@ -7,7 +7,7 @@
 
 use std::fs;
 
-use super::lab::{describe, serial, text, Lab};
+use super::lab::{describe, serial, text, Lab, TestLab};
 
 /// The lab's inventory with MPI installed and the head in the hostfiles.
 fn with_mpi(lab: &Lab) -> &'static str {
@@ -37,7 +37,7 @@ fn row<'a>(stdout: &'a str, node: &str) -> &'a str {
 #[ignore = "needs root: run with --include-ignored (CI does)"]
 fn verify_proves_the_cluster_runs_mpi_and_names_what_is_broken() {
     let _g = serial();
-    let lab = Lab::new("c13ver", 50);
+    let lab = Lab::new(TestLab::ClusterVerify);
     lab.up_with(3, &["--kind", "systemd", "--network", "ifupdown"]);
     let inv = with_mpi(&lab);
 
@@ -180,7 +180,7 @@ fn recap<'a>(stdout: &'a str, node: &str) -> &'a str {
 #[ignore = "needs root: run with --include-ignored (CI does)"]
 fn remove_node_takes_a_worker_off_every_node_and_add_node_puts_it_back() {
     let _g = serial();
-    let lab = Lab::new("c13rm", 51);
+    let lab = Lab::new(TestLab::ClusterRemoveNode);
     lab.up_with(3, &["--kind", "systemd", "--network", "ifupdown"]);
     let inv = "lab/cluster.yaml";
     let path = lab.dir.path().join(inv);
@@ -297,7 +297,7 @@ fn remove_node_takes_a_worker_off_every_node_and_add_node_puts_it_back() {
 #[ignore = "needs root: run with --include-ignored (CI does)"]
 fn ganesha_on_the_head_serves_a_share_workers_write_and_read() {
     let _g = serial();
-    let lab = Lab::new("c13nfs", 52);
+    let lab = Lab::new(TestLab::ClusterNfs);
     lab.up_with(2, &["--kind", "systemd", "--network", "ifupdown"]);
     let inv = "lab/cluster.yaml";
     let path = lab.dir.path().join(inv);

@@ -5,7 +5,7 @@
 //! holds without another apply, `diff` exits 0 and a second apply changes
 //! nothing. Needs root (ignored otherwise, like every lab test).
 
-use super::lab::{describe, serial, text, wait_for_lease, Lab};
+use super::lab::{describe, serial, text, wait_for_lease, Lab, TestLab};
 
 /// Add `backend: NAME` to the lab inventory's firewall section.
 fn pin_backend(lab: &Lab, inv: &str, backend: &str) {
@@ -75,8 +75,9 @@ fn nm_head_and_nft_firewalls(lab: &Lab, n: u8) {
 #[ignore = "needs root: run with --include-ignored (CI does)"]
 fn every_stack_on_fresh_hosts_with_native_nftables_survives_a_reboot() {
     let _g = serial();
-    let n = 40;
-    let lab = Lab::new("tstk", n);
+    let id = TestLab::StacksNftables;
+    let n = id.slot().n;
+    let lab = Lab::new(id);
     lab.up_with(
         3,
         &[
@@ -175,8 +176,9 @@ fn every_stack_on_fresh_hosts_with_native_nftables_survives_a_reboot() {
 #[ignore = "needs root: run with --include-ignored (CI does)"]
 fn a_networkd_head_with_resolved_and_iptables_nft_passes_the_nat_check() {
     let _g = serial();
-    let n = 41;
-    let lab = Lab::new("tstk2", n);
+    let id = TestLab::StacksNetworkdHead;
+    let n = id.slot().n;
+    let lab = Lab::new(id);
     lab.up_with(
         1,
         &[

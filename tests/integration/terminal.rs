@@ -138,9 +138,9 @@ fn wizard_ctrl_d_and_ctrl_c_write_nothing() {
 #[test]
 #[ignore = "needs root: brings up a light lab (run with --include-ignored as root)"]
 fn apply_asks_on_a_terminal_no_then_yes() {
-    use crate::lab::{describe, serial, Lab};
+    use crate::lab::{describe, serial, Lab, TestLab};
     let _g = serial();
-    let lab = Lab::new("u15", 70);
+    let lab = Lab::new(TestLab::TerminalApply);
     lab.up(1);
     let inv = "lab/cluster.yaml";
     // The worker has no lease before the head serves DHCP: only the head
@@ -194,9 +194,9 @@ fn apply_asks_on_a_terminal_no_then_yes() {
 #[test]
 #[ignore = "needs root: brings up a light lab (run with --include-ignored as root)"]
 fn wizard_looks_at_the_head_and_proposes_its_interfaces() {
-    use crate::lab::{serial, Lab};
+    use crate::lab::{serial, Lab, TestLab};
     let _g = serial();
-    let lab = Lab::new("u15", 71);
+    let lab = Lab::new(TestLab::TerminalWizard);
     lab.up(1);
     let mut cmd = lab.cmd(&["init", "-i", "w.yaml", "--ssh-config", "lab/ssh_config"]);
     cmd.env_remove("CLUSTERCTL_INVENTORY");
