@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end on the local lab (root, Linux): install the lab's
 # packages, build, bring up wan + head + workers as fresh systemd hosts
-# (nothing installed; KIND=light for the namespace hosts), apply the
+# (nothing installed; KIND=light for the namespace hosts; NETWORK picks the
+# workers' stack: ifupdown, networkd or networkmanager, or a comma list), apply the
 # inventory the lab wrote over SSH (it installs what each node lacks from the
 # lab's mirror), and show the result: leases, routes, names, NAT, hostfile, a
 # second apply that changes nothing, and the cluster after a reboot.

@@ -467,10 +467,12 @@ pub struct LabUpArgs {
     #[arg(long, value_enum, default_value_t = LabKind::Light)]
     pub kind: LabKind,
     /// Network stack of the workers (systemd kind; default ifupdown): ifupdown, networkd
-    /// or nm; a comma list cycles over the workers (e.g. ifupdown,networkd,nm)
+    /// or networkmanager (the inventory's names; nm is accepted for networkmanager);
+    /// a comma list cycles over the workers (e.g. ifupdown,networkd,networkmanager)
     #[arg(long, value_name = "STACK[,STACK...]")]
     pub network: Option<String>,
-    /// Network stack of the head (systemd kind; default ifupdown): ifupdown, networkd or nm
+    /// Network stack of the head (systemd kind; default ifupdown): ifupdown, networkd or
+    /// networkmanager (nm is accepted for networkmanager)
     #[arg(long, value_name = "STACK")]
     pub head_network: Option<String>,
 }

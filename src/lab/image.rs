@@ -46,21 +46,37 @@ impl fmt::Display for Stack {
 impl Stack {
     pub const ALL: [Stack; 3] = [Stack::Ifupdown, Stack::Networkd, Stack::Nm];
 
+    /// The stack's name as the inventory spells it (`network:`), which is
+    /// what the lab prints and records in its state.
     pub fn name(self) -> &'static str {
         match self {
             Stack::Ifupdown => "ifupdown",
             Stack::Networkd => "networkd",
-            Stack::Nm => "nm",
+            Stack::Nm => "networkmanager",
         }
+    }
+
+    /// Another spelling `--network` accepts: `nm`, the lab's name before.
+    pub fn alias(self) -> Option<&'static str> {
+        (self == Stack::Nm).then_some("nm")
+    }
+
+    /// The name of the stack's cached image (`images/NAME-KEY` under
+    /// [`CACHE_DIR`]): `nm` stays `nm`, so no image is rebuilt for a rename.
+    fn image_name(self) -> &'static str {
+        self.alias().unwrap_or(self.name())
     }
 
     pub fn parse(flag: &str, text: &str) -> Result<Stack> {
         Stack::ALL
             .into_iter()
-            .find(|s| s.name() == text)
+            .find(|s| s.name() == text || s.alias() == Some(text))
             .ok_or_else(|| Error::Lab {
                 message: format!("{flag}: unknown network stack {text:?}"),
-                help: Some("use ifupdown, networkd or nm (a comma list for --network)".into()),
+                help: Some(
+                    "use ifupdown, networkd or networkmanager (or nm) (a comma list for --network)"
+                        .into(),
+                ),
             })
     }
 
@@ -293,7 +309,7 @@ fn remove_stale(dir: &Path, prefix: &str, keep: &str) {
 pub fn ensure_image(stack: Stack) -> Result<PathBuf> {
     let recipe = Recipe::of(stack);
     let images = Path::new(CACHE_DIR).join("images");
-    let name = format!("{}-{}", stack.name(), recipe.key());
+    let name = format!("{}-{}", stack.image_name(), recipe.key());
     let root = images.join(&name);
     if root.join("etc/os-release").exists() {
         return Ok(root);
@@ -332,7 +348,7 @@ pub fn ensure_image(stack: Stack) -> Result<PathBuf> {
         source,
     })?;
     let _ = fs::remove_file(&log);
-    remove_stale(&images, &format!("{}-", stack.name()), &name);
+    remove_stale(&images, &format!("{}-", stack.image_name()), &name);
     eprintln!(
         "lab: {} image built in {:.0}s",
         stack.name(),

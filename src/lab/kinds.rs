@@ -116,3 +116,44 @@ pub(super) fn check_memory(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::NetStack;
+
+    /// The inventory's stack for each lab stack (a new lab stack must say).
+    fn inventory_stack(s: Stack) -> NetStack {
+        match s {
+            Stack::Ifupdown => NetStack::Ifupdown,
+            Stack::Networkd => NetStack::Networkd,
+            Stack::Nm => NetStack::Networkmanager,
+        }
+    }
+
+    #[test]
+    fn the_lab_spells_every_stack_as_the_inventory_does() {
+        for s in Stack::ALL {
+            let inv: NetStack = serde_saphyr::from_str(s.name())
+                .unwrap_or_else(|e| panic!("{s} is no inventory `network:`: {e}"));
+            assert_eq!(inv, inventory_stack(s), "{s}");
+            assert_eq!(s.to_string(), s.name());
+            assert_eq!(Stack::parse("--network", s.name()).unwrap(), s);
+        }
+    }
+
+    #[test]
+    fn nm_is_still_accepted_for_networkmanager() {
+        assert_eq!(Stack::parse("--head-network", "nm").unwrap(), Stack::Nm);
+        assert_eq!(
+            image::parse_stacks("--network", "networkmanager, nm").unwrap(),
+            [Stack::Nm, Stack::Nm]
+        );
+        assert_eq!(Stack::Nm.to_string(), "networkmanager");
+        let e = Stack::parse("--network", "NetworkManager").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "lab: --network: unknown network stack \"NetworkManager\""
+        );
+    }
+}

@@ -84,9 +84,9 @@ fn every_stack_on_fresh_hosts_with_native_nftables_survives_a_reboot() {
             "--kind",
             "systemd",
             "--network",
-            "ifupdown,networkd,nm",
+            "ifupdown,networkd,networkmanager",
             "--head-network",
-            "nm",
+            "networkmanager",
         ],
     );
     let inv = "lab/cluster.yaml";

@@ -363,7 +363,7 @@ fn a_22_lan_holds_more_than_89_light_workers_and_up_says_the_memory_first() {
     assert!(out.status.success(), "{}", describe("check", &out));
     assert_eq!(lab.sh("w120", "hostname"), "w120\n");
     // The light kind has the machine's network stack: no --network.
-    let out = lab.run(&["lab", "up", "--network", "nm"]);
+    let out = lab.run(&["lab", "up", "--network", "networkmanager"]);
     assert_eq!(
         out.status.code(),
         Some(1),

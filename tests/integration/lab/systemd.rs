@@ -44,7 +44,12 @@ fn systemd_hosts_boot_their_stack_install_from_the_mirror_reboot_and_leave_nothi
     let t0 = Instant::now();
     let out = lab.up_with(
         3,
-        &["--kind", "systemd", "--network", "ifupdown,networkd,nm"],
+        &[
+            "--kind",
+            "systemd",
+            "--network",
+            "ifupdown,networkd,networkmanager",
+        ],
     );
     eprintln!(
         "systemd lab (3 workers) up in {:?} (images and mirror included when not cached)",
