@@ -15,6 +15,7 @@ mod output;
 mod preflight;
 mod run;
 mod safety;
+mod shlib;
 mod write;
 
 pub use handlers::{handler_script, parse_handlers, HandlerResult};

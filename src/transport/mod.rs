@@ -5,6 +5,7 @@
 
 mod fake;
 mod local;
+pub mod protocol;
 mod russh;
 mod ssh;
 
