@@ -71,11 +71,8 @@ impl Prepared {
             forks,
             |(name, _)| *name == head,
             |(name, t)| {
-                let s = cluster_key::script((*name == head).then_some(head.as_str()), generate);
-                let answer = t
-                    .run(&s)
-                    .map(|o| cluster_key::parse(&String::from_utf8_lossy(&o.stdout)))
-                    .map_err(|e| e.message);
+                let answer =
+                    crate::engine::ask_keys(t.as_ref(), (*name == head).then_some(&head), generate);
                 if *name != head {
                     t.close();
                 }

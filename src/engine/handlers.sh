@@ -16,28 +16,22 @@ run() { # STEP FUNCTION; daemons it starts get default signal handling
     left="$left $1"
   fi
 }
-ifup_safe() { # IFACE: never take down the interface carrying this session
-  if [ "$1" = "$session_if" ]; then
-    echo "@@note $1 carries this SSH session: not restarted; its new settings take effect at its next ifup or boot" >&3
-    return 0
-  fi
-  if [ "$session_if" = "?" ]; then
-    echo "@@note cannot tell which interface carries this SSH session: $1 not restarted; its new settings take effect at its next ifup or boot" >&3
-    return 0
-  fi
-  ifdown --force -- "$1" >/dev/null 2>&1 || true
-  ifup -- "$1"
-}
-skip_session() { # IFACE WHAT: true (with a note) when IFACE must not be touched
+skip_session() { # IFACE WHAT [WHAT_UNKNOWN]: true (with a note) when IFACE must not be touched
   if [ "$1" = "$session_if" ]; then
     echo "@@note $1 carries this SSH session: $2" >&3
     return 0
   fi
   if [ "$session_if" = "?" ]; then
-    echo "@@note cannot tell which interface carries this SSH session: $2" >&3
+    echo "@@note cannot tell which interface carries this SSH session: ${3:-$2}" >&3
     return 0
   fi
   return 1
+}
+ifup_safe() { # IFACE: never take down the interface carrying this session
+  skip_session "$1" "not restarted; its new settings take effect at its next ifup or boot" \
+    "$1 not restarted; its new settings take effect at its next ifup or boot" && return 0
+  ifdown --force -- "$1" >/dev/null 2>&1 || true
+  ifup -- "$1"
 }
 nm_up_safe() { # IFACE FILE PROFILE: NetworkManager reads the keyfile, then activates it
   nmcli connection load "$2" || return 1

@@ -11,6 +11,7 @@
 
 mod confirm;
 mod handlers;
+mod keys;
 mod output;
 mod preflight;
 mod run;
@@ -19,6 +20,7 @@ mod shlib;
 mod write;
 
 pub use handlers::{handler_script, parse_handlers, HandlerResult};
+pub use keys::{ask_keys, key_script, parse_keys};
 pub use preflight::preflight;
 pub use run::{apply_node, RunOptions};
 pub use safety::refuse_lockout;
