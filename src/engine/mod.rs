@@ -12,6 +12,7 @@
 mod confirm;
 mod handlers;
 mod keys;
+mod lease;
 mod output;
 mod preflight;
 mod run;
@@ -21,6 +22,7 @@ mod write;
 
 pub use handlers::{handler_script, parse_handlers, HandlerResult};
 pub use keys::{ask_keys, key_script, parse_keys};
+pub use lease::{forget_lease, lease_script, Lease};
 pub use preflight::preflight;
 pub use run::{apply_node, RunOptions};
 pub use safety::refuse_lockout;
