@@ -4,6 +4,8 @@
 # generated `main` that runs each handler function hN through `run`, then
 # `main 3>&1` on the last line. Output: @@ok, @@failed (with @@| detail),
 # @@note, @@done (engine/handlers.rs).
+# shellcheck shell=sh
+# shellcheck disable=SC2154 # session_if is assigned before this text
 set -u
 trap '' HUP PIPE INT TERM
 LC_ALL=C; export LC_ALL
