@@ -8,8 +8,8 @@
 
 use crate::cli::{NodeApplyArgs, RemoteArgs, RemoveNodeArgs};
 use crate::cluster::Cluster;
-use crate::error::{Error, Result, EXIT_OK};
 use crate::engine::Lease;
+use crate::error::{Error, Result, EXIT_OK};
 use crate::yaml_edit;
 
 pub fn run(args: RemoveNodeArgs, verbose: u8) -> Result<i32> {

@@ -51,7 +51,10 @@ fn revert_script(arm: &Arm, plan: &NodePlan, session_if: &str) -> String {
     for (n, h) in plan.handlers.iter().enumerate() {
         if let Ok(cmd) = &h.run.command {
             s.push_str(&format!("r{n}() {{\n  {cmd}\n}}\n"));
-            calls.push_str(&format!("  run {} r{n} 3>/dev/null\n", shell_quote(h.run.step)));
+            calls.push_str(&format!(
+                "  run {} r{n} 3>/dev/null\n",
+                shell_quote(h.run.step)
+            ));
         }
     }
     s.push_str(&format!("revert_handlers() {{\n  :\n{calls}}}\n"));

@@ -6,11 +6,11 @@
 
 use super::confirm::{arm_lines, Arm};
 use super::output::{locked, summarize};
-use super::shlib::LIB;
 pub use super::shlib::LockRef;
-use crate::transport::protocol::{messages, Message};
+use super::shlib::LIB;
 use crate::facts::Facts;
 use crate::plan::NodePlan;
+use crate::transport::protocol::{messages, Message};
 use crate::transport::shell_quote;
 
 /// The handler script for this plan; an error when a planned handler has no

@@ -8,8 +8,8 @@
 use base64::Engine;
 
 use super::output::{locked, stderr_tail, summarize};
-use crate::transport::protocol::{messages, Message};
 use crate::plan::{Action, FileChange, NodePlan};
+use crate::transport::protocol::{messages, Message};
 use crate::transport::{shell_quote, Transport};
 
 /// Ends every heredoc; base64 output can never contain `@`.

@@ -186,7 +186,11 @@ fn rc_script(spec: &HostSpec) -> String {
     );
     for iface in &spec.ifaces {
         let addr = iface.address.map(|a| a.to_string()).unwrap_or_default();
-        s.push_str(&format!(" {} {}", shell_quote(&iface.name), shell_quote(&addr)));
+        s.push_str(&format!(
+            " {} {}",
+            shell_quote(&iface.name),
+            shell_quote(&addr)
+        ));
     }
     s.push('\n');
     s.push_str(include_str!("rc.sh"));

@@ -500,7 +500,10 @@ mod tests {
     fn the_customize_hook_runs() {
         for s in Stack::ALL {
             let hook = customize_script(s);
-            let out = Command::new("sh").args(["-n", "-c", &hook]).output().unwrap();
+            let out = Command::new("sh")
+                .args(["-n", "-c", &hook])
+                .output()
+                .unwrap();
             assert!(out.status.success(), "{s}: {out:?}");
         }
         let root = tempfile::tempdir().unwrap();
