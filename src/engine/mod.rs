@@ -21,8 +21,8 @@ mod shlib;
 mod write;
 
 pub use handlers::{handler_script, parse_handlers, HandlerResult};
-pub use keys::{ask_keys, key_script, parse_keys};
-pub use lease::{forget_lease, lease_script, Lease};
+pub use keys::ask_keys;
+pub use lease::{forget_lease, Lease};
 pub use preflight::preflight;
 pub use run::{apply_node, RunOptions};
 pub use safety::refuse_lockout;
