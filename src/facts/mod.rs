@@ -348,7 +348,12 @@ struct FileStat {
 impl FileStat {
     fn parse(rest: &str) -> Result<FileStat, String> {
         let mut parts = rest.rsplitn(5, ' ');
-        let malformed = || format!("malformed line {:?}", format!("@@file {rest}").trim_end());
+        // The line as it came (`@@file`, a space, the rest).
+        let line = match rest {
+            "" => "@@file".to_string(),
+            _ => format!("@@file {rest}"),
+        };
+        let malformed = || format!("malformed line {line:?}");
         let mut next = || parts.next().ok_or_else(malformed);
         let (size, group, owner, mode, path) = (next()?, next()?, next()?, next()?, next()?);
         Ok(FileStat {
