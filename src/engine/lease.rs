@@ -1,6 +1,8 @@
 //! remove-node's last step: the head's dnsmasq forgets the removed
-//! worker's lease (`lease.sh`), one round trip over the head's transport.
+//! worker's lease (`lease.sh`) over the head's transport: the facts probe
+//! (its init system, told apart in one place), then the script.
 
+use crate::facts::{self, InitSystem};
 use crate::transport::{protocol, shell_quote, Transport};
 
 /// What the head did with the lease.
@@ -17,10 +19,17 @@ pub enum Lease {
     Unreachable(String),
 }
 
-/// The script for `ip` (and `mac`, when the worker had one).
-pub fn lease_script(ip: &str, mac: Option<&str>) -> String {
+/// The script for `ip` (and `mac`, when the worker had one) on a head
+/// with `init`.
+pub fn lease_script(ip: &str, mac: Option<&str>, init: InitSystem) -> String {
+    let init = match init {
+        InitSystem::Systemd => "systemd",
+        InitSystem::Openrc => "openrc",
+        InitSystem::Sysvinit => "sysvinit",
+        InitSystem::Unknown => "unknown",
+    };
     format!(
-        "ip={}\nmac={}\n{}",
+        "ip={}\nmac={}\ninit={init}\n{}",
         shell_quote(ip),
         shell_quote(mac.unwrap_or("")),
         include_str!("lease.sh")
@@ -29,7 +38,11 @@ pub fn lease_script(ip: &str, mac: Option<&str>) -> String {
 
 /// Drop the lease lines of `ip` (or `mac`) from the head's dnsmasq.
 pub fn forget_lease(head: &dyn Transport, ip: &str, mac: Option<&str>) -> Lease {
-    match head.run(&lease_script(ip, mac)) {
+    let init = match facts::gather(head, &[], &[], &[]) {
+        Ok(f) => f.init,
+        Err(e) => return Lease::Unreachable(e.to_string()),
+    };
+    match head.run(&lease_script(ip, mac, init)) {
         Ok(o) if o.status == 0 => {
             let out = String::from_utf8_lossy(&o.stdout);
             if protocol::find(&out, "@@forgot").is_some() {
@@ -58,7 +71,7 @@ mod tests {
         let leases = "1 aa:aa:aa:aa:aa:01 10.0.0.11 w1 *\n1 aa:aa:aa:aa:aa:02 10.0.0.12 w2 *\n1 aa:aa:aa:aa:aa:03 10.0.0.13 w3 *\n";
         std::fs::write(&f, leases).unwrap();
         let local = |ip: &str, mac: Option<&str>| {
-            let s = lease_script(ip, mac)
+            let s = lease_script(ip, mac, InitSystem::Systemd)
                 .replace("/var/lib/misc/dnsmasq.leases", f.to_str().unwrap())
                 .replace("svc() {", "svc() { return 0\n");
             let out = Local::default().run(&s).unwrap();
@@ -74,10 +87,52 @@ mod tests {
         );
     }
 
+    /// The head's init system comes from the facts probe: an OpenRC head
+    /// gets rc-service; the outcome is read from the script's answer.
+    #[test]
+    fn the_probe_decides_the_init_system_then_the_script_runs() {
+        use crate::transport::{FakeHost, Output};
+        let ok = |stdout: &str| Output {
+            status: 0,
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: vec![],
+        };
+        let head = FakeHost::new(move |script| {
+            Ok(if script.contains("dnsmasq.leases") {
+                ok("@@forgot\n")
+            } else {
+                ok("@@os alpine 3.20\n@@init openrc\n@@done\n")
+            })
+        });
+        assert_eq!(forget_lease(&head, "10.0.0.12", None), Lease::Forgot);
+        let scripts = head.scripts.lock().unwrap();
+        assert_eq!(scripts.len(), 2);
+        assert!(scripts[1].contains("\ninit=openrc\n"), "{}", scripts[1]);
+        let failed = FakeHost::new(move |script| {
+            Ok(if script.contains("dnsmasq.leases") {
+                Output {
+                    status: 1,
+                    stdout: vec![],
+                    stderr: b"dnsmasq: cannot stop\n".to_vec(),
+                }
+            } else {
+                ok("@@init systemd\n@@done\n")
+            })
+        });
+        assert_eq!(
+            forget_lease(&failed, "10.0.0.12", None),
+            Lease::Failed("dnsmasq: cannot stop".into())
+        );
+    }
+
     #[test]
     fn the_script_is_valid_sh() {
         let out = std::process::Command::new("sh")
-            .args(["-n", "-c", &lease_script("10.0.0.1", Some("aa:bb"))])
+            .args([
+                "-n",
+                "-c",
+                &lease_script("10.0.0.1", Some("aa:bb"), InitSystem::Openrc),
+            ])
             .output()
             .unwrap();
         assert!(out.status.success());
