@@ -32,6 +32,7 @@ echo "--- clusterctl diff (what apply will change; exit 2 = changes pending):"
 echo "--- clusterctl apply:"
 "$bin" apply --yes -i "$inv"
 echo "--- the result, seen from w1:"
+# shellcheck disable=SC2016 # expanded by w1's shell, not here
 "$bin" lab exec w1 -- sh -c '
   echo "address: $(ip -4 -o addr show dev eth0 | awk "{print \$4}")  $(ip route show default)"
   grep nameserver /etc/resolv.conf

@@ -37,6 +37,8 @@ PKGS=(
   # `netplan generate` validates the rendered netplan files in the tests
   # (its systemd generator reads /etc/netplan, which this machine leaves empty).
   netplan.io
+  # .ci/run lints every shell script of the repository (git ls-files '*.sh').
+  shellcheck
 )
 
 missing=()

@@ -13,7 +13,7 @@ pub use table::{json, text};
 use serde::Serialize;
 
 use crate::cluster::{Cluster, HostfileFlavor, NodeRef, Role};
-use crate::transport::{shell_quote, Transport};
+use crate::transport::{protocol, shell_quote, Transport};
 
 /// The checks, in the table's column order.
 pub const CHECKS: &[&str] = &[
@@ -161,10 +161,10 @@ pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> Stri
 /// The results the script printed; a check it did not report is a failure.
 pub fn parse(stdout: &str) -> Vec<CheckResult> {
     let mut found: Vec<CheckResult> = Vec::new();
-    for line in stdout.lines() {
-        let Some(rest) = line.strip_prefix("@@check ") else {
+    for (key, rest) in protocol::Lines::new(stdout) {
+        if key != "@@check" {
             continue;
-        };
+        }
         let mut parts = rest.splitn(3, ' ');
         let (Some(name), Some(outcome)) = (parts.next(), parts.next()) else {
             continue;
@@ -212,7 +212,7 @@ pub fn run_node(
     let checks = match t.run(&script(cluster, node, wan)) {
         Ok(out) => {
             let stdout = String::from_utf8_lossy(&out.stdout);
-            if stdout.contains("@@done") {
+            if protocol::find(&stdout, "@@done").is_some() {
                 parse(&stdout)
             } else {
                 let err = String::from_utf8_lossy(&out.stderr);

@@ -7,6 +7,8 @@
 # IP": every node), `peers` (names to reach over SSH), `mounts` (NFS mount
 # points, one a line), `mpi` (1: run the MPI job) and `hostfile`. Prints
 # `@@check CHECK ok|fail|skip DETAIL` lines, then @@done (checks/mod.rs).
+# shellcheck shell=sh
+# shellcheck disable=SC2154 # the values above are assigned before this text
 set -u
 LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
@@ -50,6 +52,7 @@ dnsq() { # SERVER NAME: three tries, as a resolver would (UDP; a busy node)
   done
   return 1
 }
+# shellcheck disable=SC2016 # $1 and $2 are bash's, given as its arguments
 tcp_open() { timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' tcp "$1" "$2" 2>/dev/null; }
 
 # address: the LAN interface holds the inventory's address.
@@ -151,6 +154,7 @@ else
     out=$(timeout 20 ssh -n -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout=5 -- "$p" hostname 2>&1)
     if [ "$out" != "$p" ]; then bad="$bad; $p: $(printf '%s' "$out" | tail -n 1)"; fi
   done
+  # shellcheck disable=SC2086,SC2116 # echo joins the peers' lines with spaces
   if [ -z "$bad" ]; then say ssh ok "$n node(s): $(echo $peers)"
   else say ssh fail "${bad#; }"; fi
 fi
@@ -164,6 +168,7 @@ elif [ ! -f "$hostfile" ]; then
   say mpi fail "no $hostfile"
 else
   want=$(awk '!/^[[:space:]]*(#|$)/ {print $1}' "$hostfile" | sort -u | tr '\n' ' ')
+  # shellcheck disable=SC2016 # each rank's own shell expands its rank and name
   out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 90 mpirun \
     --hostfile "$hostfile" --map-by ppr:1:node \
     --mca plm_rsh_args "-o BatchMode=yes -o StrictHostKeyChecking=yes" \

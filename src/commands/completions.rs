@@ -14,34 +14,11 @@ use crate::cli::{Cli, CompleteNodesArgs, CompletionsArgs, ManArgs};
 use crate::cluster::Cluster;
 use crate::error::{Error, Result};
 
-const BASH_NODES: &str = r#"
-# Node names from the inventory for --nodes/--node (host lists: after a comma too).
-_clusterctl_with_nodes() {
-    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}" inv="" i
-    for ((i = 1; i < COMP_CWORD; i++)); do
-        case "${COMP_WORDS[i]}" in
-            -i|--inventory) inv="${COMP_WORDS[i+1]}" ;;
-        esac
-    done
-    if [[ "$prev" == "--nodes" || "$prev" == "--node" ]]; then
-        local head="" last="$cur"
-        if [[ "$cur" == *,* ]]; then head="${cur%,*},"; last="${cur##*,}"; fi
-        local names
-        names="$(clusterctl complete-nodes ${inv:+-i "$inv"} 2>/dev/null)"
-        COMPREPLY=($(compgen -P "$head" -W "$names" -- "$last"))
-        compopt -o nospace 2>/dev/null
-        return 0
-    fi
-    _clusterctl "$@"
-}
-complete -F _clusterctl_with_nodes -o bashdefault -o default clusterctl
-"#;
+/// Appended to clap's bash script: node names for --nodes/--node.
+const BASH_NODES: &str = concat!("\n", include_str!("completions-nodes.sh"));
 
-const FISH_NODES: &str = r#"
-# Node names from the inventory for --nodes/--node.
-complete -c clusterctl -l nodes -x -a '(clusterctl complete-nodes 2>/dev/null)'
-complete -c clusterctl -n '__fish_seen_subcommand_from render' -l node -x -a '(clusterctl complete-nodes 2>/dev/null)'
-"#;
+/// Appended to clap's fish script: node names for --nodes/--node.
+const FISH_NODES: &str = concat!("\n", include_str!("completions-nodes.fish"));
 
 pub fn completions(args: CompletionsArgs) -> Result<i32> {
     let mut cmd = Cli::command();

@@ -1,12 +1,11 @@
 //! `init` on a terminal looks at the head before asking about it: one SSH
-//! command (the system `ssh`, your config and agent, `BatchMode` so it
-//! never asks for a password or a host key) lists its interfaces with
-//! their addresses, its default route and its resolvers. The wizard then
-//! proposes the default route's interface as WAN and a down or unaddressed
-//! one as LAN. Nothing is changed on the head.
+//! round trip (`init_probe.sh` through the system `ssh` transport, your
+//! config and agent, `BatchMode` so it never asks for a password or a host
+//! key) lists its interfaces with their addresses, its default route and
+//! its resolvers. The wizard then proposes the default route's interface as
+//! WAN and a down or unaddressed one as LAN. Nothing is changed on the head.
 
-use std::process::{Command, Stdio};
-
+use crate::transport::{protocol, SshTransport};
 use crate::values::{self, SshTarget};
 
 /// What the wizard learns about the head.
@@ -28,34 +27,15 @@ pub struct Iface {
 }
 
 /// Read-only: links, IPv4 addresses, the default route, resolv.conf.
-const SCRIPT: &str = "LC_ALL=C; export LC_ALL; ip -o link show; echo @@addr; ip -o -4 addr show; \
-echo @@route; ip route show default; echo @@resolv; cat /etc/resolv.conf 2>/dev/null; exit 0";
+const SCRIPT: &str = include_str!("init_probe.sh");
 
-/// Run the probe on `target`; `Err` says why not (unreachable, key refused…).
+/// Run the probe on `target` (the system ssh through the transport layer,
+/// no master of ours, `BatchMode`, strict host keys, your ssh config);
+/// `Err` says why not (unreachable, key refused…).
 pub fn probe(target: &SshTarget, config: Option<&std::path::Path>) -> Result<HeadFacts, String> {
-    let mut cmd = Command::new("ssh");
-    if let Some(c) = config {
-        cmd.arg("-F").arg(c);
-    }
-    cmd.args([
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "ConnectTimeout=8",
-        "-o",
-        "StrictHostKeyChecking=yes",
-    ])
-    .arg("-p")
-    .arg(target.port.to_string());
-    if let Some(u) = &target.user {
-        cmd.arg("-l").arg(u);
-    }
-    cmd.arg("--").arg(&target.host).arg(SCRIPT);
-    let out = cmd
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run ssh: {e}"))?;
-    if !out.status.success() {
+    let t = SshTransport::plain(target.clone(), config.map(Into::into), 8);
+    let out = t.run_raw(SCRIPT).map_err(|e| e.message)?;
+    if out.status != 0 {
         let err = String::from_utf8_lossy(&out.stderr);
         let last = err
             .lines()
@@ -70,11 +50,11 @@ pub fn probe(target: &SshTarget, config: Option<&std::path::Path>) -> Result<Hea
 pub fn parse(text: &str) -> HeadFacts {
     let mut facts = HeadFacts::default();
     let mut section = "link";
-    for line in text.lines() {
-        if let Some(s) = line.strip_prefix("@@") {
-            section = match s {
-                "addr" => "addr",
-                "route" => "route",
+    for (key, line) in protocol::Lines::new(text) {
+        if !key.is_empty() {
+            section = match key {
+                "@@addr" => "addr",
+                "@@route" => "route",
                 _ => "resolv",
             };
             continue;
@@ -200,6 +180,25 @@ nameserver 9.9.9.9
             "{d}"
         );
         assert!(d.contains("  wlan0        up    192.168.2.7/24\n"), "{d}");
+    }
+
+    /// The script is valid sh, and run here (read-only) it answers in
+    /// sections the parser reads.
+    #[test]
+    fn the_script_is_valid_sh_and_its_sections_parse() {
+        let out = std::process::Command::new("sh")
+            .args(["-n", "-c", SCRIPT])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        use crate::transport::Transport;
+        let out = crate::transport::Local::default().run(SCRIPT).unwrap();
+        assert_eq!(out.status, 0);
+        let text = String::from_utf8_lossy(&out.stdout);
+        for section in ["@@addr", "@@route", "@@resolv"] {
+            assert!(protocol::find(&text, section).is_some(), "{text}");
+        }
+        parse(&text);
     }
 
     #[test]

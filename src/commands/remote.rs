@@ -71,11 +71,8 @@ impl Prepared {
             forks,
             |(name, _)| *name == head,
             |(name, t)| {
-                let s = cluster_key::script((*name == head).then_some(head.as_str()), generate);
-                let answer = t
-                    .run(&s)
-                    .map(|o| cluster_key::parse(&String::from_utf8_lossy(&o.stdout)))
-                    .map_err(|e| e.message);
+                let answer =
+                    crate::engine::ask_keys(t.as_ref(), (*name == head).then_some(&head), generate);
                 if *name != head {
                     t.close();
                 }
@@ -353,25 +350,8 @@ fn clean_dead_runs(base: &std::path::Path) {
         if !ours || alive {
             continue;
         }
-        close_masters(&e.path());
+        crate::transport::close_masters(&e.path());
         let _ = std::fs::remove_dir_all(e.path());
-    }
-}
-
-/// `ssh -O exit` to every master still listening in a control directory.
-fn close_masters(dir: &std::path::Path) {
-    for sock in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        // A socket nobody listens on any more needs no ssh started.
-        if std::os::unix::net::UnixStream::connect(sock.path()).is_err() {
-            continue;
-        }
-        let _ = std::process::Command::new("ssh")
-            .arg("-o")
-            .arg(format!("ControlPath={}", sock.path().display()))
-            .args(["-O", "exit", "clusterctl-run"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status();
     }
 }
 
@@ -380,7 +360,7 @@ impl Drop for ControlDir {
     /// head master a worker's jump made when the head itself was not
     /// selected), so no ssh process outlives the run.
     fn drop(&mut self) {
-        close_masters(&self.0);
+        crate::transport::close_masters(&self.0);
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }

@@ -8,8 +8,8 @@
 
 use crate::cli::{NodeApplyArgs, RemoteArgs, RemoveNodeArgs};
 use crate::cluster::Cluster;
+use crate::engine::Lease;
 use crate::error::{Error, Result, EXIT_OK};
-use crate::transport::shell_quote;
 use crate::yaml_edit;
 
 pub fn run(args: RemoveNodeArgs, verbose: u8) -> Result<i32> {
@@ -96,51 +96,25 @@ fn forget_lease(
     let p = super::remote::prepare(&remote)?;
     let head = p.cluster.head.name.to_string();
     let t = p.connector.transport_for(&p.cluster, &head);
-    let script = format!(
-        "ip={}\nmac={}\n{}",
-        shell_quote(ip),
-        shell_quote(mac.unwrap_or("")),
-        FORGET
-    );
-    match t.run(&script) {
-        Ok(o) if o.status == 0 => {
-            let out = String::from_utf8_lossy(&o.stdout);
-            if out.contains("@@forgot") {
-                println!("{head}: dnsmasq forgot the lease of {} ({ip})", args.name);
-            } else {
-                println!("{head}: dnsmasq held no lease for {} ({ip})", args.name);
-            }
+    match crate::engine::forget_lease(t.as_ref(), ip, mac) {
+        Lease::Forgot => {
+            println!("{head}: dnsmasq forgot the lease of {} ({ip})", args.name);
             Ok(())
         }
-        Ok(o) => Err(Error::usage(
+        Lease::NoneHeld => {
+            println!("{head}: dnsmasq held no lease for {} ({ip})", args.name);
+            Ok(())
+        }
+        Lease::Failed(stderr) => Err(Error::usage(
             format!(
-                "{head}: cannot drop the lease of {} from dnsmasq: {}",
+                "{head}: cannot drop the lease of {} from dnsmasq: {stderr}",
                 args.name,
-                String::from_utf8_lossy(&o.stderr).trim()
             ),
             Some("it expires by itself (12h); or remove its line from /var/lib/misc/dnsmasq.leases with dnsmasq stopped"),
         )),
-        Err(e) => Err(Error::usage(
+        Lease::Unreachable(e) => Err(Error::usage(
             format!("{head}: cannot drop the lease of {}: {e}", args.name),
             Some("it expires by itself (12h)"),
         )),
     }
 }
-
-/// Drop the lease lines of `$ip` (or `$mac`) from dnsmasq's lease file.
-const FORGET: &str = r#"set -u
-f=/var/lib/misc/dnsmasq.leases
-[ -f "$f" ] || exit 0
-awk -v ip="$ip" -v mac="$mac" '$3 == ip || (mac != "" && $2 == mac) { found = 1 } END { exit !found }' "$f" || exit 0
-svc() {
-  if [ -d /run/systemd/system ]; then systemctl "$1" dnsmasq
-  elif command -v rc-service >/dev/null 2>&1; then rc-service dnsmasq "$1"
-  else service dnsmasq "$1"; fi
-}
-svc stop || exit 1
-awk -v ip="$ip" -v mac="$mac" '!($3 == ip || (mac != "" && $2 == mac))' "$f" >"$f.clusterctl" && mv -f "$f.clusterctl" "$f"
-rc=$?
-svc start || exit 1
-[ "$rc" -eq 0 ] && echo @@forgot
-exit "$rc"
-"#;

@@ -13,9 +13,9 @@
 
 use base64::Engine;
 
-use super::handlers::{LockRef, LIB as HANDLERS_LIB};
+use super::shlib::{LockRef, LIB as HANDLERS_LIB, LOCK};
 use crate::plan::NodePlan;
-use crate::transport::shell_quote;
+use crate::transport::{protocol, shell_quote};
 
 /// What the revert needs to know.
 pub struct Arm<'a> {
@@ -30,85 +30,66 @@ pub struct Arm<'a> {
     pub lock: LockRef,
 }
 
-/// The revert script: wait, then (if still armed) restore and re-run.
+/// The revert script (`revert.sh`): wait, then (if still armed) restore
+/// and re-run.
 fn revert_script(arm: &Arm, plan: &NodePlan, session_if: &str) -> String {
     let mut s = format!(
-        "d={}\nbk={}\nsession_if={}\npf=/dev/null\n{}{HANDLERS_LIB}",
+        "d={}\nbk={}\nsession_if={}\npf=/dev/null\n{}seconds={}\nset --",
         shell_quote(&arm.dir),
         shell_quote(&arm.backup_dir),
         shell_quote(session_if),
         arm.lock.assignments(),
-    );
-    s.push_str(&format!(
-        "sleep {}\nmv \"$d/armed\" \"$d/firing\" 2>/dev/null || exit 0\n",
-        arm.seconds
-    ));
-    s.push_str(
-        "restore() { # PATH: the backed-up file, or none if this run created it\n  \
-         if [ -e \"$bk$1\" ]; then cp -p \"$bk$1\" \"$1.clusterctl-revert\" && mv -f \"$1.clusterctl-revert\" \"$1\"; \
-         else rm -f \"$1\"; fi\n}\n",
+        arm.seconds,
     );
     for c in plan.changes.iter().filter(|c| c.action.writes_content()) {
-        s.push_str(&format!("restore {}\n", shell_quote(c.path)));
+        s.push(' ');
+        s.push_str(&shell_quote(c.path));
     }
+    s.push('\n');
+    s.push_str(HANDLERS_LIB);
+    let mut calls = String::new();
     for (n, h) in plan.handlers.iter().enumerate() {
         if let Ok(cmd) = &h.run.command {
             s.push_str(&format!("r{n}() {{\n  {cmd}\n}}\n"));
-            s.push_str(&format!(
-                "run {} r{n} 3>/dev/null\n",
+            calls.push_str(&format!(
+                "  run {} r{n} 3>/dev/null\n",
                 shell_quote(h.run.step)
             ));
         }
     }
-    s.push_str("date -u +%Y-%m-%dT%H:%M:%SZ >\"$d/reverted\"\nrm -f \"$d/firing\"\nunlock\n");
+    s.push_str(&format!("revert_handlers() {{\n  :\n{calls}}}\n"));
+    s.push_str(include_str!("revert.sh"));
     s
 }
 
 /// Lines for the handler script's `main`, before any handler runs: write
-/// the revert script and start it outside this session. Prints `@@armed`,
-/// or `@@error` and stops the script (no handler runs unarmed).
+/// the revert script and start it outside this session (`arm.sh`). Prints
+/// `@@armed`, or `@@error` and stops the script (no handler runs unarmed).
 pub fn arm_lines(arm: &Arm, plan: &NodePlan, session_if: &str) -> String {
     let script =
         base64::engine::general_purpose::STANDARD.encode(revert_script(arm, plan, session_if));
-    let mut s = format!("  cd_={}\n", shell_quote(&arm.dir));
+    let mut s = String::from(include_str!("arm.sh"));
     s.push_str(&format!(
-        "  unit={}\n",
+        "  arm {} {} <<'@@CLUSTERCTL-EOF@@' || exit 1\n",
+        shell_quote(&arm.dir),
         shell_quote(&format!("clusterctl-revert-{}", arm.run_id))
     ));
-    s.push_str("  if ! { mkdir -p \"$cd_\" && chmod 0700 \"$cd_\" && base64 -d >\"$cd_/revert.sh\" <<'@@CLUSTERCTL-EOF@@'\n");
     for chunk in script.as_bytes().chunks(76) {
         s.push_str(std::str::from_utf8(chunk).unwrap_or_default());
         s.push('\n');
     }
     s.push_str("@@CLUSTERCTL-EOF@@\n");
-    s.push_str(
-        r#"  } || ! : >"$cd_/armed"; then echo "@@error cannot arm the revert in $cd_; no handler was run"; exit 1; fi
-  if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1 &&
-     systemd-run --quiet --collect --unit="$unit" sh "$cd_/revert.sh" >/dev/null 2>&1; then :
-  elif command -v setsid >/dev/null 2>&1; then
-    (trap - HUP INT TERM; setsid sh "$cd_/revert.sh" </dev/null >/dev/null 2>&1 3>&- &)
-  else
-    (trap - INT TERM; nohup sh "$cd_/revert.sh" </dev/null >/dev/null 2>&1 3>&- &)
-  fi
-  echo "@@armed"
-"#,
-    );
     s
 }
 
-/// Sent over a fresh connection: confirm (disarm, and release the lock), or
-/// learn that the revert already fired.
+/// Sent over a fresh connection (`disarm.sh`): confirm (disarm, and
+/// release the lock), or learn that the revert already fired.
 pub fn disarm_script(dir: &str, lock: &LockRef) -> String {
     format!(
-        "d={}\n{}{}{}",
+        "d={}\n{}{LOCK}{}",
         shell_quote(dir),
         lock.assignments(),
-        include_str!("lock.sh"),
-        r#"if rm "$d/armed" 2>/dev/null; then rm -f "$d/revert.sh"; rmdir "$d" 2>/dev/null; unlock; echo @@disarmed
-elif [ -e "$d/reverted" ]; then echo "@@reverted $(cat "$d/reverted")"
-elif [ -e "$d/firing" ]; then echo @@firing
-else echo @@unknown; fi
-"#
+        include_str!("disarm.sh")
     )
 }
 
@@ -126,8 +107,7 @@ pub enum Confirmed {
 }
 
 pub fn parse_disarm(text: &str) -> Confirmed {
-    for line in text.lines() {
-        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+    for (key, rest) in protocol::Lines::new(text) {
         match key {
             "@@disarmed" => return Confirmed::Disarmed,
             "@@reverted" => return Confirmed::Reverted(rest.trim().to_string()),

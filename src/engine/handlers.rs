@@ -5,34 +5,13 @@
 //! what they print.
 
 use super::confirm::{arm_lines, Arm};
-use super::output::{locked, summarize, with_detail};
+use super::output::{locked, summarize};
+pub use super::shlib::LockRef;
+use super::shlib::LIB;
 use crate::facts::Facts;
 use crate::plan::NodePlan;
+use crate::transport::protocol::{messages, Message};
 use crate::transport::shell_quote;
-
-/// The handler functions and the lock, also used by the revert script.
-pub(super) const LIB: &str = concat!(include_str!("handlers.sh"), include_str!("lock.sh"));
-
-/// The node's apply lock as this run holds it.
-#[derive(Debug, Clone)]
-pub struct LockRef {
-    pub dir: String,
-    pub run_id: String,
-    /// Seconds the lock is held at most if this run dies.
-    pub lease: u64,
-}
-
-impl LockRef {
-    /// Quoted assignments for `lock.sh`.
-    pub fn assignments(&self) -> String {
-        format!(
-            "lk={}\nrun={}\nlease={}\n",
-            shell_quote(&self.dir),
-            shell_quote(&self.run_id),
-            self.lease
-        )
-    }
-}
 
 /// The handler script for this plan; an error when a planned handler has no
 /// command on this node. With `arm`, a revert is armed before any handler
@@ -88,8 +67,7 @@ pub struct HandlerResult {
 
 pub fn parse_handlers(text: &str) -> HandlerResult {
     let mut r = HandlerResult::default();
-    for (line, detail) in with_detail(text) {
-        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+    for Message { key, rest, detail } in messages(text) {
         match key {
             "@@ok" => r.ok.push(rest.to_string()),
             "@@failed" => r.failed.push(format!(

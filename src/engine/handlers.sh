@@ -4,6 +4,8 @@
 # generated `main` that runs each handler function hN through `run`, then
 # `main 3>&1` on the last line. Output: @@ok, @@failed (with @@| detail),
 # @@note, @@done (engine/handlers.rs).
+# shellcheck shell=sh
+# shellcheck disable=SC2154 # session_if is assigned before this text
 set -u
 trap '' HUP PIPE INT TERM
 LC_ALL=C; export LC_ALL
@@ -16,28 +18,22 @@ run() { # STEP FUNCTION; daemons it starts get default signal handling
     left="$left $1"
   fi
 }
-ifup_safe() { # IFACE: never take down the interface carrying this session
-  if [ "$1" = "$session_if" ]; then
-    echo "@@note $1 carries this SSH session: not restarted; its new settings take effect at its next ifup or boot" >&3
-    return 0
-  fi
-  if [ "$session_if" = "?" ]; then
-    echo "@@note cannot tell which interface carries this SSH session: $1 not restarted; its new settings take effect at its next ifup or boot" >&3
-    return 0
-  fi
-  ifdown --force -- "$1" >/dev/null 2>&1 || true
-  ifup -- "$1"
-}
-skip_session() { # IFACE WHAT: true (with a note) when IFACE must not be touched
+skip_session() { # IFACE WHAT [WHAT_UNKNOWN]: true (with a note) when IFACE must not be touched
   if [ "$1" = "$session_if" ]; then
     echo "@@note $1 carries this SSH session: $2" >&3
     return 0
   fi
   if [ "$session_if" = "?" ]; then
-    echo "@@note cannot tell which interface carries this SSH session: $2" >&3
+    echo "@@note cannot tell which interface carries this SSH session: ${3:-$2}" >&3
     return 0
   fi
   return 1
+}
+ifup_safe() { # IFACE: never take down the interface carrying this session
+  skip_session "$1" "not restarted; its new settings take effect at its next ifup or boot" \
+    "$1 not restarted; its new settings take effect at its next ifup or boot" && return 0
+  ifdown --force -- "$1" >/dev/null 2>&1 || true
+  ifup -- "$1"
 }
 nm_up_safe() { # IFACE FILE PROFILE: NetworkManager reads the keyfile, then activates it
   nmcli connection load "$2" || return 1

@@ -2,6 +2,9 @@
 # the revert: one apply at a time on a node. Needs `lk` (the lock
 # directory), `run` (this run's id) and `lease` (seconds the lock is held at
 # most if this run dies: a dead run's lock expires).
+# shellcheck shell=sh
+# shellcheck disable=SC2154 # lk, run and lease are assigned before this text
+# shellcheck disable=SC2034 # fail is read by the generated main
 lock() { # one apply at a time on this node; a dead run's lock expires
   now=$(date +%s)
   mkdir -p "${lk%/*}" 2>/dev/null

@@ -5,19 +5,27 @@
 //! nothing; round trip 2), `handlers` (each changed step's handler once,
 //! with the exact command the plan carries; round trip 3) and, when a
 //! change can cut the controller's path, commit-confirm over a fresh
-//! connection (`confirm.rs`; round trip 4). The scripts sent to nodes live
-//! beside the code that builds and parses them (`write.sh`, `handlers.sh`);
-//! `commands/apply.rs` decides order and concurrency.
+//! connection (`confirm.rs`; round trip 4). Two more round trips for the
+//! commands: the cluster key gather (`keys.rs`) and remove-node's lease
+//! (`lease.rs`). The scripts sent to nodes live beside the code that builds
+//! them (`write.sh`, `handlers.sh`, `revert.sh`, …); their answers are read
+//! by `transport::protocol`; `commands/apply.rs` decides order and
+//! concurrency.
 
 mod confirm;
 mod handlers;
+mod keys;
+mod lease;
 mod output;
 mod preflight;
 mod run;
 mod safety;
+mod shlib;
 mod write;
 
 pub use handlers::{handler_script, parse_handlers, HandlerResult};
+pub use keys::ask_keys;
+pub use lease::{forget_lease, Lease};
 pub use preflight::preflight;
 pub use run::{apply_node, RunOptions};
 pub use safety::refuse_lockout;

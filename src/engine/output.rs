@@ -1,24 +1,5 @@
-//! Reading what the engine's scripts print: `@@key rest` lines, each with
-//! the `@@| detail` lines that follow it.
-
-/// Output lines, each with the `@@| ` detail lines that follow it.
-pub(super) fn with_detail(text: &str) -> Vec<(&str, Vec<&str>)> {
-    let mut out: Vec<(&str, Vec<&str>)> = Vec::new();
-    for line in text.lines() {
-        match line.strip_prefix("@@|") {
-            Some(rest) => {
-                let rest = rest.strip_prefix(' ').unwrap_or(rest);
-                if let Some((_, d)) = out.last_mut() {
-                    if !rest.trim().is_empty() {
-                        d.push(rest);
-                    }
-                }
-            }
-            None => out.push((line, Vec::new())),
-        }
-    }
-    out
-}
+//! Wording what the engine's scripts print (`@@key rest` lines with their
+//! `@@| detail` lines, split by `transport::protocol`).
 
 /// Detail lines on one line.
 pub(super) fn summarize(detail: &[&str]) -> String {

@@ -7,8 +7,9 @@
 
 use base64::Engine;
 
-use super::output::{locked, stderr_tail, summarize, with_detail};
+use super::output::{locked, stderr_tail, summarize};
 use crate::plan::{Action, FileChange, NodePlan};
+use crate::transport::protocol::{messages, Message};
 use crate::transport::{shell_quote, Transport};
 
 /// Ends every heredoc; base64 output can never contain `@`.
@@ -155,8 +156,7 @@ pub struct WriteResult {
 
 pub fn parse_write(text: &str) -> WriteResult {
     let mut r = WriteResult::default();
-    for (line, detail) in with_detail(text) {
-        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+    for Message { key, rest, detail } in messages(text) {
         match key {
             "@@written" => r.written.push(rest.to_string()),
             "@@backup" => r.backed_up = true,

@@ -6,6 +6,9 @@
 # is itself called on the script's last line: a script cut off in transit
 # is a syntax error and runs nothing. Output: @@written, @@backup, @@error,
 # @@invalid (with @@| detail lines), @@aborted, @@done (engine/write.rs).
+# shellcheck shell=sh
+# shellcheck disable=SC2154 # bk, pf, lk, run and lease are assigned before this text
+# shellcheck disable=SC2034 # fail is read by the generated main
 set -u
 trap '' HUP PIPE INT TERM
 LC_ALL=C; export LC_ALL

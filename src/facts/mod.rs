@@ -21,7 +21,7 @@ pub use firewall::{choose as choose_firewall, FirewallFacts, FirewallInput, NFT_
 pub use netstack::{stack_name, NetConf, NetFacts};
 
 use crate::node_state::OWED_FILE;
-use crate::transport::{shell_quote, Transport, TransportError};
+use crate::transport::{protocol, shell_quote, Transport, TransportError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -237,12 +237,11 @@ impl Observed {
 /// Parse the probe's output.
 pub fn parse(text: &str) -> Result<Facts, String> {
     let mut f = Facts::empty();
-    let mut lines = text.lines();
+    let mut lines = protocol::Lines::new(text);
     let mut done = false;
     // `@@file` lines wait for the `@@content` block that follows them.
     let mut stated: Vec<FileStat> = Vec::new();
-    while let Some(line) = lines.next() {
-        let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+    while let Some((key, rest)) = lines.next() {
         match key {
             "@@os" => {
                 let (id, ver) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -289,7 +288,7 @@ pub fn parse(text: &str) -> Result<Facts, String> {
                 let problem = format!("{rest} exists but is not a regular file");
                 f.files.insert(rest.to_string(), Observed::problem(problem));
             }
-            "@@file" => stated.push(FileStat::parse(line, rest)?),
+            "@@file" => stated.push(FileStat::parse(rest)?),
             "@@content" => {
                 for (path, observed) in parse_content(std::mem::take(&mut stated), &mut lines)? {
                     f.files.insert(path, observed);
@@ -347,8 +346,13 @@ struct FileStat {
 }
 
 impl FileStat {
-    fn parse(line: &str, rest: &str) -> Result<FileStat, String> {
+    fn parse(rest: &str) -> Result<FileStat, String> {
         let mut parts = rest.rsplitn(5, ' ');
+        // The line as it came (`@@file`, a space, the rest).
+        let line = match rest {
+            "" => "@@file".to_string(),
+            _ => format!("@@file {rest}"),
+        };
         let malformed = || format!("malformed line {line:?}");
         let mut next = || parts.next().ok_or_else(malformed);
         let (size, group, owner, mode, path) = (next()?, next()?, next()?, next()?, next()?);
@@ -366,16 +370,11 @@ impl FileStat {
 /// other, cut apart by their sizes.
 fn parse_content(
     stated: Vec<FileStat>,
-    lines: &mut std::str::Lines,
+    lines: &mut protocol::Lines,
 ) -> Result<Vec<(String, Observed)>, String> {
-    let mut b64 = String::new();
-    loop {
-        match lines.next() {
-            Some("@@end") => break,
-            Some(l) => b64.push_str(l.trim()),
-            None => return Err("output ends inside the files' contents".into()),
-        }
-    }
+    let b64 = lines
+        .block()
+        .ok_or("output ends inside the files' contents")?;
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(b64.as_bytes())
         .map_err(|e| format!("the files' contents: bad base64 ({e})"))?;

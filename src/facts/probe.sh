@@ -14,10 +14,13 @@
 # One brace group, read whole before it runs, stdin /dev/null: no command
 # can read the rest of the script from sh's stdin (checks/node.sh once lost
 # its tail that way).
+# shellcheck shell=sh
+# shellcheck disable=SC2154 # tools, pkgs and owed_file are assigned before this text
 {
 set -u
 LC_ALL=C; export LC_ALL
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin; export PATH
+# shellcheck source=/dev/null # the node's own file
 ( . /etc/os-release 2>/dev/null; echo "@@os ${ID:-unknown} ${VERSION_ID:-}" )
 if [ -d /run/systemd/system ]; then i=systemd
 elif [ -d /run/openrc ] || command -v openrc-run >/dev/null 2>&1; then i=openrc
@@ -75,6 +78,7 @@ fi
 # 127.0.0.53, the ones it forwards to).
 resolvers() {
   while read -r k v rest; do
+    # shellcheck disable=SC2015 # either test failing means: not this line
     [ "$k" = nameserver ] && [ -z "$rest" ] || continue
     case "$v" in ''|*[!0-9.]*) ;; *) echo "$v" ;; esac
   done <"$1"
@@ -99,6 +103,7 @@ units="NetworkManager systemd-networkd systemd-resolved firewalld nftables"
 if [ -d /run/systemd/system ]; then
   # One systemctl for all five: a block of properties per unit. The states
   # `systemctl is-enabled` calls enabled (exit 0) count as enabled.
+  # shellcheck disable=SC2086 # $units is a list of unit names, one word each
   systemctl show -p Id -p ActiveState -p UnitFileState $units 2>/dev/null | {
     u=; a=; e=
     unit() {
@@ -185,6 +190,7 @@ for v in legacy nft; do
 done
 if command -v nft >/dev/null 2>&1; then
   nft list tables 2>/dev/null | while read -r t fam name rest; do
+    # shellcheck disable=SC2015 # either test failing means: not this line
     [ "$t" = table ] && [ -z "$rest" ] || continue
     case "$fam" in '' | *[!a-z0-9]*) continue ;; esac
     case "$name" in '' | *[!A-Za-z0-9_-]*) continue ;; esac

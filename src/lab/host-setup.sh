@@ -6,6 +6,7 @@
 #      host's private tmpfs), LAB_FILES (a tree copied over the new root).
 # Out: the calling process's root is the host's overlay; nothing of this is
 #      visible outside the host's mount namespace.
+# shellcheck shell=sh
 set -eu
 M=$LAB_MNT
 # The upper layer lives on a tmpfs mounted only in this namespace: no other
@@ -48,7 +49,7 @@ rm -rf "$R/etc/ssh/ssh_host_"* "$R/etc/ssh/sshd_config.d/"* "$R/root/.ssh" \
   "$R/etc/resolv.conf" "$R/etc/hostname" "$R/etc/machine-id" "$R/etc/hosts" \
   "$R/var/lib/dhcp/"* "$R/etc/clusterctl-lab"
 cp -a "$LAB_FILES/." "$R/"
-[ -e "$R/var/lib/dbus" ] && ln -sf /etc/machine-id "$R/var/lib/dbus/machine-id" 2>/dev/null || true
+if [ -e "$R/var/lib/dbus" ]; then ln -sf /etc/machine-id "$R/var/lib/dbus/machine-id" 2>/dev/null || true; fi
 
 hostname "$LAB_HOST"
 # Make the overlay the root of this namespace and drop the machine's tree.

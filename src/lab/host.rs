@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use super::state::{Paths, Proc};
 use super::topology::{HostSpec, Role};
 use crate::error::{Error, Result};
+use crate::transport::shell_quote;
 
 const SETUP_SCRIPT: &str = include_str!("host-setup.sh");
 
@@ -171,42 +172,28 @@ pub(super) fn wan_dns_conf(addr: std::net::Ipv4Addr) -> String {
     )
 }
 
-/// The boot script PID 1 runs once the host's interfaces exist.
+/// The boot script PID 1 runs once the host's interfaces exist (`rc.sh`).
 fn rc_script(spec: &HostSpec) -> String {
+    let role = match spec.role {
+        Role::Wan => "wan",
+        Role::Head => "head",
+        Role::Worker => "worker",
+    };
     let mut s = format!(
-        "#!/bin/sh\n# Boot script of lab host {} (role {:?}), run once by PID 1 like /etc/rc.local.\n\
-         # There is no systemd: services are sysvinit scripts started with `service`.\n\
-         ip link set lo up\n",
-        spec.name, spec.role
+        "#!/bin/sh\n# Boot script of lab host {}.\nrole={role}\ngateway={}\nset --",
+        spec.name,
+        shell_quote(&spec.gateway.map(|g| g.to_string()).unwrap_or_default()),
     );
     for iface in &spec.ifaces {
-        s.push_str(&format!("ip link set {} up\n", iface.name));
-        if let Some(addr) = iface.address {
-            s.push_str(&format!("ip addr add {addr} dev {}\n", iface.name));
-        }
+        let addr = iface.address.map(|a| a.to_string()).unwrap_or_default();
+        s.push_str(&format!(
+            " {} {}",
+            shell_quote(&iface.name),
+            shell_quote(&addr)
+        ));
     }
-    if let Some(gw) = spec.gateway {
-        s.push_str(&format!("ip route add default via {gw}\n"));
-    }
-    s.push_str("service ssh start\n");
-    if spec.role == Role::Wan {
-        s.push_str(
-            "# The internet's DNS, as the cluster sees it (the inventory's upstream_dns).\n\
-             service dnsmasq start\n",
-        );
-    }
-    if spec.role == Role::Worker {
-        s.push_str(
-            "# Like a fresh install: ask for an address until a DHCP server answers.\n\
-             dhclient -4 -nw -v -pf /run/dhclient.eth0.pid -lf /var/lib/dhcp/dhclient.eth0.leases eth0\n",
-        );
-    }
-    s.push_str(
-        "# sshd writes its pid file once it listens.\n\
-         i=0\n\
-         while [ ! -s /run/sshd.pid ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\n\
-         [ -s /run/sshd.pid ]\n",
-    );
+    s.push('\n');
+    s.push_str(include_str!("rc.sh"));
     s
 }
 
@@ -563,6 +550,31 @@ fn reap_forever() -> ! {
         if pid < 0 {
             // ECHILD (nothing to wait for yet) or EINTR.
             std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lab::topology::Topology;
+
+    /// Every host's boot script is valid sh and carries its own addresses:
+    /// the head both of its interfaces, a worker none (it asks DHCP).
+    #[test]
+    fn boot_scripts_are_valid_sh_with_each_hosts_addresses() {
+        let topo = Topology::new("cl", "198.51.100.0/24", "10.77.0.0/24", 1).unwrap();
+        for spec in topo.hosts() {
+            let s = rc_script(&spec);
+            assert!(s.starts_with("#!/bin/sh\n"), "{s}");
+            let out = Command::new("sh").args(["-n", "-c", &s]).output().unwrap();
+            assert!(out.status.success(), "{}: {out:?}", spec.name);
+            let set = s.lines().find(|l| l.starts_with("set --")).unwrap();
+            match spec.role {
+                Role::Head => assert!(set.contains(&topo.head_wan_addr().to_string()), "{set}"),
+                Role::Worker => assert!(set.ends_with(" eth0 ''"), "{set}"),
+                Role::Wan => assert!(s.contains("role=wan\n"), "{s}"),
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
+use crate::transport::shell_quote;
 
 /// The cache of images and the mirror.
 pub const CACHE_DIR: &str = "/var/cache/clusterctl-lab";
@@ -145,31 +146,16 @@ pub const MIRROR_PACKAGES: &[&str] = &[
 /// The mmdebstrap customize hook (`$1` is the new root): no shared identity,
 /// apt pointed at the lab's mirror, the stack's own boot configuration.
 fn customize_script(stack: Stack) -> String {
-    let mut s = String::from(
-        "set -e\n\
-         # No shared identity: every host gets its own keys, machine-id and name.\n\
-         rm -f \"$1\"/etc/ssh/ssh_host_* \"$1\"/etc/hostname\n\
-         : > \"$1\"/etc/machine-id\n\
-         # apt reads the lab's mirror on the wan host (local, unsigned: trusted=yes).\n\
-         rm -f \"$1\"/etc/apt/sources.list.d/*\n",
-    );
-    s.push_str(&format!(
-        "echo 'deb [trusted=yes] http://{MIRROR_HOST}/{MIRROR_PATH} ./' > \"$1\"/etc/apt/sources.list\n"
-    ));
-    match stack {
-        Stack::Ifupdown => s.push_str(
-            "printf 'auto lo\\niface lo inet loopback\\n\\nsource /etc/network/interfaces.d/*\\n' > \"$1\"/etc/network/interfaces\n",
-        ),
-        Stack::Networkd => s.push_str(
-            "systemctl --root=\"$1\" enable systemd-networkd.service systemd-resolved.service\n\
-             ln -sf ../run/systemd/resolve/stub-resolv.conf \"$1\"/etc/resolv.conf\n",
-        ),
-        Stack::Nm => s.push_str(
-            "mkdir -p \"$1\"/etc/NetworkManager/conf.d\n\
-             printf '[main]\\nno-auto-default=*\\n' > \"$1\"/etc/NetworkManager/conf.d/lab.conf\n",
-        ),
-    }
-    s
+    let stack = match stack {
+        Stack::Ifupdown => "ifupdown",
+        Stack::Networkd => "networkd",
+        Stack::Nm => "networkmanager",
+    };
+    format!(
+        "mirror={}\nstack={stack}\n{}",
+        shell_quote(&format!("http://{MIRROR_HOST}/{MIRROR_PATH}")),
+        include_str!("customize.sh")
+    )
 }
 
 /// The image's recipe: everything that decides its content.
@@ -522,6 +508,44 @@ mod tests {
             assert!(r.customize.contains("trusted=yes"));
         }
         assert_eq!(Recipe::of(Stack::Nm).key(), Recipe::of(Stack::Nm).key());
+    }
+
+    /// The hook is valid sh for every stack, and run on a scratch root
+    /// it writes the stack's files (networkd's `systemctl --root` aside).
+    #[test]
+    fn the_customize_hook_runs() {
+        for s in Stack::ALL {
+            let hook = customize_script(s);
+            let out = Command::new("sh")
+                .args(["-n", "-c", &hook])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{s}: {out:?}");
+        }
+        let root = tempfile::tempdir().unwrap();
+        for d in ["etc/ssh", "etc/apt/sources.list.d", "etc/network"] {
+            fs::create_dir_all(root.path().join(d)).unwrap();
+        }
+        fs::write(root.path().join("etc/ssh/ssh_host_ed25519_key"), "k").unwrap();
+        for s in [Stack::Ifupdown, Stack::Nm] {
+            let out = Command::new("sh")
+                .args(["-c", &customize_script(s), "hook"])
+                .arg(root.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{s}: {out:?}");
+        }
+        let read = |p: &str| fs::read_to_string(root.path().join(p)).unwrap();
+        assert!(!root.path().join("etc/ssh/ssh_host_ed25519_key").exists());
+        assert_eq!(
+            read("etc/apt/sources.list"),
+            format!("deb [trusted=yes] http://{MIRROR_HOST}/{MIRROR_PATH} ./\n")
+        );
+        assert!(read("etc/network/interfaces").starts_with("auto lo\n"));
+        assert_eq!(
+            read("etc/NetworkManager/conf.d/lab.conf"),
+            "[main]\nno-auto-default=*\n"
+        );
     }
 
     #[test]

@@ -5,13 +5,14 @@
 
 mod fake;
 mod local;
+pub mod protocol;
 mod russh;
 mod ssh;
 
 pub use fake::FakeHost;
 pub use local::Local;
 pub use russh::{RusshConn, RusshContext, RusshOptions, RusshTransport};
-pub use ssh::{SshOptions, SshTransport};
+pub use ssh::{close_masters, SshOptions, SshTransport};
 
 /// What a remote script returned.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -43,6 +43,9 @@ pub struct SshTransport {
     trips: AtomicUsize,
     /// Round trips over the master since it was last closed.
     open: AtomicUsize,
+    /// Keep a master connection in `opts.control_dir` (false: the user's
+    /// ssh config decides, as for `init`'s look at the head).
+    master: bool,
 }
 
 impl SshTransport {
@@ -54,7 +57,22 @@ impl SshTransport {
             opts,
             trips: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
+            master: true,
         }
+    }
+
+    /// A transport with no master of ours (the user's ssh config decides
+    /// about masters) and no round-trip timeout: `init`'s one look at the
+    /// head, before any inventory exists.
+    pub fn plain(target: SshTarget, config: Option<PathBuf>, connect_timeout: u32) -> Self {
+        let opts = SshOptions {
+            config,
+            connect_timeout,
+            ..SshOptions::default()
+        };
+        let mut t = SshTransport::new(target, None, false, opts);
+        t.master = false;
+        t
     }
 
     /// `-o` options common to the node and its jump host.
@@ -110,6 +128,9 @@ impl SshTransport {
     /// `-o` options choosing the connection: the master in the run's control
     /// directory (made by the first round trip), or (`fresh`) none.
     fn control_args(&self, fresh: bool) -> Vec<String> {
+        if !self.master {
+            return Vec::new();
+        }
         let a: [String; 6] = if fresh {
             [
                 "-o",
@@ -175,16 +196,8 @@ fn path(p: &Path) -> String {
 
 impl SshTransport {
     fn round_trip(&self, script: &str, fresh: bool) -> Result<Output, TransportError> {
-        self.trips.fetch_add(1, Ordering::Relaxed);
-        if !fresh {
-            self.open.fetch_add(1, Ordering::Relaxed);
-        }
         let timeout = Some(Duration::from_secs(self.opts.timeout.max(1) as u64));
-        let mut cmd = self.command(remote_command(self.sudo), fresh);
-        let out = run_sh(&mut cmd, script, timeout).map_err(|e| TransportError {
-            message: format!("{}: {}", self.describe(), e.message),
-            ..e
-        })?;
+        let out = self.exec(script, fresh, timeout)?;
         // ssh itself exits 255 when it could not connect or authenticate.
         if out.status == 255 {
             let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
@@ -194,6 +207,33 @@ impl SshTransport {
             });
         }
         check_sudo(out, self.sudo, || self.describe())
+    }
+}
+
+impl SshTransport {
+    /// One round trip, its output as it came (ssh's own failures too, exit
+    /// 255); `Err` only when ssh could not be run or timed out.
+    fn exec(
+        &self,
+        script: &str,
+        fresh: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Output, TransportError> {
+        self.trips.fetch_add(1, Ordering::Relaxed);
+        if !fresh && self.master {
+            self.open.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut cmd = self.command(remote_command(self.sudo), fresh);
+        run_sh(&mut cmd, script, timeout).map_err(|e| TransportError {
+            message: format!("{}: {}", self.describe(), e.message),
+            ..e
+        })
+    }
+
+    /// One round trip with no timeout, its output as it came (`init`'s look
+    /// at the head tells ssh's failures apart by itself).
+    pub fn run_raw(&self, script: &str) -> Result<Output, TransportError> {
+        self.exec(script, false, None)
     }
 }
 
@@ -252,6 +292,25 @@ impl SshTransport {
     }
 }
 
+/// `ssh -O exit` to every master still listening in a control directory
+/// (what a run left: a head master a worker's jump made, or the masters of
+/// a run that died).
+pub fn close_masters(dir: &Path) {
+    for sock in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        // A socket nobody listens on any more needs no ssh started.
+        if std::os::unix::net::UnixStream::connect(sock.path()).is_err() {
+            continue;
+        }
+        let _ = Command::new("ssh")
+            .arg("-o")
+            .arg(format!("ControlPath={}", sock.path().display()))
+            .args(["-O", "exit", "clusterctl-run"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
 fn last_line(s: &str) -> &str {
     s.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(s)
 }
@@ -298,6 +357,28 @@ mod tests {
         assert!(p.contains("ControlPath=/run/ctl%%dir/%%C"), "{p}");
         assert!(p.contains(" -W %h:%p "), "{p}");
         assert!(p.ends_with(" head"), "{p}");
+    }
+
+    /// `init`'s look at the head: batch mode, strict host keys, the
+    /// user's config, and no control options of ours.
+    #[test]
+    fn a_plain_look_leaves_masters_to_the_users_config() {
+        let t = SshTransport::plain(target("head"), Some(PathBuf::from("/cfg")), 8);
+        let args: Vec<String> = t
+            .command("sh -s", false)
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        for want in [
+            "BatchMode=yes",
+            "StrictHostKeyChecking=yes",
+            "ConnectTimeout=8",
+            "/cfg",
+        ] {
+            assert!(args.contains(&want.to_string()), "{args:?}");
+        }
+        assert!(!args.iter().any(|a| a.starts_with("Control")), "{args:?}");
+        assert!(args.ends_with(&["head".to_string(), "sh -s".to_string()]));
     }
 
     /// commit-confirm's fresh round trip: no master on either hop.

@@ -11,5 +11,6 @@ pub(crate) mod lab;
 mod lab_stacks;
 mod pty;
 mod render;
+mod shellcheck;
 mod stacks;
 mod terminal;
