@@ -70,3 +70,47 @@ pub fn preflight(
         }
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::Cluster;
+    use crate::templates::Templates;
+
+    /// A node of `fixture`'s family that has every tool but the NFS ones,
+    /// planned with NFS on: the plan installs the family's NFS package, so
+    /// preflight must not call its tools missing (issue #20: it looked for
+    /// Debian's package names on every family).
+    fn first_apply_with_nfs(probe: &str, node: &str) -> Result<(), String> {
+        let c = Cluster::from_str(
+            include_str!("../../examples/cluster.yaml"),
+            std::path::Path::new("cluster.yaml"),
+        )
+        .unwrap();
+        let t = Templates::load(None).unwrap();
+        let mut facts = crate::facts::parse(probe).unwrap();
+        // firewalld would be refused before any of this (see facts/firewall.rs).
+        facts.active.remove("firewalld");
+        facts.tools = crate::catalog::PROBED_TOOLS
+            .iter()
+            .filter(|t| !["exportfs", "mount.nfs"].contains(t))
+            .map(|t| t.to_string())
+            .collect();
+        let d = crate::desired::desired(&c, &t, node, &facts).map_err(|e| e.to_string())?;
+        let plan = crate::plan::plan_node(&d, &facts).unwrap();
+        assert!(plan.install.contains(&"nfs-utils"), "{:?}", plan.install);
+        preflight(&plan, &facts, node, false)
+    }
+
+    #[test]
+    fn nfs_tools_coming_with_the_familys_package_are_not_missing() {
+        for probe in [
+            include_str!("../facts/fixtures/rhel9.probe"),
+            include_str!("../facts/fixtures/alpine319.probe"),
+        ] {
+            for node in ["head", "node01"] {
+                assert_eq!(first_apply_with_nfs(probe, node), Ok(()), "{node}");
+            }
+        }
+    }
+}
