@@ -397,10 +397,7 @@ mod tests {
                 run_id: "RUN".into(),
                 lease: 1,
                 release: false,
-                install: Some(catalog::install_script(
-                    crate::facts::PackageManager::Apt,
-                    &plan.install,
-                )),
+                install: Some(crate::family::DEBIAN.install_script(&plan.install)),
             },
         );
         let install = w.find("\npkg_install\n").unwrap();

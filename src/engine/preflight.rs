@@ -1,17 +1,20 @@
 //! Before anything is written: does the node have every command the plan
 //! needs (the engine's own, the changed files' validators, the handlers'),
-//! and can it run every planned handler at all?
+//! and can it run every planned handler at all? Packages are named as the
+//! node's family names them (`src/family/`).
 
 use std::collections::BTreeSet;
 
 use crate::catalog::Tool;
 use crate::facts::{Facts, InitSystem};
+use crate::family::Pkg;
 use crate::plan::NodePlan;
 
-/// What the write script itself uses.
+/// What the write script itself uses (its packages by key: each family
+/// names them).
 const ENGINE_TOOLS: &[Tool] = &[
-    Tool::new("base64", "coreutils"),
-    Tool::new("mktemp", "coreutils"),
+    Tool::new("base64", Pkg::Coreutils),
+    Tool::new("mktemp", Pkg::Coreutils),
 ];
 
 /// Ok, or why apply must stop before writing anything on `node`. With
@@ -23,6 +26,7 @@ pub fn preflight(
     node: &str,
     skip_packages: bool,
 ) -> Result<(), String> {
+    let family = facts.family()?;
     if skip_packages && !plan.install.is_empty() {
         return Err(format!(
             "missing package(s) {} on {node} (--skip-packages: clusterctl installs nothing); \
@@ -49,9 +53,15 @@ pub fn preflight(
     let mut seen = BTreeSet::new();
     for t in need {
         // A tool whose package this apply installs first is not missing.
-        let coming = plan.install.contains(&t.package);
+        let coming = family
+            .package(t.package)
+            .is_some_and(|p| plan.install.contains(&p));
         if seen.insert(t.command) && !coming && !facts.tools.contains(t.command) {
-            missing.push(format!("`{}` (package {})", t.command, t.package));
+            missing.push(format!(
+                "`{}` ({})",
+                t.command,
+                family.package_note(t.package)
+            ));
         }
     }
     if missing.is_empty() {
