@@ -441,6 +441,25 @@ mod tests {
         );
     }
 
+    /// A node of no known distro family (issue #20): refused after the
+    /// probe, naming what was seen; never treated as Debian, nothing written.
+    #[test]
+    fn a_node_of_no_known_family_is_refused_after_the_probe() {
+        let (lab, files) = lab();
+        let probe = probe_answer(&files, false)
+            .replace("@@os debian 12\n", "@@os arch 20240101\n")
+            .replace("@@pkgmgr apt\n", "@@pkgmgr unknown\n");
+        let t = FakeHost::new(move |_| ok(probe.clone()));
+        let r = apply_node(&t, lab.job(), unconfirmed(&NEVER));
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(r.round_trips, 1);
+        assert_eq!(
+            r.message.as_deref(),
+            Some("head: no supported distro family recognised (found: os arch 20240101, package manager unknown); \
+                  nothing was changed (help: clusterctl manages Debian-like (apt), RHEL-like (dnf), Alpine (apk) nodes)")
+        );
+    }
+
     #[test]
     fn unreachable_and_interrupted() {
         let (lab, _) = lab();

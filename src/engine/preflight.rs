@@ -92,6 +92,11 @@ mod tests {
     /// preflight must not call its tools missing (issue #20: it looked for
     /// Debian's package names on every family).
     fn first_apply_with_nfs(probe: &str, node: &str) -> Result<(), String> {
+        first_apply_without(probe, node, &["exportfs", "mount.nfs"])
+    }
+
+    /// As above, the node lacking the tools `lacks`.
+    fn first_apply_without(probe: &str, node: &str, lacks: &[&str]) -> Result<(), String> {
         let c = Cluster::from_str(
             include_str!("../../examples/cluster.yaml"),
             std::path::Path::new("cluster.yaml"),
@@ -103,7 +108,7 @@ mod tests {
         facts.active.remove("firewalld");
         facts.tools = crate::catalog::PROBED_TOOLS
             .iter()
-            .filter(|t| !["exportfs", "mount.nfs"].contains(t))
+            .filter(|t| !lacks.contains(t))
             .map(|t| t.to_string())
             .collect();
         let d = crate::desired::desired(&c, &t, node, &facts).map_err(|e| e.to_string())?;
@@ -122,5 +127,29 @@ mod tests {
                 assert_eq!(first_apply_with_nfs(probe, node), Ok(()), "{node}");
             }
         }
+    }
+
+    /// A missing tool is named with its package as the node's family calls it.
+    #[test]
+    fn a_missing_tool_names_the_familys_package() {
+        let rhel = include_str!("../facts/fixtures/rhel9.probe");
+        let e = first_apply_without(rhel, "head", &["exportfs", "sysctl"]).unwrap_err();
+        assert!(
+            e.starts_with("missing `sysctl` (package procps-ng) on head (rhel 9.4, systemd init)"),
+            "{e}"
+        );
+        let alpine = include_str!("../facts/fixtures/alpine319.probe");
+        let e = first_apply_without(alpine, "node01", &["mount.nfs", "hostname"]).unwrap_err();
+        assert!(
+            e.starts_with(
+                "missing `hostname` (package busybox) on node01 (alpine 3.19.1, OpenRC init)"
+            ),
+            "{e}"
+        );
+        let e = first_apply_without(alpine, "head", &["exportfs", "rc-service"]).unwrap_err();
+        assert!(
+            e.starts_with("missing `rc-service` (package openrc)"),
+            "{e}"
+        );
     }
 }

@@ -152,7 +152,7 @@ impl Facts {
             session_client: None,
             addrs: Vec::new(),
             resolvers: Vec::new(),
-            package_manager: PackageManager::default(),
+            package_manager: Default::default(),
             packages: Default::default(),
             owed: Vec::new(),
             active: BTreeSet::new(),

@@ -167,3 +167,31 @@ fn every_family_is_whole() {
         );
     }
 }
+
+/// Each recorded probe output tells its family (the two package manager
+/// assertions moved here from `facts/fixtures.rs`).
+#[test]
+fn the_fixtures_tell_their_family() {
+    let parse = |text| crate::facts::parse(text).unwrap();
+    let f = parse(include_str!("../facts/fixtures/rhel9.probe"));
+    assert_eq!(f.package_manager, PackageManager::Dnf);
+    assert_eq!(f.family().unwrap().name, "rhel");
+    let f = parse(include_str!("../facts/fixtures/alpine319.probe"));
+    assert_eq!(f.package_manager, PackageManager::Apk);
+    assert_eq!(f.family().unwrap().name, "alpine");
+    for text in [
+        include_str!("../facts/fixtures/debian12.probe"),
+        include_str!("../facts/fixtures/ubuntu2404.probe"),
+        include_str!("../facts/fixtures/raspios-bookworm.probe"),
+    ] {
+        assert_eq!(parse(text).family().unwrap().name, "debian");
+    }
+    assert_eq!(
+        crate::facts::Facts::assumed().family().unwrap().name,
+        "debian"
+    );
+    assert_eq!(
+        crate::facts::Facts::assumed().init,
+        crate::facts::InitSystem::Systemd
+    );
+}
