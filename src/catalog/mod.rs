@@ -5,7 +5,9 @@
 //! and the handler that activates a change (`handler.rs`, `validator.rs`: the
 //! exact commands and the tools they need). Desired state, plan and apply all
 //! walk this list; adding a managed file, a handler or a stack touches this
-//! catalog and a template, nothing else.
+//! catalog and a template, and for a package or a service it needs, one
+//! line in each family's table (`src/family/*.rs`: packages and services
+//! are named by key here, [`Pkg`] and [`Service`]).
 
 pub mod firewall;
 mod handler;
