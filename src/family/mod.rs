@@ -48,16 +48,14 @@ impl PackageManager {
     }
 }
 
-/// The package manager the probe's word names (`unknown` for any other).
+/// The package manager the probe's word names: a family's (`unknown` for
+/// any other).
 pub fn package_manager(word: &str) -> PackageManager {
-    [
-        PackageManager::Apt,
-        PackageManager::Dnf,
-        PackageManager::Apk,
-    ]
-    .into_iter()
-    .find(|pm| pm.word() == word)
-    .unwrap_or(PackageManager::Unknown)
+    FAMILIES
+        .iter()
+        .map(|f| f.manager)
+        .find(|pm| pm.word() == word)
+        .unwrap_or_default()
 }
 
 /// Every package a step or a tool may need, by a stable key; each family

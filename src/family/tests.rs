@@ -195,3 +195,12 @@ fn the_fixtures_tell_their_family() {
         crate::facts::InitSystem::Systemd
     );
 }
+
+/// Debian names every package (offline render, the lab's mirror and
+/// messages rely on it).
+#[test]
+fn debian_names_every_package() {
+    for p in Pkg::ALL {
+        assert!(DEBIAN.package(*p).is_some(), "{p:?}");
+    }
+}
