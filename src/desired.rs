@@ -72,7 +72,7 @@ pub struct Desired {
     pub files: Vec<RenderedFile>,
     /// The handler of every step with a file on this node, in step order.
     pub handlers: Vec<HandlerRun>,
-    /// The packages those steps need, by the node's package manager's names.
+    /// The packages those steps need, by the node's family's names.
     pub packages: Vec<&'static str>,
     /// What the user should know about how this was decided.
     pub notes: Vec<String>,
@@ -299,6 +299,8 @@ pub fn desired_for(
         message: format!("{}: {message}", node.name()),
         help: None,
     };
+    // A node of no known distro family is refused: never treated as Debian.
+    let family = facts.family().map_err(node_err)?;
     catalog::network::decide(&s).map_err(node_err)?;
     catalog::firewall::backend(&s).map_err(|m| Error::Usage {
         message: m,
@@ -309,11 +311,7 @@ pub fn desired_for(
     for step in catalog::for_role(node.role()) {
         let files = render_step(&s, templates, shared, step, &ctx)?;
         if !files.is_empty() {
-            for name in step
-                .packages
-                .iter()
-                .filter_map(|p| p.name(facts.package_manager))
-            {
+            for name in step.packages.iter().filter_map(|p| family.package(*p)) {
                 if !out.packages.contains(&name) {
                     out.packages.push(name);
                 }
@@ -486,7 +484,7 @@ mod tests {
         let c = Cluster::from_str(&text, Path::new("lab.yaml")).unwrap();
         let t = Templates::load(None).unwrap();
         let facts = crate::facts::parse(
-            "@@resolver 127.0.0.53\n@@resolver 10.77.0.7\n@@resolver 9.9.9.9\n\
+            "@@pkgmgr apt\n@@resolver 127.0.0.53\n@@resolver 10.77.0.7\n@@resolver 9.9.9.9\n\
              @@resolver 198.51.100.2\n@@addr eth0 198.51.100.2/24\n@@resolver 9.9.9.9\n@@ifupdown classic\n@@done\n",
         )
         .unwrap();

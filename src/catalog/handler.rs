@@ -4,6 +4,7 @@
 
 use super::{Subject, Tool};
 use crate::facts::InitSystem;
+use crate::family::{Family, Pkg, Service};
 use crate::transport::shell_quote;
 
 /// What activates a changed file, run once per step and node.
@@ -19,8 +20,9 @@ pub enum Handler {
     IptablesRestore,
     /// `nft -f FILE`, and nftables.service enabled (it loads the file at boot).
     NftLoad,
-    /// Restart (and enable) the named service with the node's init system.
-    Restart(&'static str),
+    /// Restart (and enable) the service, under the node's family's name for
+    /// it, with the node's init system.
+    Restart(Service),
     /// `exportfs -ra`
     ExportfsReload,
     /// Create the mount points and `mount -a -t nfs,nfs4`.
@@ -37,7 +39,7 @@ impl std::fmt::Display for Handler {
             Handler::SysctlLoad => f.write_str("load sysctl settings"),
             Handler::IptablesRestore => f.write_str("load firewall rules"),
             Handler::NftLoad => f.write_str("load the nftables ruleset"),
-            Handler::Restart(s) => write!(f, "restart {s}"),
+            Handler::Restart(s) => write!(f, "restart {}", s.label()),
             Handler::ExportfsReload => f.write_str("re-export NFS shares"),
             Handler::MountNfs => f.write_str("mount NFS shares"),
             Handler::Hostname => f.write_str("set the host name"),
@@ -72,17 +74,22 @@ impl Handler {
             Handler::IptablesRestore => {
                 // Debian's netfilter-persistent is enabled by its package;
                 // RHEL's iptables-services and Alpine's iptables service are not.
-                let boot = if s.facts.package_manager == crate::facts::PackageManager::Apt
+                let family = family(s)?;
+                let boot = if family.iptables_boot_enabled_by_package
                     || s.facts.init == InitSystem::Unknown
                 {
                     String::new()
                 } else {
-                    format!(" && {}", enable(s, "iptables")?)
+                    format!(" && {}", enable(s, family.unit(Service::Iptables))?)
                 };
                 format!("{} && nft_drop_own{boot}", each("iptables-restore"))
             }
-            Handler::NftLoad => format!("{} && {}", each("nft_load"), enable(s, "nftables")?),
-            Handler::Restart(svc) => restart(s, svc)?,
+            Handler::NftLoad => format!(
+                "{} && {}",
+                each("nft_load"),
+                enable(s, family(s)?.unit(Service::Nftables))?
+            ),
+            Handler::Restart(svc) => restart(s, family(s)?.unit(svc))?,
             Handler::ExportfsReload => "exportfs -ra".to_string(),
             Handler::Hostname => {
                 let (name, fqdn) = (s.node.name(), s.node.fqdn());
@@ -119,26 +126,31 @@ impl Handler {
         match self {
             // The session's interface is skipped, so it needs nothing.
             Handler::IfUp => super::network::tools(s),
-            Handler::SysctlLoad => vec![Tool::new("sysctl", "procps")],
-            Handler::IptablesRestore => vec![Tool::new("iptables-restore", "iptables")],
+            Handler::SysctlLoad => vec![Tool::new("sysctl", Pkg::Procps)],
+            Handler::IptablesRestore => vec![Tool::new("iptables-restore", Pkg::Iptables)],
             Handler::NftLoad => {
-                let mut t = vec![Tool::new("nft", "nftables")];
+                let mut t = vec![Tool::new("nft", Pkg::Nftables)];
                 t.extend(init_tool(s));
                 t
             }
-            Handler::ExportfsReload => vec![Tool::new("exportfs", "nfs-kernel-server")],
-            Handler::MountNfs => vec![Tool::new("mount.nfs", "nfs-common")],
-            Handler::Hostname => vec![Tool::new("hostname", "hostname")],
+            Handler::ExportfsReload => vec![Tool::new("exportfs", Pkg::NfsServer)],
+            Handler::MountNfs => vec![Tool::new("mount.nfs", Pkg::NfsClient)],
+            Handler::Hostname => vec![Tool::new("hostname", Pkg::Hostname)],
             Handler::Restart(_) => init_tool(s),
         }
     }
 }
 
+/// The node's family, or why its handlers cannot be told.
+fn family(s: &Subject) -> Result<&'static Family, String> {
+    s.facts.family()
+}
+
 /// The init system's service command.
 fn init_tool(s: &Subject) -> Vec<Tool> {
     match s.facts.init {
-        InitSystem::Systemd => vec![Tool::new("systemctl", "systemd")],
-        InitSystem::Openrc => vec![Tool::new("rc-service", "openrc")],
+        InitSystem::Systemd => vec![Tool::new("systemctl", Pkg::Systemd)],
+        InitSystem::Openrc => vec![Tool::new("rc-service", Pkg::Openrc)],
         InitSystem::Sysvinit | InitSystem::Unknown => vec![],
     }
 }

@@ -5,22 +5,23 @@
 //! and the handler that activates a change (`handler.rs`, `validator.rs`: the
 //! exact commands and the tools they need). Desired state, plan and apply all
 //! walk this list; adding a managed file, a handler or a stack touches this
-//! catalog and a template, nothing else.
+//! catalog and a template, and for a package or a service it needs, one
+//! line in each family's table (`src/family/*.rs`: packages and services
+//! are named by key here, [`Pkg`] and [`Service`]).
 
 pub mod firewall;
 mod handler;
 mod mpi_ssh;
 pub mod network;
 mod nfs;
-mod packages;
 mod validator;
 
 pub use handler::Handler;
-pub use packages::{install_script, Package, PackageManager};
 pub use validator::Validator;
 
 use crate::cluster::{Cluster, HostfileFlavor, NodeRef, Role};
 use crate::facts::Facts;
+use crate::family::{Family, Pkg, Service, FAMILIES};
 
 /// What a condition, a handler's command or its tools look at: the cluster,
 /// the node, and what the probe found on the node.
@@ -31,15 +32,24 @@ pub struct Subject<'a> {
     pub facts: &'a Facts,
 }
 
-/// A command a validator or handler runs, and the package that has it.
+impl Subject<'_> {
+    /// The node's distro family (None: unknown, which `desired` refuses
+    /// before any condition is asked).
+    pub fn family(&self) -> Option<&'static Family> {
+        self.facts.family().ok()
+    }
+}
+
+/// A command a validator or handler runs, and the package that has it
+/// (each family names it: `src/family/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Tool {
     pub command: &'static str,
-    pub package: &'static str,
+    pub package: Pkg,
 }
 
 impl Tool {
-    pub const fn new(command: &'static str, package: &'static str) -> Self {
+    pub const fn new(command: &'static str, package: Pkg) -> Self {
         Tool { command, package }
     }
 }
@@ -68,15 +78,31 @@ pub const PROBED_TOOLS: &[&str] = &[
     "hostname",
 ];
 
-/// Every package any step may need, under every manager's name: what the
+/// Every package any step may need, under every family's name: what the
 /// probe asks the node's package manager about.
 pub fn candidate_packages() -> Vec<&'static str> {
     let mut v: Vec<&'static str> = Vec::new();
     for p in STEPS.iter().flat_map(|s| s.packages) {
-        for name in [p.apt, p.dnf, p.apk].into_iter().flatten() {
+        for name in FAMILIES.iter().filter_map(|f| f.package(*p)) {
             if !v.contains(&name) {
                 v.push(name);
             }
+        }
+    }
+    v
+}
+
+/// Every package any step may need under one family's names (what apply
+/// may install there; the lab's mirror carries Debian's).
+pub fn packages_of(family: &Family) -> Vec<&'static str> {
+    let mut v: Vec<&'static str> = Vec::new();
+    for name in STEPS
+        .iter()
+        .flat_map(|s| s.packages)
+        .filter_map(|p| family.package(*p))
+    {
+        if !v.contains(&name) {
+            v.push(name);
         }
     }
     v
@@ -117,8 +143,8 @@ pub struct Step {
     pub validator: Option<Validator>,
     pub handler: Option<Handler>,
     /// What the node must have installed for this step (when the step has a
-    /// file on the node).
-    pub packages: &'static [Package],
+    /// file on the node), by key: the node's family names each.
+    pub packages: &'static [Pkg],
 }
 
 fn always(_: &Subject) -> bool {
@@ -245,8 +271,8 @@ pub const STEPS: &[Step] = &[
             always,
         )],
         validator: Some(Validator::Dnsmasq),
-        handler: Some(Handler::Restart("dnsmasq")),
-        packages: &[packages::DNSMASQ],
+        handler: Some(Handler::Restart(Service::Dnsmasq)),
+        packages: &[Pkg::Dnsmasq],
     },
     Step {
         id: "head-nfs-exports",
@@ -259,7 +285,7 @@ pub const STEPS: &[Step] = &[
         )],
         validator: None,
         handler: Some(Handler::ExportfsReload),
-        packages: &[packages::NFS_SERVER],
+        packages: &[Pkg::NfsServer],
     },
     Step {
         id: "head-mpi-hostfile",
@@ -308,7 +334,7 @@ pub const STEPS: &[Step] = &[
         files: &[block("worker/etc/fstab.j2", "/etc/fstab", nfs)],
         validator: None,
         handler: Some(Handler::MountNfs),
-        packages: &[packages::NFS_CLIENT],
+        packages: &[Pkg::NfsClient],
     },
     Step {
         id: "worker-firewall",

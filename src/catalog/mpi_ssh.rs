@@ -5,8 +5,9 @@
 //! key for cluster nodes, and on workers the key itself (mode 0600, secret).
 //! The key's files appear once the keys were gathered (`cluster_key.rs`).
 
-use super::{packages, whole, FileSpec, Manage, Step, Subject};
+use super::{whole, FileSpec, Manage, Step, Subject};
 use crate::cluster::{MpiInstall, Role};
+use crate::family::Pkg;
 
 fn openmpi(s: &Subject) -> bool {
     s.cluster.mpi.install == Some(MpiInstall::Openmpi)
@@ -82,7 +83,7 @@ pub(super) const HEAD_OPENMPI: Step = Step {
     files: MPI_ENV,
     validator: None,
     handler: None,
-    packages: &[packages::OPENMPI],
+    packages: &[Pkg::Openmpi],
 };
 
 pub(super) const HEAD_CLUSTER_KEY: Step = Step {

@@ -10,6 +10,7 @@
 use super::{FileSpec, Manage, Subject, Tool, Validator};
 use crate::cluster::{Addressing, NodeRef};
 use crate::facts::stack_name;
+use crate::family::Pkg;
 use crate::inventory::NetStack;
 use crate::transport::shell_quote;
 
@@ -219,13 +220,13 @@ pub fn tools(s: &Subject) -> Vec<Tool> {
     }
     match decide(s) {
         Ok(Decision::Write(NetStack::Networkmanager)) => {
-            vec![Tool::new("nmcli", "network-manager")]
+            vec![Tool::new("nmcli", Pkg::NetworkManager)]
         }
-        Ok(Decision::Write(NetStack::Networkd)) => vec![Tool::new("networkctl", "systemd")],
-        Ok(Decision::Write(NetStack::Netplan)) => vec![Tool::new("netplan", "netplan.io")],
+        Ok(Decision::Write(NetStack::Networkd)) => vec![Tool::new("networkctl", Pkg::Systemd)],
+        Ok(Decision::Write(NetStack::Netplan)) => vec![Tool::new("netplan", Pkg::Netplan)],
         _ => vec![
-            Tool::new("ifup", "ifupdown"),
-            Tool::new("ifdown", "ifupdown"),
+            Tool::new("ifup", Pkg::Ifupdown),
+            Tool::new("ifdown", Pkg::Ifupdown),
         ],
     }
 }

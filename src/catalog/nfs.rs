@@ -3,8 +3,9 @@
 //! hosts) or nfs-ganesha, a userspace NFSv4 server configured by a whole
 //! `/etc/ganesha/ganesha.conf` (a kernel without nfsd, such as the lab's).
 
-use super::{packages, whole, FileSpec, Handler, Step, Subject};
+use super::{whole, FileSpec, Handler, Step, Subject};
 use crate::cluster::{NfsServer, Role};
+use crate::family::{Pkg, Service};
 
 /// NFS on, served by the kernel.
 pub(super) fn kernel_server(s: &Subject) -> bool {
@@ -27,8 +28,8 @@ pub(super) const HEAD_NFS_GANESHA: Step = Step {
     role: Role::Head,
     files: GANESHA_CONF,
     validator: None,
-    handler: Some(Handler::Restart("nfs-ganesha")),
-    packages: &[packages::NFS_GANESHA, packages::NFS_GANESHA_VFS],
+    handler: Some(Handler::Restart(Service::NfsGanesha)),
+    packages: &[Pkg::NfsGanesha, Pkg::NfsGaneshaVfs],
 };
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! and what they need installed.
 
 use super::Tool;
+use crate::family::Pkg;
 
 /// A command that checks a candidate file before it replaces the real one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,10 +32,10 @@ impl Validator {
 
     pub fn tools(self) -> Vec<Tool> {
         match self {
-            Validator::Dnsmasq => vec![Tool::new("dnsmasq", "dnsmasq")],
-            Validator::IptablesRestore => vec![Tool::new("iptables-restore", "iptables")],
-            Validator::Nft => vec![Tool::new("nft", "nftables")],
-            Validator::Netplan => vec![Tool::new("netplan", "netplan.io")],
+            Validator::Dnsmasq => vec![Tool::new("dnsmasq", Pkg::Dnsmasq)],
+            Validator::IptablesRestore => vec![Tool::new("iptables-restore", Pkg::Iptables)],
+            Validator::Nft => vec![Tool::new("nft", Pkg::Nftables)],
+            Validator::Netplan => vec![Tool::new("netplan", Pkg::Netplan)],
         }
     }
 }

@@ -405,10 +405,7 @@ mod tests {
                 run_id: "RUN".into(),
                 lease: 1,
                 release: false,
-                install: Some(catalog::install_script(
-                    crate::facts::PackageManager::Apt,
-                    &plan.install,
-                )),
+                install: Some(crate::family::DEBIAN.install_script(&plan.install)),
             },
         );
         let install = w.find("\npkg_install\n").unwrap();
@@ -449,6 +446,25 @@ mod tests {
         assert_eq!(
             r.message.as_deref(),
             Some("missing `ifup` (package ifupdown) on head (debian 12, sysvinit init); install it and run apply again; nothing was changed")
+        );
+    }
+
+    /// A node of no known distro family (issue #20): refused after the
+    /// probe, naming what was seen; never treated as Debian, nothing written.
+    #[test]
+    fn a_node_of_no_known_family_is_refused_after_the_probe() {
+        let (lab, files) = lab();
+        let probe = probe_answer(&files, false)
+            .replace("@@os debian 12\n", "@@os arch 20240101\n")
+            .replace("@@pkgmgr apt\n", "@@pkgmgr unknown\n");
+        let t = FakeHost::new(move |_| ok(probe.clone()));
+        let r = apply_node(&t, lab.job(), unconfirmed(&NEVER));
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(r.round_trips, 1);
+        assert_eq!(
+            r.message.as_deref(),
+            Some("head: no supported distro family recognised (found: os arch 20240101, package manager unknown); \
+                  nothing was changed (help: clusterctl manages Debian-like (apt), RHEL-like (dnf), Alpine (apk) nodes)")
         );
     }
 

@@ -10,7 +10,6 @@ use super::confirm::{disarm_script, parse_disarm, Arm, Confirmed};
 use super::handlers::{handler_script, parse_handlers, LockRef};
 use super::output::stderr_tail;
 use super::{preflight, probe_and_plan, safety, write, Job};
-use crate::catalog::install_script;
 use crate::desired;
 use crate::facts::Facts;
 use crate::node_state::{BACKUP_ROOT, CONFIRM_ROOT, LOCK_DIR, OWED_FILE};
@@ -99,8 +98,10 @@ fn write_phase(
         run_id: opts.run_id.to_string(),
         lease: opts.lease,
         release: plan.handlers.is_empty(),
-        install: (!plan.install.is_empty())
-            .then(|| install_script(facts.package_manager, &plan.install)),
+        install: match plan.install.is_empty() {
+            true => None,
+            false => Some(facts.family()?.install_script(&plan.install)),
+        },
     };
     let (w, result) = write::write_files(t, plan, &ctx);
     if w.backed_up {

@@ -54,8 +54,8 @@ pub struct FirewallInput<'a> {
     pub nft: bool,
     pub active: &'a BTreeSet<String>,
     pub enabled: &'a BTreeSet<String>,
-    /// The node uses dnf (RHEL family: nftables is its firewall).
-    pub dnf: bool,
+    /// The node's family's firewall is nftables (RHEL: see `src/family/`).
+    pub nftables_by_default: bool,
     pub fw: &'a FirewallFacts,
 }
 
@@ -75,8 +75,7 @@ pub fn choose(pin: FirewallBackend, f: &FirewallInput) -> Result<FirewallBackend
             let runs_nft = f.enabled.contains("nftables") || f.active.contains("nftables");
             // The RHEL family's firewall is nftables (iptables-services is
             // deprecated there even where iptables-nft is installed).
-            let rhel = f.dnf;
-            if runs_nft || rhel {
+            if runs_nft || f.nftables_by_default {
                 FirewallBackend::Nftables
             } else {
                 FirewallBackend::Iptables

@@ -32,15 +32,8 @@ pub enum InitSystem {
     Unknown,
 }
 
-/// A node's package manager, from the facts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PackageManager {
-    Apt,
-    Dnf,
-    Apk,
-    Unknown,
-}
+/// A node's package manager, from the facts (its family's: `src/family/`).
+pub use crate::family::PackageManager;
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Facts {
@@ -109,9 +102,15 @@ impl Facts {
         f.os_version = "12".into();
         f.init = InitSystem::Systemd;
         f.iptables = "nf_tables".into();
-        f.package_manager = PackageManager::Apt;
+        f.package_manager = crate::family::DEBIAN.manager;
         f.net.ifupdown = Some("classic".into());
         f
+    }
+
+    /// The node's distro family (by its package manager, else its
+    /// os-release ID), or why none is recognised: what was seen.
+    pub fn family(&self) -> Result<&'static crate::family::Family, String> {
+        crate::family::detect(self.package_manager, &self.os_id, &self.os_version)
     }
 
     /// The network stack this node runs (None: none recognised).
@@ -131,7 +130,7 @@ impl Facts {
                 nft: self.nft,
                 active: &self.active,
                 enabled: &self.enabled,
-                dnf: self.package_manager == PackageManager::Dnf,
+                nftables_by_default: self.family().is_ok_and(|f| f.nftables_by_default),
                 fw: &self.fw,
             },
         )
@@ -153,7 +152,7 @@ impl Facts {
             session_client: None,
             addrs: Vec::new(),
             resolvers: Vec::new(),
-            package_manager: PackageManager::Unknown,
+            package_manager: Default::default(),
             packages: Default::default(),
             owed: Vec::new(),
             active: BTreeSet::new(),
@@ -214,17 +213,6 @@ impl InitSystem {
     }
 }
 
-impl PackageManager {
-    fn from_word(w: &str) -> Self {
-        match w {
-            "apt" => PackageManager::Apt,
-            "dnf" => PackageManager::Dnf,
-            "apk" => PackageManager::Apk,
-            _ => PackageManager::Unknown,
-        }
-    }
-}
-
 impl Observed {
     fn problem(why: String) -> Observed {
         Observed {
@@ -263,7 +251,7 @@ pub fn parse(text: &str) -> Result<Facts, String> {
                 let i = rest.trim();
                 f.session_iface = (!i.is_empty()).then(|| i.to_string());
             }
-            "@@pkgmgr" => f.package_manager = PackageManager::from_word(rest.trim()),
+            "@@pkgmgr" => f.package_manager = crate::family::package_manager(rest.trim()),
             "@@pkg" => {
                 f.packages.insert(rest.trim().to_string());
             }

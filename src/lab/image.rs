@@ -126,20 +126,29 @@ const BASE_PACKAGES: &[&str] = &[
     "procps",
 ];
 
-/// What the wan host's mirror carries (with every dependency).
-pub const MIRROR_PACKAGES: &[&str] = &[
-    "dnsmasq",
-    "iptables",
-    "iptables-persistent",
+/// What the wan host's mirror carries (with every dependency): every
+/// package apply may install on a Debian node (the Debian family's name for
+/// every step's package, from `src/family/debian.rs`), then [`LAB_EXTRAS`].
+/// The tools' own packages (ifupdown, systemd, ...) come with the images.
+pub fn mirror_packages() -> Vec<&'static str> {
+    let mut v = crate::catalog::packages_of(&crate::family::DEBIAN);
+    for p in LAB_EXTRAS {
+        if !v.contains(p) {
+            v.push(p);
+        }
+    }
+    v
+}
+
+/// What the mirror carries beyond the catalog's packages.
+const LAB_EXTRAS: &[&str] = &[
+    // iptables-persistent's dependency (in the closure anyway; kept named
+    // so the mirror's recipe and cache key stay as they were).
     "netfilter-persistent",
-    "nftables",
-    "nfs-kernel-server",
-    "nfs-common",
-    "openmpi-bin",
+    // Time sync: nothing uses it yet (a later issue's step will).
     "chrony",
-    // #13: NFS in the lab (a userspace server, a userspace client).
-    "nfs-ganesha",
-    "nfs-ganesha-vfs",
+    // #13: the lab's userspace NFS client, a test tool (the server,
+    // nfs-ganesha, is the catalog's).
     "libnfs-utils",
 ];
 
@@ -346,7 +355,8 @@ pub fn ensure_image(stack: Stack) -> Result<PathBuf> {
 /// The mirror's directory (served as `/debian/`), built first if missing or
 /// stale. Call with the cache lock held.
 pub fn ensure_mirror() -> Result<PathBuf> {
-    let names = closure(MIRROR_PACKAGES)?;
+    let wanted = mirror_packages();
+    let names = closure(&wanted)?;
     // The exact files apt would fetch now: a security update makes a new mirror.
     let mut args = vec!["download", "--print-uris"];
     args.extend(names.iter().map(String::as_str));
@@ -356,7 +366,7 @@ pub fn ensure_mirror() -> Result<PathBuf> {
         .filter_map(|l| l.split_whitespace().nth(1))
         .collect();
     files.sort_unstable();
-    if files.len() < MIRROR_PACKAGES.len() {
+    if files.len() < wanted.len() {
         return Err(Error::Lab {
             message: "apt knows none or few of the mirror's packages".into(),
             help: Some("run `apt-get update` once on this machine".into()),
@@ -501,8 +511,8 @@ mod tests {
         assert_eq!(keys.len(), 3);
         for s in Stack::ALL {
             let r = Recipe::of(s);
-            for p in MIRROR_PACKAGES {
-                assert!(!r.packages.contains(p), "{s} image has {p}");
+            for p in mirror_packages() {
+                assert!(!r.packages.contains(&p), "{s} image has {p}");
             }
             assert!(r.customize.contains("ssh_host_"));
             assert!(r.customize.contains("trusted=yes"));
@@ -545,6 +555,36 @@ mod tests {
         assert_eq!(
             read("etc/NetworkManager/conf.d/lab.conf"),
             "[main]\nno-auto-default=*\n"
+        );
+    }
+
+    /// The mirror carries every package apply may install on a Debian node
+    /// (derived from the family's table), and exactly today's set: a change
+    /// here changes the mirror's cache key (rebuilt once).
+    #[test]
+    fn the_mirror_carries_every_debian_package_the_catalog_needs() {
+        let mirror = mirror_packages();
+        for p in crate::catalog::packages_of(&crate::family::DEBIAN) {
+            assert!(mirror.contains(&p), "the lab's mirror lacks {p}");
+        }
+        let mut got = mirror.clone();
+        got.sort_unstable();
+        assert_eq!(
+            got,
+            [
+                "chrony",
+                "dnsmasq",
+                "iptables",
+                "iptables-persistent",
+                "libnfs-utils",
+                "netfilter-persistent",
+                "nfs-common",
+                "nfs-ganesha",
+                "nfs-ganesha-vfs",
+                "nfs-kernel-server",
+                "nftables",
+                "openmpi-bin",
+            ]
         );
     }
 
