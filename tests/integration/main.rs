@@ -7,6 +7,7 @@ mod cluster_job;
 mod completion;
 mod corpus;
 mod inventory_doc;
+mod layout;
 pub(crate) mod lab;
 mod lab_stacks;
 mod pty;
