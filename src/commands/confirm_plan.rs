@@ -5,9 +5,10 @@
 
 use std::io::IsTerminal;
 
-use super::remote::{self, Prepared};
+use super::remote::Prepared;
 use crate::engine;
 use crate::error::{Error, Result};
+use crate::pool;
 use crate::report::{NodeReport, Status};
 
 /// Whether apply should ask: a person is at a terminal and did not say `--yes`.
@@ -23,7 +24,7 @@ pub fn ask(p: &Prepared, forks: usize) -> Result<bool> {
         .map(|name| (name, p.connector.transport_for(&p.cluster, name)))
         .collect();
     let head = p.cluster.head.name.as_str();
-    let reports: Vec<NodeReport> = remote::head_first(
+    let reports: Vec<NodeReport> = pool::head_first(
         &work,
         forks,
         |w| w.0.as_str() == head,

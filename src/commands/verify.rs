@@ -7,6 +7,7 @@ use super::remote;
 use crate::checks::{self, NodeChecks, WanTarget};
 use crate::cli::{OutputFormat, VerifyArgs};
 use crate::error::{Error, Result, EXIT_ERROR, EXIT_OK};
+use crate::pool;
 
 pub fn run(args: &VerifyArgs, verbose: u8) -> Result<i32> {
     let prepared = remote::prepare(&args.remote)?;
@@ -23,7 +24,7 @@ pub fn run(args: &VerifyArgs, verbose: u8) -> Result<i32> {
             port: None,
         }),
     };
-    // Selected nodes are in the inventory (`remote::select`).
+    // Selected nodes are in the inventory (`select::select`).
     let work: Vec<_> = prepared
         .nodes
         .iter()
@@ -31,7 +32,7 @@ pub fn run(args: &VerifyArgs, verbose: u8) -> Result<i32> {
         .map(|node| (node, prepared.connector.transport_for(cluster, node.name())))
         .collect();
     let head = cluster.head.name.as_str();
-    let results: Vec<NodeChecks> = remote::head_first(
+    let results: Vec<NodeChecks> = pool::head_first(
         &work,
         args.remote.forks as usize,
         |w| w.0.name() == head,

@@ -90,7 +90,10 @@ fn code_only(text: &str) -> String {
                 i += 1;
             }
             i += 2;
-        } else if c == 'r' && matches!(b.get(i + 1), Some('"') | Some('#')) && !ident_char(prev(&b, i)) {
+        } else if c == 'r'
+            && matches!(b.get(i + 1), Some('"') | Some('#'))
+            && !ident_char(prev(&b, i))
+        {
             // Raw string r"…", r#"…"#.
             let mut j = i + 1;
             let mut hashes = 0;
@@ -181,7 +184,10 @@ fn expand_use(tree: &str) -> Vec<(Vec<String>, String)> {
             }
         }
         out.push(&s[start..]);
-        out.into_iter().map(str::trim).filter(|s| !s.is_empty()).collect()
+        out.into_iter()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .collect()
     }
     fn go(prefix: &[String], tree: &str, out: &mut Vec<(Vec<String>, String)>) {
         let tree = tree.trim();
@@ -440,7 +446,8 @@ fn no_two_source_files_import_each_other() {
     let mut pairs = Vec::new();
     for (a, tos) in &imports {
         for b in tos {
-            let parent_child = |x: &Vec<String>, y: &Vec<String>| y.len() == x.len() + 1 && y.starts_with(x);
+            let parent_child =
+                |x: &Vec<String>, y: &Vec<String>| y.len() == x.len() + 1 && y.starts_with(x);
             if a < b
                 && !parent_child(a, b)
                 && !parent_child(b, a)
@@ -450,10 +457,20 @@ fn no_two_source_files_import_each_other() {
             }
         }
     }
-    let gone: Vec<&&str> = KNOWN.iter().filter(|k| !pairs.iter().any(|p| p == **k)).collect();
-    assert!(gone.is_empty(), "no longer a cycle, take it out of KNOWN: {gone:?}");
+    let gone: Vec<&&str> = KNOWN
+        .iter()
+        .filter(|k| !pairs.iter().any(|p| p == **k))
+        .collect();
+    assert!(
+        gone.is_empty(),
+        "no longer a cycle, take it out of KNOWN: {gone:?}"
+    );
     pairs.retain(|p| !KNOWN.contains(&p.as_str()));
-    assert!(pairs.is_empty(), "files that import each other:\n{}", pairs.join("\n"));
+    assert!(
+        pairs.is_empty(),
+        "files that import each other:\n{}",
+        pairs.join("\n")
+    );
 }
 
 /// Nothing reaches back into `lib.rs` for what it defines (its re-exports
@@ -478,12 +495,25 @@ fn the_import_reader_finds_what_it_should() {
     let tree = Tree::read();
     let imports = tree.imports();
     let m = |s: &str| s.split('/').map(String::from).collect::<Vec<_>>();
-    assert!(imports[&m("report")].contains(&m("plan")), "{:?}", imports[&m("report")]);
+    assert!(
+        imports[&m("report")].contains(&m("plan")),
+        "{:?}",
+        imports[&m("report")]
+    );
     assert!(imports[&Vec::new()].contains(&m("commands")));
     let u = expand_use("super::{a, b::{self, C}, d as e}");
-    let got: Vec<String> = u.iter().map(|(p, n)| format!("{}={n}", p.join("::"))).collect();
-    assert_eq!(got, ["super::a=a", "super::b=b", "super::b::C=C", "super::d=e"]);
-    assert_eq!(code_only("let a = \"crate::x\"; // super::y\nb"), "let a = \"\"; \nb");
+    let got: Vec<String> = u
+        .iter()
+        .map(|(p, n)| format!("{}={n}", p.join("::")))
+        .collect();
+    assert_eq!(
+        got,
+        ["super::a=a", "super::b=b", "super::b::C=C", "super::d=e"]
+    );
+    assert_eq!(
+        code_only("let a = \"crate::x\"; // super::y\nb"),
+        "let a = \"\"; \nb"
+    );
 }
 
 #[test]
@@ -498,5 +528,9 @@ fn no_file_is_over_600_lines_before_its_tests() {
             long.push(format!("{}: {n} lines", tree.name(module)));
         }
     }
-    assert!(long.is_empty(), "over {MAX_LINES} lines before the tests:\n{}", long.join("\n"));
+    assert!(
+        long.is_empty(),
+        "over {MAX_LINES} lines before the tests:\n{}",
+        long.join("\n")
+    );
 }
