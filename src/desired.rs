@@ -395,20 +395,6 @@ pub fn render_errors(cluster: &Cluster, templates: &Templates) -> Vec<crate::err
         .collect()
 }
 
-/// Every node's files, head first, workers in inventory order (all held
-/// in memory: for tests and small clusters; `render` uses [`render_each`]).
-pub fn render_all(
-    cluster: &Cluster,
-    templates: &Templates,
-) -> Result<Vec<(String, Vec<RenderedFile>)>> {
-    let mut out = Vec::new();
-    render_each(cluster, templates, |n, files| {
-        out.push((n.to_string(), files));
-        Ok(())
-    })?;
-    Ok(out)
-}
-
 fn template_node(node: NodeRef) -> TemplateNode {
     match node {
         NodeRef::Head(h) => TemplateNode {

@@ -11,7 +11,6 @@
 
 pub mod block;
 pub mod catalog;
-pub mod checks;
 pub mod cli;
 pub mod cluster;
 pub mod cluster_key;
@@ -33,6 +32,7 @@ pub mod templates;
 pub mod transport;
 pub mod validate;
 pub mod values;
+pub mod verify;
 pub mod yaml_edit;
 
 use std::ffi::OsString;

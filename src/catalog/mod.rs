@@ -192,7 +192,7 @@ pub const STEPS: &[Step] = &[
         role: Role::Head,
         files: network::HEAD_FILES,
         validator: None,
-        handler: Some(Handler::IfUp),
+        handler: Some(Handler::ActivateIface),
         packages: &[],
     },
     Step {
@@ -289,7 +289,7 @@ pub const STEPS: &[Step] = &[
         role: Role::Worker,
         files: network::WORKER_FILES,
         validator: None,
-        handler: Some(Handler::IfUp),
+        handler: Some(Handler::ActivateIface),
         packages: &[],
     },
     Step {

@@ -29,7 +29,7 @@ pub fn ask(p: &Prepared, forks: usize) -> Result<bool> {
         forks,
         |w| w.0.as_str() == head,
         |(name, t)| {
-            let r = engine::plan_node(t.as_ref(), p.job(name));
+            let r = engine::diff_node(t.as_ref(), p.job(name));
             p.done_with(name, t.as_ref());
             r
         },

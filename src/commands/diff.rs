@@ -30,7 +30,7 @@ pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
         args.forks as usize,
         |w| w.0.as_str() == head,
         |(name, t)| {
-            let r = engine::plan_node(t.as_ref(), prepared.job(name));
+            let r = engine::diff_node(t.as_ref(), prepared.job(name));
             prepared.done_with(name, t.as_ref());
             r
         },
