@@ -123,28 +123,27 @@ struct TemplateNode<'a> {
     fqdn: &'a str,
     role: Role,
     ip: std::net::Ipv4Addr,
+    /// The LAN interface, every node (the inventory's `lan_iface` on the
+    /// head, `iface` on a worker): the one name every template uses.
+    lan_iface: &'a str,
     /// head only
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lan_iface: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     wan_iface: Option<&'a str>,
     /// workers only
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iface: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     slots: Option<u32>,
     /// head only: where dnsmasq forwards other names (the inventory's
     /// `upstream_dns`, else the head's own resolvers).
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream_dns: Option<Vec<std::net::Ipv4Addr>>,
-    /// The LAN interface as the network stacks' templates render it.
-    net: Option<NetTemplate<'a>>,
+    /// The LAN interface's settings as the network stacks' templates
+    /// render them.
+    net: Option<NetTemplate>,
 }
 
 /// The LAN interface's settings for every stack's template.
 #[derive(Debug, Serialize)]
-struct NetTemplate<'a> {
-    iface: &'a str,
+struct NetTemplate {
     /// `10.0.0.1/24`
     address: String,
     /// A worker with `addressing: dhcp`.
@@ -155,11 +154,10 @@ struct NetTemplate<'a> {
     netplan_renderer: Option<&'static str>,
 }
 
-fn net_template<'a>(s: &Subject<'a>) -> NetTemplate<'a> {
+fn net_template(s: &Subject) -> NetTemplate {
     let worker = s.node.role() == Role::Worker;
     let dhcp = worker && s.cluster.lan.addressing == crate::cluster::Addressing::Dhcp;
     NetTemplate {
-        iface: s.node.lan_iface(),
         address: format!("{}/{}", s.node.ip(), s.cluster.lan.prefix),
         dhcp,
         gateway: (worker && !dhcp).then_some(s.cluster.head.lan_ip),
@@ -402,9 +400,8 @@ fn template_node(node: NodeRef) -> TemplateNode {
             fqdn: &h.fqdn,
             role: Role::Head,
             ip: h.lan_ip,
-            lan_iface: Some(&h.lan_iface),
+            lan_iface: &h.lan_iface,
             wan_iface: Some(&h.wan_iface),
-            iface: None,
             slots: None,
             upstream_dns: None,
             net: None,
@@ -414,9 +411,8 @@ fn template_node(node: NodeRef) -> TemplateNode {
             fqdn: &w.fqdn,
             role: Role::Worker,
             ip: w.ip,
-            lan_iface: None,
+            lan_iface: &w.iface,
             wan_iface: None,
-            iface: Some(&w.iface),
             slots: Some(w.slots),
             upstream_dns: None,
             net: None,

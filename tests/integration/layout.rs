@@ -231,7 +231,6 @@ struct Unit {
     paths: Vec<Vec<String>>,
     /// `pub use` re-exports: bound name -> path as written.
     reexports: BTreeMap<String, Vec<String>>,
-    children: BTreeSet<String>,
 }
 
 fn read_unit(module: Vec<String>, code: &str) -> Unit {
@@ -313,7 +312,6 @@ fn read_unit(module: Vec<String>, code: &str) -> Unit {
         module,
         paths,
         reexports,
-        children,
     }
 }
 
