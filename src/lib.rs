@@ -28,6 +28,7 @@ pub mod pool;
 pub mod report;
 pub mod run_id;
 pub mod style;
+pub mod template_context;
 pub mod templates;
 pub mod transport;
 pub mod validate;
