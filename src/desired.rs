@@ -8,11 +8,13 @@ use serde::Serialize;
 
 use crate::block::wrap_block;
 use crate::catalog::{self, Manage, Step, Subject, Tool, Validator};
-use crate::cluster::{Cluster, HostEntry, NodeRef, Role};
+use crate::cluster::{Cluster, NodeRef};
 use crate::error::{Error, Result};
 use crate::facts::Facts;
 use crate::hostlist;
-use crate::templates::{Templates, HEADER};
+use crate::templates::Templates;
+
+pub use crate::template_context::Shared;
 
 /// One file as it should be on a node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -114,137 +116,6 @@ fn upstream_dns(
         ));
     }
     found
-}
-
-/// What a template sees as `node`.
-#[derive(Debug, Serialize)]
-struct TemplateNode<'a> {
-    name: &'a str,
-    fqdn: &'a str,
-    role: Role,
-    ip: std::net::Ipv4Addr,
-    /// head only
-    #[serde(skip_serializing_if = "Option::is_none")]
-    lan_iface: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    wan_iface: Option<&'a str>,
-    /// workers only
-    #[serde(skip_serializing_if = "Option::is_none")]
-    iface: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    slots: Option<u32>,
-    /// head only: where dnsmasq forwards other names (the inventory's
-    /// `upstream_dns`, else the head's own resolvers).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    upstream_dns: Option<Vec<std::net::Ipv4Addr>>,
-    /// The LAN interface as the network stacks' templates render it.
-    net: Option<NetTemplate<'a>>,
-}
-
-/// The LAN interface's settings for every stack's template.
-#[derive(Debug, Serialize)]
-struct NetTemplate<'a> {
-    iface: &'a str,
-    /// `10.0.0.1/24`
-    address: String,
-    /// A worker with `addressing: dhcp`.
-    dhcp: bool,
-    /// Static workers: the head (route and resolver). None on the head.
-    gateway: Option<std::net::Ipv4Addr>,
-    /// netplan's renderer when the node's netplan uses NetworkManager.
-    netplan_renderer: Option<&'static str>,
-}
-
-fn net_template<'a>(s: &Subject<'a>) -> NetTemplate<'a> {
-    let worker = s.node.role() == Role::Worker;
-    let dhcp = worker && s.cluster.lan.addressing == crate::cluster::Addressing::Dhcp;
-    NetTemplate {
-        iface: s.node.lan_iface(),
-        address: format!("{}/{}", s.node.ip(), s.cluster.lan.prefix),
-        dhcp,
-        gateway: (worker && !dhcp).then_some(s.cluster.head.lan_ip),
-        netplan_renderer: s.facts.net.netplan_nm.then_some("NetworkManager"),
-    }
-}
-
-/// What every node's templates share, converted to template values once
-/// per cluster: `cluster`, `hosts` and `workers_folded` are O(workers) to
-/// build, so building them per node (or per template) made rendering every
-/// node quadratic before any output was written. A `Value` clone is a
-/// reference count.
-pub struct Shared {
-    cluster: minijinja::Value,
-    hosts: minijinja::Value,
-    workers_folded: minijinja::Value,
-    /// The cluster key's public half and the host keys (empty until gathered).
-    keys: minijinja::Value,
-    /// The cluster key's private half (empty until gathered): one template uses it.
-    private_key: minijinja::Value,
-    /// Output of the templates that do not depend on the node (`/etc/hosts`,
-    /// the MPI hostfiles: O(workers) each), rendered once per cluster.
-    same_for_all: std::sync::Mutex<std::collections::HashMap<&'static str, String>>,
-}
-
-impl Shared {
-    pub fn new(cluster: &Cluster) -> Shared {
-        let worker_names: Vec<&str> = cluster.workers.iter().map(|w| w.name.as_str()).collect();
-        let hosts: Vec<HostEntry> = cluster.hosts();
-        Shared {
-            cluster: minijinja::Value::from(minijinja::value::Serde(cluster)),
-            hosts: minijinja::Value::from(minijinja::value::Serde(&hosts)),
-            workers_folded: minijinja::Value::from(if worker_names.is_empty() {
-                "(none)".to_string()
-            } else {
-                hostlist::fold(&worker_names)
-            }),
-            keys: minijinja::Value::from(minijinja::value::Serde(
-                cluster.keys.clone().unwrap_or_default(),
-            )),
-            private_key: minijinja::Value::from(
-                cluster
-                    .keys
-                    .as_ref()
-                    .and_then(|k| k.private.clone())
-                    .unwrap_or_default(),
-            ),
-            same_for_all: Default::default(),
-        }
-    }
-
-    /// Render `name`, or reuse its output when it is the same for every node.
-    fn render(
-        &self,
-        templates: &Templates,
-        name: &'static str,
-        ctx: &minijinja::Value,
-    ) -> Result<String> {
-        if !templates.is_node_independent(name) {
-            return templates.render_value(name, ctx.clone());
-        }
-        let mut cache = self.same_for_all.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(body) = cache.get(name) {
-            return Ok(body.clone());
-        }
-        let body = templates.render_value(name, ctx.clone())?;
-        cache.insert(name, body.clone());
-        Ok(body)
-    }
-
-    /// Everything a template sees, for one node.
-    fn context(&self, s: &Subject, upstream: Option<Vec<std::net::Ipv4Addr>>) -> minijinja::Value {
-        let mut n = template_node(s.node);
-        n.upstream_dns = upstream;
-        n.net = Some(net_template(s));
-        minijinja::context! {
-            cluster => self.cluster.clone(),
-            node => minijinja::Value::from(minijinja::value::Serde(n)),
-            hosts => self.hosts.clone(),
-            workers_folded => self.workers_folded.clone(),
-            keys => self.keys.clone(),
-            private_key => self.private_key.clone(),
-            header => HEADER,
-        }
-    }
 }
 
 /// The node of this name, or a clear error naming the nodes there are.
@@ -391,49 +262,6 @@ pub fn render_errors(cluster: &Cluster, templates: &Templates) -> Vec<crate::err
         .chain(cluster.workers.iter().map(NodeRef::Worker))
         .filter_map(|n| desired_for(cluster, templates, &shared, n, &facts).err())
         .collect()
-}
-
-/// Every node's files, head first, workers in inventory order (all held
-/// in memory: for tests and small clusters; `render` uses [`render_each`]).
-pub fn render_all(
-    cluster: &Cluster,
-    templates: &Templates,
-) -> Result<Vec<(String, Vec<RenderedFile>)>> {
-    let mut out = Vec::new();
-    render_each(cluster, templates, |n, files| {
-        out.push((n.to_string(), files));
-        Ok(())
-    })?;
-    Ok(out)
-}
-
-fn template_node(node: NodeRef) -> TemplateNode {
-    match node {
-        NodeRef::Head(h) => TemplateNode {
-            name: &h.name,
-            fqdn: &h.fqdn,
-            role: Role::Head,
-            ip: h.lan_ip,
-            lan_iface: Some(&h.lan_iface),
-            wan_iface: Some(&h.wan_iface),
-            iface: None,
-            slots: None,
-            upstream_dns: None,
-            net: None,
-        },
-        NodeRef::Worker(w) => TemplateNode {
-            name: &w.name,
-            fqdn: &w.fqdn,
-            role: Role::Worker,
-            ip: w.ip,
-            lan_iface: None,
-            wan_iface: None,
-            iface: Some(&w.iface),
-            slots: Some(w.slots),
-            upstream_dns: None,
-            net: None,
-        },
-    }
 }
 
 fn render_step(

@@ -171,3 +171,23 @@ impl fmt::Display for Location {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+/// Print an error on stderr as [`format_error`] words it, `error:` and
+/// `help:` coloured when colour is on.
+pub fn print_error(e: &Error) {
+    eprintln!("{}", crate::style::error_text(&format_error(e)));
+}
+
+/// The text printed for an error: inventory diagnostics as they are, anything
+/// else as `error: ...` with its `help:` line.
+pub fn format_error(e: &Error) -> String {
+    // Control characters from values (paths, arguments) never reach the
+    // terminal raw; the line breaks between an error's own lines stay.
+    let safe = crate::values::terminal_safe;
+    match e {
+        Error::Inventory { .. } => e.to_string(),
+        _ => match e.help() {
+            Some(help) => format!("error: {}\n  help: {}", safe(&e.to_string()), safe(&help)),
+            None => format!("error: {}", safe(&e.to_string())),
+        },
+    }
+}

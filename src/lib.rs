@@ -11,7 +11,6 @@
 
 pub mod block;
 pub mod catalog;
-pub mod checks;
 pub mod cli;
 pub mod cluster;
 pub mod cluster_key;
@@ -26,20 +25,23 @@ pub mod inventory;
 pub mod lab;
 pub mod node_state;
 pub mod plan;
+pub mod pool;
 pub mod report;
 pub mod run_id;
 pub mod style;
+pub mod template_context;
 pub mod templates;
 pub mod transport;
 pub mod validate;
 pub mod values;
+pub mod verify;
 pub mod yaml_edit;
 
 use std::ffi::OsString;
 
 use clap::Parser;
 
-pub use error::{Error, Result};
+pub use error::{format_error, print_error, Error, Result};
 
 /// Parse the arguments, run the command, print an error once. Returns the exit code.
 pub fn run<I, T>(args: I) -> i32
@@ -66,26 +68,5 @@ where
             print_error(&e);
             e.exit_code()
         }
-    }
-}
-
-/// Print an error on stderr as [`format_error`] words it, `error:` and
-/// `help:` coloured when colour is on.
-pub fn print_error(e: &Error) {
-    eprintln!("{}", style::error_text(&format_error(e)));
-}
-
-/// The text printed for an error: inventory diagnostics as they are, anything
-/// else as `error: ...` with its `help:` line.
-pub fn format_error(e: &Error) -> String {
-    // Control characters from values (paths, arguments) never reach the
-    // terminal raw; the line breaks between an error's own lines stay.
-    let safe = values::terminal_safe;
-    match e {
-        Error::Inventory { .. } => e.to_string(),
-        _ => match e.help() {
-            Some(help) => format!("error: {}\n  help: {}", safe(&e.to_string()), safe(&help)),
-            None => format!("error: {}", safe(&e.to_string())),
-        },
     }
 }

@@ -104,7 +104,7 @@ pub struct PlanError {
 }
 
 /// Compare what the node should have with what it has.
-pub fn plan_node(desired: &Desired, facts: &Facts) -> Result<NodePlan, PlanError> {
+pub fn compare(desired: &Desired, facts: &Facts) -> Result<NodePlan, PlanError> {
     let mut plan = NodePlan::default();
     let none = Observed::default();
     for f in &desired.files {
@@ -253,7 +253,7 @@ mod tests {
         };
         let mut facts = Facts::assumed();
         facts.files = observed;
-        plan_node(&desired, &facts)
+        compare(&desired, &facts)
     }
 
     fn have(path: &str, content: &str) -> (String, Observed) {

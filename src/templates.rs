@@ -237,6 +237,25 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// The override directory: `--templates DIR`, else `templates/` beside the
+/// inventory when it exists.
+pub fn override_dir(inventory: &Path, flag: Option<&Path>) -> Result<Option<PathBuf>> {
+    if let Some(dir) = flag {
+        if !dir.is_dir() {
+            return Err(Error::usage(
+                format!("template directory {} does not exist", dir.display()),
+                Some("pass an existing directory to --templates"),
+            ));
+        }
+        return Ok(Some(dir.to_path_buf()));
+    }
+    let beside = inventory
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("templates");
+    Ok(beside.is_dir().then_some(beside))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,9 +10,10 @@ use crate::transport::shell_quote;
 /// What activates a changed file, run once per step and node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handler {
-    /// Bring the interface up with its new configuration (never the one
-    /// carrying the SSH session: see `ifup_safe` in the handler script).
-    IfUp,
+    /// Activate the LAN interface's new configuration with its stack's
+    /// tool (ifup, nmcli, networkctl, netplan; never the interface carrying
+    /// the SSH session: see `ifup_safe` in the handler script).
+    ActivateIface,
     /// `sysctl -p FILE`
     SysctlLoad,
     /// `iptables-restore FILE` (and clusterctl's nftables table, from an
@@ -35,7 +36,7 @@ pub enum Handler {
 impl std::fmt::Display for Handler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Handler::IfUp => f.write_str("bring the interface up"),
+            Handler::ActivateIface => f.write_str("bring the interface up"),
             Handler::SysctlLoad => f.write_str("load sysctl settings"),
             Handler::IptablesRestore => f.write_str("load firewall rules"),
             Handler::NftLoad => f.write_str("load the nftables ruleset"),
@@ -53,7 +54,7 @@ impl Handler {
     pub fn can_cut_path(self) -> bool {
         matches!(
             self,
-            Handler::IfUp | Handler::IptablesRestore | Handler::NftLoad
+            Handler::ActivateIface | Handler::IptablesRestore | Handler::NftLoad
         )
     }
 
@@ -69,7 +70,7 @@ impl Handler {
                 .join(" && ")
         };
         Ok(match self {
-            Handler::IfUp => super::network::activate(s)?,
+            Handler::ActivateIface => super::network::activate(s)?,
             Handler::SysctlLoad => each("sysctl -p"),
             Handler::IptablesRestore => {
                 // Debian's netfilter-persistent is enabled by its package;
@@ -125,7 +126,7 @@ impl Handler {
     pub fn tools(self, s: &Subject) -> Vec<Tool> {
         match self {
             // The session's interface is skipped, so it needs nothing.
-            Handler::IfUp => super::network::tools(s),
+            Handler::ActivateIface => super::network::tools(s),
             Handler::SysctlLoad => vec![Tool::new("sysctl", Pkg::Procps)],
             Handler::IptablesRestore => vec![Tool::new("iptables-restore", Pkg::Iptables)],
             Handler::NftLoad => {

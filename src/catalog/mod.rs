@@ -218,7 +218,7 @@ pub const STEPS: &[Step] = &[
         role: Role::Head,
         files: network::HEAD_FILES,
         validator: None,
-        handler: Some(Handler::IfUp),
+        handler: Some(Handler::ActivateIface),
         packages: &[],
     },
     Step {
@@ -315,7 +315,7 @@ pub const STEPS: &[Step] = &[
         role: Role::Worker,
         files: network::WORKER_FILES,
         validator: None,
-        handler: Some(Handler::IfUp),
+        handler: Some(Handler::ActivateIface),
         packages: &[],
     },
     Step {

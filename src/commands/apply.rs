@@ -17,6 +17,7 @@ use crate::cluster::PackagePolicy;
 use crate::engine;
 use crate::error::{Result, EXIT_ERROR, EXIT_OK};
 use crate::hostlist;
+use crate::pool;
 use crate::report::{self, NodeReport, Status};
 use crate::run_id::run_id;
 use crate::transport::Transport;
@@ -270,7 +271,7 @@ fn apply_workers(
     let mut todo: Vec<&Node> = nodes.iter().collect();
     let mut done: Vec<NodeReport> = Vec::new();
     while !todo.is_empty() {
-        let round = remote::parallel(&todo, forks, |n| {
+        let round = pool::parallel(&todo, forks, |n| {
             log.start(&n.name, "applying");
             let rep = n.apply(p, opts);
             p.done_with(&n.name, n.transport.as_ref());

@@ -33,7 +33,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
             let (cluster, errors) = result?;
             if !errors.is_empty() {
                 for e in &errors {
-                    crate::print_error(e);
+                    crate::error::print_error(e);
                 }
                 eprintln!("{}: {} template problem(s)", path.display(), errors.len());
                 return Ok(EXIT_ERROR);
@@ -66,7 +66,7 @@ pub fn run(args: CheckArgs) -> Result<i32> {
 /// when many nodes hit it); an inventory that does not validate is `Err`.
 fn check(path: &Path, templates: Option<&Path>) -> Result<(Cluster, Vec<Error>)> {
     let cluster = Cluster::load(path)?;
-    let dir = super::render::template_dir(path, templates)?;
+    let dir = crate::templates::override_dir(path, templates)?;
     let templates = match Templates::load(dir.as_deref()) {
         Ok(t) => t,
         Err(e) => return Ok((cluster, vec![e])),

@@ -5,9 +5,10 @@
 
 use std::io::IsTerminal;
 
-use super::remote::{self, Prepared};
+use super::remote::Prepared;
 use crate::engine;
 use crate::error::{Error, Result};
+use crate::pool;
 use crate::report::{NodeReport, Status};
 
 /// Whether apply should ask: a person is at a terminal and did not say `--yes`.
@@ -23,12 +24,12 @@ pub fn ask(p: &Prepared, forks: usize) -> Result<bool> {
         .map(|name| (name, p.connector.transport_for(&p.cluster, name)))
         .collect();
     let head = p.cluster.head.name.as_str();
-    let reports: Vec<NodeReport> = remote::head_first(
+    let reports: Vec<NodeReport> = pool::head_first(
         &work,
         forks,
         |w| w.0.as_str() == head,
         |(name, t)| {
-            let r = engine::plan_node(t.as_ref(), p.job(name));
+            let r = engine::diff_node(t.as_ref(), p.job(name));
             p.done_with(name, t.as_ref());
             r
         },

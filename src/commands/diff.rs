@@ -8,6 +8,7 @@ use super::remote;
 use crate::cli::{OutputFormat, RemoteArgs};
 use crate::engine;
 use crate::error::{Result, EXIT_CHANGES, EXIT_ERROR, EXIT_OK};
+use crate::pool;
 use crate::report::{self, NodeReport, Status};
 
 pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
@@ -24,12 +25,12 @@ pub fn run(args: &RemoteArgs, verbose: u8) -> Result<i32> {
         })
         .collect();
     let head = prepared.cluster.head.name.as_str();
-    let reports: Vec<NodeReport> = remote::head_first(
+    let reports: Vec<NodeReport> = pool::head_first(
         &work,
         args.forks as usize,
         |w| w.0.as_str() == head,
         |(name, t)| {
-            let r = engine::plan_node(t.as_ref(), prepared.job(name));
+            let r = engine::diff_node(t.as_ref(), prepared.job(name));
             prepared.done_with(name, t.as_ref());
             r
         },

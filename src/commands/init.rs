@@ -63,7 +63,7 @@ pub fn run(mut args: InitArgs) -> Result<i32> {
             // On a terminal a bad answer (or flag) is asked again; the
             // others are kept.
             Err((flag, e)) if interactive => {
-                crate::print_error(&e);
+                crate::error::print_error(&e);
                 *field(&mut args, flag) = None;
                 ask_field(&mut args, flag, None)?;
             }

@@ -8,12 +8,14 @@ mod confirm_plan;
 mod diff;
 mod init;
 mod init_probe;
+mod keys;
 mod progress;
 mod prompt;
 mod remote;
 mod remove_node;
 mod render;
 mod render_manifest;
+mod select;
 mod verify;
 
 use crate::cli::{Cli, Command};

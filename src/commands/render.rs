@@ -5,36 +5,19 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::render_manifest::Manifest;
+use super::select::select_by;
 use crate::cli::RenderArgs;
 use crate::cluster::Cluster;
 use crate::desired;
 use crate::error::{Error, Result};
-use crate::templates::Templates;
-
-/// The override directory: `--templates DIR`, else `templates/` beside the
-/// inventory when it exists.
-pub fn template_dir(inventory: &Path, flag: Option<&Path>) -> Result<Option<PathBuf>> {
-    if let Some(dir) = flag {
-        if !dir.is_dir() {
-            return Err(Error::usage(
-                format!("template directory {} does not exist", dir.display()),
-                Some("pass an existing directory to --templates"),
-            ));
-        }
-        return Ok(Some(dir.to_path_buf()));
-    }
-    let beside = inventory
-        .parent()
-        .unwrap_or(Path::new("."))
-        .join("templates");
-    Ok(beside.is_dir().then_some(beside))
-}
+use crate::templates::{self, Templates};
 
 pub fn run(args: RenderArgs) -> Result<i32> {
     let path = &args.inventory.path;
     let cluster = Cluster::load(path)?;
-    let templates = Templates::load(template_dir(path, args.templates.dir.as_deref())?.as_deref())?;
-    let selected = super::remote::select_by(&cluster, args.node.as_deref(), "--node")?;
+    let templates =
+        Templates::load(templates::override_dir(path, args.templates.dir.as_deref())?.as_deref())?;
+    let selected = select_by(&cluster, args.node.as_deref(), "--node")?;
     // One node at a time, written (or printed) before the next is rendered.
     match &args.out {
         Some(dir) => {

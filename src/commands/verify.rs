@@ -1,12 +1,13 @@
-//! `clusterctl verify`: run the checks (`checks`) on every selected node at
+//! `clusterctl verify`: run the checks (`crate::verify`) on every selected node at
 //! once, over the same transports as apply, and print the node x check
 //! table (or JSON). Touches nothing. Exit 0 when every check passes or does
 //! not apply, 1 on any failure.
 
 use super::remote;
-use crate::checks::{self, NodeChecks, WanTarget};
 use crate::cli::{OutputFormat, VerifyArgs};
 use crate::error::{Error, Result, EXIT_ERROR, EXIT_OK};
+use crate::pool;
+use crate::verify::{self, NodeChecks, WanTarget};
 
 pub fn run(args: &VerifyArgs, verbose: u8) -> Result<i32> {
     let prepared = remote::prepare(&args.remote)?;
@@ -23,7 +24,7 @@ pub fn run(args: &VerifyArgs, verbose: u8) -> Result<i32> {
             port: None,
         }),
     };
-    // Selected nodes are in the inventory (`remote::select`).
+    // Selected nodes are in the inventory (`select::select`).
     let work: Vec<_> = prepared
         .nodes
         .iter()
@@ -31,20 +32,20 @@ pub fn run(args: &VerifyArgs, verbose: u8) -> Result<i32> {
         .map(|node| (node, prepared.connector.transport_for(cluster, node.name())))
         .collect();
     let head = cluster.head.name.as_str();
-    let results: Vec<NodeChecks> = remote::head_first(
+    let results: Vec<NodeChecks> = pool::head_first(
         &work,
         args.remote.forks as usize,
         |w| w.0.name() == head,
         |(node, t)| {
-            let r = checks::run_node(t.as_ref(), cluster, *node, wan.as_ref());
+            let r = verify::run_node(t.as_ref(), cluster, *node, wan.as_ref());
             prepared.done_with(node.name(), t.as_ref());
             r
         },
     );
     drop(work);
     match args.remote.output {
-        OutputFormat::Text => print!("{}", checks::text(&results, verbose)),
-        OutputFormat::Json => println!("{}", checks::json(&results)),
+        OutputFormat::Text => print!("{}", verify::text(&results, verbose)),
+        OutputFormat::Json => println!("{}", verify::json(&results)),
     }
     Ok(if results.iter().any(NodeChecks::failed) {
         EXIT_ERROR

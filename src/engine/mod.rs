@@ -1,6 +1,6 @@
 //! One node's run over any [`Transport`]: observe (the facts probe, round
 //! trip 1), then decide (desired state from the facts, plan). `diff` stops
-//! there (`plan_node`); `run.rs` goes on: preflight and the lockout checks
+//! there (`diff_node`); `run.rs` goes on: preflight and the lockout checks
 //! (`safety.rs`), `write` (stage, validate, back up, rename: all or
 //! nothing; round trip 2), `handlers` (each changed step's handler once,
 //! with the exact command the plan carries; round trip 3) and, when a
@@ -68,13 +68,13 @@ pub fn probe_and_plan(t: &dyn Transport, job: Job) -> Result<(Facts, NodePlan), 
     })?;
     let want = desired::desired_for(job.cluster, job.templates, job.shared, node, &facts)
         .map_err(|e| (Status::Failed, e.to_string()))?;
-    let plan = plan::plan_node(&want, &facts)
+    let plan = plan::compare(&want, &facts)
         .map_err(|e| (Status::Failed, format!("{}: {}", e.path, e.message)))?;
     Ok((facts, plan))
 }
 
 /// `diff` for one node: its plan, touching nothing.
-pub fn plan_node(t: &dyn Transport, job: Job) -> NodeReport {
+pub fn diff_node(t: &dyn Transport, job: Job) -> NodeReport {
     let r = NodeReport::new(job.node);
     let start = t.round_trips();
     let mut r = match probe_and_plan(t, job) {

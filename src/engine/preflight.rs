@@ -112,7 +112,7 @@ mod tests {
             .map(|t| t.to_string())
             .collect();
         let d = crate::desired::desired(&c, &t, node, &facts).map_err(|e| e.to_string())?;
-        let plan = crate::plan::plan_node(&d, &facts).unwrap();
+        let plan = crate::plan::compare(&d, &facts).unwrap();
         assert!(plan.install.contains(&"nfs-utils"), "{:?}", plan.install);
         preflight(&plan, &facts, node, false)
     }

@@ -9,9 +9,6 @@ use std::collections::BTreeSet;
 
 use crate::inventory::FirewallBackend;
 
-/// clusterctl's own nftables table (`table inet clusterctl`).
-pub const NFT_TABLE: &str = "clusterctl";
-
 /// What the probe saw of the node's firewall.
 #[derive(Debug, Clone, Default)]
 pub struct FirewallFacts {

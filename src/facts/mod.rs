@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::Engine;
 
-pub use firewall::{choose as choose_firewall, FirewallFacts, FirewallInput, NFT_TABLE};
+pub use firewall::{choose as choose_firewall, FirewallFacts, FirewallInput};
 pub use netstack::{stack_name, NetConf, NetFacts};
 
 use crate::node_state::OWED_FILE;

@@ -3,12 +3,16 @@
 //! they are given; deciding what to run is facts/plan/apply's job. Every call
 //! is one round trip, counted.
 
+mod connect;
+mod control_dir;
 mod fake;
 mod local;
 pub mod protocol;
 mod russh;
 mod ssh;
 
+pub use connect::Connector;
+pub use control_dir::ControlDir;
 pub use fake::FakeHost;
 pub use local::Local;
 pub use russh::{RusshConn, RusshContext, RusshOptions, RusshTransport};
