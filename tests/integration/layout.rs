@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 
 const MAX_LINES: usize = 600;
 
-
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
