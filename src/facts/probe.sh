@@ -12,7 +12,7 @@
 # to parse is printed raw for facts/mod.rs. About a dozen commands in all.
 #
 # One brace group, read whole before it runs, stdin /dev/null: no command
-# can read the rest of the script from sh's stdin (checks/node.sh once lost
+# can read the rest of the script from sh's stdin (verify/node.sh once lost
 # its tail that way).
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # tools, pkgs and owed_file are assigned before this text

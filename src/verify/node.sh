@@ -6,7 +6,7 @@
 # target; no port: ping), `lan` (the LAN CIDR), `names` (lines "NAME FQDN
 # IP": every node), `peers` (names to reach over SSH), `mounts` (NFS mount
 # points, one a line), `mpi` (1: run the MPI job) and `hostfile`. Prints
-# `@@check CHECK ok|fail|skip DETAIL` lines, then @@done (checks/mod.rs).
+# `@@check CHECK ok|fail|skip DETAIL` lines, then @@done (verify/mod.rs).
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # the values above are assigned before this text
 set -u
