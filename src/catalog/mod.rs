@@ -4,10 +4,10 @@
 //! the node and the node's facts), the validator a candidate file must pass
 //! and the handler that activates a change (`handler.rs`, `validator.rs`: the
 //! exact commands and the tools they need). Desired state, plan and apply all
-//! walk this list; adding a managed file, a handler or a stack touches this
-//! catalog and a template, and for a package or a service it needs, one
-//! line in each family's table (`src/family/*.rs`: packages and services
-//! are named by key here, [`Pkg`] and [`Service`]).
+//! walk this list. Packages and services are named here by key ([`Pkg`],
+//! [`Service`]); each family's table (`src/family/*.rs`) names them. What
+//! adding a managed file, a stack, a family or a verify check touches, file
+//! by file: ARCHITECTURE.md, "How to add".
 
 pub mod firewall;
 mod handler;

@@ -71,13 +71,13 @@ pub fn run(args: RemoveNodeArgs, verbose: u8) -> Result<i32> {
     if code != EXIT_OK {
         return Ok(code);
     }
-    forget_lease(&args, args.apply, &ip.to_string(), mac.as_deref())?;
+    drop_lease_on_head(&args, args.apply, &ip.to_string(), mac.as_deref())?;
     Ok(code)
 }
 
-/// The head's dnsmasq forgets the removed worker's lease (dnsmasq keeps
-/// leases in memory and rewrites its file: stop, edit, start).
-fn forget_lease(
+/// Connect to the head and have `engine::forget_lease` drop the removed
+/// worker's lease; say how it went.
+fn drop_lease_on_head(
     args: &RemoveNodeArgs,
     opts: NodeApplyArgs,
     ip: &str,

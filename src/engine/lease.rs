@@ -5,6 +5,10 @@
 use crate::facts::{self, InitSystem};
 use crate::transport::{protocol, shell_quote, Transport};
 
+/// The probe asks about one package only (with none, `dpkg-query -W`
+/// would list every package the head has).
+const LEASE_PROBE_PACKAGE: &str = "dnsmasq";
+
 /// What the head did with the lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lease {
@@ -22,23 +26,18 @@ pub enum Lease {
 /// The script for `ip` (and `mac`, when the worker had one) on a head
 /// with `init`.
 pub fn lease_script(ip: &str, mac: Option<&str>, init: InitSystem) -> String {
-    let init = match init {
-        InitSystem::Systemd => "systemd",
-        InitSystem::Openrc => "openrc",
-        InitSystem::Sysvinit => "sysvinit",
-        InitSystem::Unknown => "unknown",
-    };
     format!(
-        "ip={}\nmac={}\ninit={init}\n{}",
+        "ip={}\nmac={}\ninit={}\n{}",
         shell_quote(ip),
         shell_quote(mac.unwrap_or("")),
+        init.word(),
         include_str!("lease.sh")
     )
 }
 
 /// Drop the lease lines of `ip` (or `mac`) from the head's dnsmasq.
 pub fn forget_lease(head: &dyn Transport, ip: &str, mac: Option<&str>) -> Lease {
-    let init = match facts::gather(head, &[], &[], &[]) {
+    let init = match facts::gather(head, &[], &[], &[LEASE_PROBE_PACKAGE]) {
         Ok(f) => f.init,
         Err(e) => return Lease::Unreachable(e.to_string()),
     };

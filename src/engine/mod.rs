@@ -5,9 +5,9 @@
 //! nothing; round trip 2), `handlers` (each changed step's handler once,
 //! with the exact command the plan carries; round trip 3) and, when a
 //! change can cut the controller's path, commit-confirm over a fresh
-//! connection (`confirm.rs`; round trip 4). Two more round trips for the
-//! commands: the cluster key gather (`keys.rs`) and remove-node's lease
-//! (`lease.rs`). The scripts sent to nodes live beside the code that builds
+//! connection (`confirm.rs`; round trip 4). For the commands: the cluster
+//! key gather (`keys.rs`, one round trip) and remove-node's lease
+//! (`lease.rs`, two: the facts probe, then the script). The scripts sent to nodes live beside the code that builds
 //! them (`write.sh`, `handlers.sh`, `revert.sh`, …); their answers are read
 //! by `transport::protocol`; `commands/apply.rs` decides order and
 //! concurrency.

@@ -34,6 +34,15 @@ pub fn preflight(
             plan.install.join(", ")
         ));
     }
+    if !plan.install.is_empty() {
+        family.installs_with(facts.package_manager).map_err(|e| {
+            format!(
+                "cannot install {} on {node}: {e}; install them and run apply again; \
+                 nothing was changed",
+                plan.install.join(", ")
+            )
+        })?;
+    }
     if let Some(Err(e)) = plan
         .handlers
         .iter()
@@ -127,6 +136,30 @@ mod tests {
                 assert_eq!(first_apply_with_nfs(probe, node), Ok(()), "{node}");
             }
         }
+    }
+
+    /// A node placed in a family by its os-release ID alone (no package
+    /// manager found) is refused before anything is written when the plan
+    /// would install: it used to get the family's installer, which failed
+    /// on the node after the write script had started.
+    #[test]
+    fn a_node_without_its_familys_package_manager_is_refused_before_installing() {
+        let rhel = include_str!("../facts/fixtures/rhel9.probe");
+        let no_dnf: String = rhel
+            .lines()
+            .filter(|l| !l.starts_with("@@pkgmgr"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let e = first_apply_with_nfs(&no_dnf, "node01").unwrap_err();
+        assert!(
+            e.starts_with("cannot install nfs-utils")
+                && e.contains(
+                    " on node01: no package manager recognised \
+                     (RHEL-like (dnf) nodes install with dnf, which this node lacks); "
+                ),
+            "{e}"
+        );
+        assert!(e.ends_with("nothing was changed"), "{e}");
     }
 
     /// A missing tool is named with its package as the node's family calls it.

@@ -203,13 +203,28 @@ pub fn gather(
 }
 
 impl InitSystem {
-    fn from_word(w: &str) -> Self {
-        match w {
-            "systemd" => InitSystem::Systemd,
-            "sysvinit" => InitSystem::Sysvinit,
-            "openrc" => InitSystem::Openrc,
-            _ => InitSystem::Unknown,
+    const ALL: [InitSystem; 4] = [
+        InitSystem::Systemd,
+        InitSystem::Sysvinit,
+        InitSystem::Openrc,
+        InitSystem::Unknown,
+    ];
+
+    /// The probe's word for it (also what node scripts are given).
+    pub fn word(self) -> &'static str {
+        match self {
+            InitSystem::Systemd => "systemd",
+            InitSystem::Sysvinit => "sysvinit",
+            InitSystem::Openrc => "openrc",
+            InitSystem::Unknown => "unknown",
         }
+    }
+
+    fn from_word(w: &str) -> Self {
+        Self::ALL
+            .into_iter()
+            .find(|i| i.word() == w)
+            .unwrap_or(InitSystem::Unknown)
     }
 }
 

@@ -46,6 +46,5 @@ fn unit(s: Service) -> &'static str {
         Service::NfsGanesha => "nfs-ganesha",
         Service::Iptables => "iptables",
         Service::Nftables => "nftables",
-        Service::NfsServer => "nfs",
     }
 }

@@ -46,6 +46,5 @@ fn unit(s: Service) -> &'static str {
         Service::NfsGanesha => "nfs-ganesha",
         Service::Iptables => "netfilter-persistent",
         Service::Nftables => "nftables",
-        Service::NfsServer => "nfs-kernel-server",
     }
 }

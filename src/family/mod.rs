@@ -58,10 +58,25 @@ pub fn package_manager(word: &str) -> PackageManager {
         .unwrap_or_default()
 }
 
-/// Every package a step or a tool may need, by a stable key; each family
-/// names it in its own table (or says it has none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Pkg {
+/// Declares [`Pkg`] and [`Pkg::ALL`] from one list, so a key can never be
+/// missing from `ALL` (which the family tests walk).
+macro_rules! pkg_keys {
+    ($($(#[$doc:meta])* $key:ident,)*) => {
+        /// Every package a step or a tool may need, by a stable key; each family
+        /// names it in its own table (or says it has none).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum Pkg {
+            $($(#[$doc])* $key,)*
+        }
+
+        impl Pkg {
+            /// Every key (a test holds each family to naming or refusing each).
+            pub const ALL: &'static [Pkg] = &[$(Pkg::$key,)*];
+        }
+    };
+}
+
+pkg_keys! {
     /// `base64`, `mktemp` (the write script's own tools).
     Coreutils,
     /// `sysctl`.
@@ -88,29 +103,6 @@ pub enum Pkg {
     Openmpi,
 }
 
-impl Pkg {
-    /// Every key (a test holds each family to naming or refusing each).
-    pub const ALL: &'static [Pkg] = &[
-        Pkg::Coreutils,
-        Pkg::Procps,
-        Pkg::Hostname,
-        Pkg::Systemd,
-        Pkg::Openrc,
-        Pkg::Ifupdown,
-        Pkg::NetworkManager,
-        Pkg::Netplan,
-        Pkg::Iptables,
-        Pkg::IptablesPersistent,
-        Pkg::Nftables,
-        Pkg::Dnsmasq,
-        Pkg::NfsServer,
-        Pkg::NfsClient,
-        Pkg::NfsGanesha,
-        Pkg::NfsGaneshaVfs,
-        Pkg::Openmpi,
-    ];
-}
-
 /// A service a handler restarts or enables, by a stable key; each family
 /// names its unit (systemd) or service (OpenRC, /etc/init.d).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,8 +114,6 @@ pub enum Service {
     Iptables,
     /// What loads the nftables ruleset at boot.
     Nftables,
-    /// The kernel NFS server (not restarted today: `exportfs -ra` reloads).
-    NfsServer,
 }
 
 impl Service {
@@ -134,7 +124,6 @@ impl Service {
             Service::NfsGanesha => "nfs-ganesha",
             Service::Iptables => "iptables",
             Service::Nftables => "nftables",
-            Service::NfsServer => "nfs-server",
         }
     }
 }
@@ -188,6 +177,20 @@ impl Family {
             Some(name) => format!("package {name}"),
             None => format!("no {} package has it", self.name),
         }
+    }
+
+    /// Ok when `pm`, the node's package manager, is this family's: apply
+    /// can install with it. A node placed in a family by its os-release ID
+    /// alone (the probe found no package manager) cannot.
+    pub fn installs_with(&self, pm: PackageManager) -> Result<(), String> {
+        if pm == self.manager {
+            return Ok(());
+        }
+        Err(format!(
+            "no package manager recognised ({} nodes install with {}, which this node lacks)",
+            self.title,
+            self.manager.word()
+        ))
     }
 
     /// A shell function `pkg_install` that installs `names` with this

@@ -155,14 +155,10 @@ const LAB_EXTRAS: &[&str] = &[
 /// The mmdebstrap customize hook (`$1` is the new root): no shared identity,
 /// apt pointed at the lab's mirror, the stack's own boot configuration.
 fn customize_script(stack: Stack) -> String {
-    let stack = match stack {
-        Stack::Ifupdown => "ifupdown",
-        Stack::Networkd => "networkd",
-        Stack::Nm => "networkmanager",
-    };
     format!(
-        "mirror={}\nstack={stack}\n{}",
+        "mirror={}\nstack={}\n{}",
         shell_quote(&format!("http://{MIRROR_HOST}/{MIRROR_PATH}")),
+        stack.name(),
         include_str!("customize.sh")
     )
 }

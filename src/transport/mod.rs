@@ -1,7 +1,11 @@
 //! How clusterctl talks to a node: one small trait (run a shell script with
-//! stdin, get its output) and its implementations. Transports only run what
-//! they are given; deciding what to run is facts/plan/apply's job. Every call
-//! is one round trip, counted.
+//! stdin, get its output) and its implementations (`ssh`: the system ssh,
+//! `russh`: built in, `local`, `fake` for unit tests); `connect.rs` builds
+//! each node's transport for a run (the `Connector`: head direct, workers
+//! via the head) and `control_dir.rs` holds the run's ssh control sockets;
+//! `protocol.rs` is the one reader of the `@@` lines node scripts answer
+//! in. Transports only run what they are given; deciding what to run is
+//! facts/plan/apply's job. Every call is one round trip, counted.
 
 mod connect;
 mod control_dir;
@@ -16,7 +20,7 @@ pub use control_dir::ControlDir;
 pub use fake::FakeHost;
 pub use local::Local;
 pub use russh::{RusshConn, RusshContext, RusshOptions, RusshTransport};
-pub use ssh::{close_masters, SshOptions, SshTransport};
+pub use ssh::{SshOptions, SshTransport};
 
 /// What a remote script returned.
 #[derive(Debug, Clone, PartialEq, Eq)]
