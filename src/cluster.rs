@@ -15,7 +15,7 @@ pub use crate::inventory::{
     PackagePolicy, TransportKind,
 };
 pub use crate::values::SshTarget;
-use crate::values::{Hostname, Iface, Mac, SharedDir};
+use crate::values::{Hostname, Iface, Mac, NtpServer, SharedDir};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
@@ -27,6 +27,7 @@ pub struct Cluster {
     pub nfs: Nfs,
     pub firewall: Firewall,
     pub mpi: Mpi,
+    pub time: Time,
     pub ssh: SshSettings,
     /// Whether apply installs the packages a node lacks.
     pub packages: PackagePolicy,
@@ -123,6 +124,16 @@ pub struct Mpi {
     pub head_slots: u32,
     /// Root on every node gets the cluster SSH key (generated on the head).
     pub cluster_key: bool,
+}
+
+/// Time sync: chrony on every node, the head serving the LAN.
+#[derive(Debug, Clone, Serialize)]
+pub struct Time {
+    pub enabled: bool,
+    /// The head's NTP servers; None: its distro family's pool.
+    pub upstream: Option<Vec<NtpServer>>,
+    /// The head's stratum when it has no upstream (1 to 15).
+    pub local_stratum: u8,
 }
 
 /// SSH client settings; paths are absolute (resolved against the inventory's directory).

@@ -37,6 +37,9 @@ pub struct RawInventory {
     pub firewall: Option<RawFirewall>,
     #[serde(default)]
     pub mpi: Option<RawMpi>,
+    /// One clock: the head serves time to the LAN, workers take it from the head.
+    #[serde(default)]
+    pub time: Option<RawTime>,
     /// `install` (default): apply installs the packages a node lacks;
     /// `skip`: it only names them (air-gapped clusters).
     #[serde(default)]
@@ -261,6 +264,21 @@ pub struct RawMpi {
     /// A cluster SSH key for root on every node [default: on with `install`].
     #[serde(default)]
     pub cluster_key: Option<S<bool>>,
+}
+
+/// Time sync (chrony): on unless `enabled: false`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTime {
+    #[serde(default)]
+    pub enabled: Option<S<bool>>,
+    /// NTP servers the head syncs from [default: its distro's pool]; an
+    /// empty list: none (the head serves its own clock).
+    #[serde(default)]
+    pub upstream: Option<Vec<S<String>>>,
+    /// The stratum the head serves at when it has no upstream [default: 10].
+    #[serde(default)]
+    pub local_stratum: Option<S<u32>>,
 }
 
 /// The MPI implementation apply installs.

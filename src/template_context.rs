@@ -32,6 +32,10 @@ struct TemplateNode<'a> {
     /// `upstream_dns`, else the head's own resolvers).
     #[serde(skip_serializing_if = "Option::is_none")]
     upstream_dns: Option<Vec<std::net::Ipv4Addr>>,
+    /// head only: the NTP pool of its distro family, its upstream when the
+    /// inventory's `time.upstream` names none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ntp_pool: Option<&'static str>,
     /// The LAN interface's settings as the network stacks' templates
     /// render them.
     net: Option<NetTemplate>,
@@ -132,6 +136,9 @@ impl Shared {
     ) -> minijinja::Value {
         let mut n = template_node(s.node);
         n.upstream_dns = upstream;
+        if s.node.role() == Role::Head {
+            n.ntp_pool = s.family().map(|f| f.ntp_pool);
+        }
         n.net = Some(net_template(s));
         minijinja::context! {
             cluster => self.cluster.clone(),
@@ -156,6 +163,7 @@ fn template_node(node: NodeRef) -> TemplateNode {
             wan_iface: Some(&h.wan_iface),
             slots: None,
             upstream_dns: None,
+            ntp_pool: None,
             net: None,
         },
         NodeRef::Worker(w) => TemplateNode {
@@ -167,6 +175,7 @@ fn template_node(node: NodeRef) -> TemplateNode {
             wan_iface: None,
             slots: Some(w.slots),
             upstream_dns: None,
+            ntp_pool: None,
             net: None,
         },
     }

@@ -28,6 +28,9 @@ pub enum Handler {
     ExportfsReload,
     /// Create the mount points and `mount -a -t nfs,nfs4`.
     MountNfs,
+    /// Stop and disable the other time daemons the probe found running or
+    /// enabled (`catalog/time.rs`), then restart and enable chrony.
+    TimeSync,
     /// Set the running host name, and the name on a `127.0.1.1` line in
     /// /etc/hosts (Debian's installer writes one with the old name).
     Hostname,
@@ -44,6 +47,7 @@ impl std::fmt::Display for Handler {
             Handler::ExportfsReload => f.write_str("re-export NFS shares"),
             Handler::MountNfs => f.write_str("mount NFS shares"),
             Handler::Hostname => f.write_str("set the host name"),
+            Handler::TimeSync => f.write_str("restart chrony"),
         }
     }
 }
@@ -91,6 +95,14 @@ impl Handler {
                 enable(s, family(s)?.unit(Service::Nftables))?
             ),
             Handler::Restart(svc) => restart(s, family(s)?.unit(svc))?,
+            Handler::TimeSync => {
+                let mut parts: Vec<String> = super::time::others_running(s)
+                    .into_iter()
+                    .map(|u| stop_for_good(s, u))
+                    .collect::<Result<_, _>>()?;
+                parts.push(restart(s, family(s)?.unit(Service::Chrony))?);
+                parts.join(" && ")
+            }
             Handler::ExportfsReload => "exportfs -ra".to_string(),
             Handler::Hostname => {
                 let (name, fqdn) = (s.node.name(), s.node.fqdn());
@@ -137,7 +149,7 @@ impl Handler {
             Handler::ExportfsReload => vec![Tool::new("exportfs", Pkg::NfsServer)],
             Handler::MountNfs => vec![Tool::new("mount.nfs", Pkg::NfsClient)],
             Handler::Hostname => vec![Tool::new("hostname", Pkg::Hostname)],
-            Handler::Restart(_) => init_tool(s),
+            Handler::Restart(_) | Handler::TimeSync => init_tool(s),
         }
     }
 }
@@ -165,6 +177,24 @@ fn enable(s: &Subject, svc: &str) -> Result<String, String> {
         InitSystem::Openrc => format!("{{ rc-update add {q} default >/dev/null 2>&1 || true; }}"),
         InitSystem::Sysvinit => format!(
             "if command -v update-rc.d >/dev/null 2>&1; then update-rc.d {q} defaults >/dev/null 2>&1; update-rc.d {q} enable >/dev/null 2>&1; fi"
+        ),
+        InitSystem::Unknown => return Err(restart(s, svc).unwrap_err()),
+    })
+}
+
+/// Stop a service and keep it from starting at boot; a service already
+/// gone (its package removed by the install) is not a failure.
+fn stop_for_good(s: &Subject, svc: &str) -> Result<String, String> {
+    let q = shell_quote(svc);
+    Ok(match s.facts.init {
+        InitSystem::Systemd => format!(
+            "{{ systemctl disable --now --quiet {q} 2>/dev/null || ! systemctl is-active --quiet {q}; }}"
+        ),
+        InitSystem::Openrc => format!(
+            "{{ rc-service {q} stop >/dev/null 2>&1; rc-update del {q} default >/dev/null 2>&1; true; }}"
+        ),
+        InitSystem::Sysvinit => format!(
+            "{{ service {q} stop >/dev/null 2>&1; update-rc.d {q} disable >/dev/null 2>&1; true; }}"
         ),
         InitSystem::Unknown => return Err(restart(s, svc).unwrap_err()),
     })

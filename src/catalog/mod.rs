@@ -14,6 +14,7 @@ mod handler;
 mod mpi_ssh;
 pub mod network;
 mod nfs;
+pub mod time;
 mod validator;
 
 pub use handler::Handler;
@@ -274,6 +275,7 @@ pub const STEPS: &[Step] = &[
         handler: Some(Handler::Restart(Service::Dnsmasq)),
         packages: &[Pkg::Dnsmasq],
     },
+    time::HEAD_TIME,
     Step {
         id: "head-nfs-exports",
         title: "NFS exports",
@@ -327,6 +329,7 @@ pub const STEPS: &[Step] = &[
         handler: None,
         packages: &[],
     },
+    time::WORKER_TIME,
     Step {
         id: "worker-nfs-mounts",
         title: "NFS mounts",

@@ -99,9 +99,10 @@ done
 # The network stack: which managers run, and what each one's files say
 # about which interface (@@netconf KIND IFACE METHOD FILE; facts/netstack.rs
 # decides). clusterctl's own files (name contains clusterctl) are left out.
-units="NetworkManager systemd-networkd systemd-resolved firewalld nftables"
+# The time daemons are there for catalog/time.rs (never two keeping time).
+units="NetworkManager systemd-networkd systemd-resolved firewalld nftables systemd-timesyncd ntp ntpd ntpsec openntpd"
 if [ -d /run/systemd/system ]; then
-  # One systemctl for all five: a block of properties per unit. The states
+  # One systemctl for all of them: a block of properties per unit. The states
   # `systemctl is-enabled` calls enabled (exit 0) count as enabled.
   # shellcheck disable=SC2086 # $units is a list of unit names, one word each
   systemctl show -p Id -p ActiveState -p UnitFileState $units 2>/dev/null | {

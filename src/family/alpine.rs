@@ -15,6 +15,8 @@ pub const ALPINE: Family = Family {
     iptables_boot_enabled_by_package: false,
     nftables_by_default: false,
     init: "openrc",
+    chrony_conf: "/etc/chrony/chrony.conf",
+    ntp_pool: "pool.ntp.org",
 };
 
 fn package(p: Pkg) -> Option<&'static str> {
@@ -37,6 +39,7 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGanesha => "nfs-ganesha",
         Pkg::NfsGaneshaVfs => return None,
         Pkg::Openmpi => "openmpi",
+        Pkg::Chrony => "chrony",
     })
 }
 
@@ -46,5 +49,6 @@ fn unit(s: Service) -> &'static str {
         Service::NfsGanesha => "nfs-ganesha",
         Service::Iptables => "iptables",
         Service::Nftables => "nftables",
+        Service::Chrony => "chronyd",
     }
 }

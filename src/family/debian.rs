@@ -15,6 +15,8 @@ pub const DEBIAN: Family = Family {
     iptables_boot_enabled_by_package: true,
     nftables_by_default: false,
     init: "systemd",
+    chrony_conf: "/etc/chrony/chrony.conf",
+    ntp_pool: "2.debian.pool.ntp.org",
 };
 
 fn package(p: Pkg) -> Option<&'static str> {
@@ -37,6 +39,7 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGanesha => "nfs-ganesha",
         Pkg::NfsGaneshaVfs => "nfs-ganesha-vfs",
         Pkg::Openmpi => "openmpi-bin",
+        Pkg::Chrony => "chrony",
     })
 }
 
@@ -46,5 +49,6 @@ fn unit(s: Service) -> &'static str {
         Service::NfsGanesha => "nfs-ganesha",
         Service::Iptables => "netfilter-persistent",
         Service::Nftables => "nftables",
+        Service::Chrony => "chrony",
     }
 }

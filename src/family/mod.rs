@@ -101,6 +101,8 @@ pkg_keys! {
     NfsGanesha,
     NfsGaneshaVfs,
     Openmpi,
+    /// chronyd and chronyc: time sync.
+    Chrony,
 }
 
 /// A service a handler restarts or enables, by a stable key; each family
@@ -114,6 +116,8 @@ pub enum Service {
     Iptables,
     /// What loads the nftables ruleset at boot.
     Nftables,
+    /// chronyd.
+    Chrony,
 }
 
 impl Service {
@@ -124,6 +128,7 @@ impl Service {
             Service::NfsGanesha => "nfs-ganesha",
             Service::Iptables => "iptables",
             Service::Nftables => "nftables",
+            Service::Chrony => "chrony",
         }
     }
 }
@@ -157,6 +162,11 @@ pub struct Family {
     pub nftables_by_default: bool,
     /// Its usual init system (the probe's word: `systemd`, `openrc`).
     pub init: &'static str,
+    /// The chrony configuration its chronyd reads.
+    pub chrony_conf: &'static str,
+    /// The NTP pool its own chrony.conf names: the head's upstream when the
+    /// inventory names none.
+    pub ntp_pool: &'static str,
 }
 
 impl Family {

@@ -15,6 +15,8 @@ pub const RHEL: Family = Family {
     iptables_boot_enabled_by_package: false,
     nftables_by_default: true,
     init: "systemd",
+    chrony_conf: "/etc/chrony.conf",
+    ntp_pool: "2.rhel.pool.ntp.org",
 };
 
 fn package(p: Pkg) -> Option<&'static str> {
@@ -37,6 +39,7 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGanesha => "nfs-ganesha",
         Pkg::NfsGaneshaVfs => "nfs-ganesha-vfs",
         Pkg::Openmpi => "openmpi",
+        Pkg::Chrony => "chrony",
     })
 }
 
@@ -46,5 +49,6 @@ fn unit(s: Service) -> &'static str {
         Service::NfsGanesha => "nfs-ganesha",
         Service::Iptables => "iptables",
         Service::Nftables => "nftables",
+        Service::Chrony => "chronyd",
     }
 }

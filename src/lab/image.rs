@@ -145,8 +145,6 @@ const LAB_EXTRAS: &[&str] = &[
     // iptables-persistent's dependency (in the closure anyway; kept named
     // so the mirror's recipe and cache key stay as they were).
     "netfilter-persistent",
-    // Time sync: nothing uses it yet (a later issue's step will).
-    "chrony",
     // #13: the lab's userspace NFS client, a test tool (the server,
     // nfs-ganesha, is the catalog's).
     "libnfs-utils",

@@ -14,8 +14,11 @@ pub const SSH_CONFIG: &str = "ssh_config";
 pub const KNOWN_HOSTS: &str = "known_hosts";
 pub const IDENTITY: &str = "id_ed25519";
 
-/// The inventory text (cluster.yaml).
-pub fn inventory(topo: &Topology) -> String {
+/// The inventory text (cluster.yaml). `systemd`: the hosts are systemd
+/// containers (`--kind systemd`), which run chrony (`-x`, never setting the
+/// clock); light hosts share this machine's clock and init, so time sync is
+/// off there.
+pub fn inventory(topo: &Topology, systemd: bool) -> String {
     let (lo, hi) = topo.dhcp_range();
     let mut s = format!(
         "# clusterctl lab inventory (written by `clusterctl lab up`; prefix {prefix})\n\
@@ -54,12 +57,17 @@ pub fn inventory(topo: &Topology) -> String {
         ));
     }
     s.push_str(
-        "\nnfs:\n  enabled: false          # the lab kernel has no nfsd; NFS in the lab comes later\n\
+        "\nnfs:\n  enabled: false          # the lab kernel has no nfsd: `server: ganesha` serves NFS (workers cannot mount it)\n\
          \n\
          firewall:\n  wan_tcp_ports: [22]\n  lan: trust\n\
          \n\
          mpi:\n  slots: 2\n  hostfiles: [openmpi, mpich]\n",
     );
+    s.push_str(if systemd {
+        "\ntime:\n  enabled: true           # chrony: the head serves the LAN (lab hosts run chronyd -x: they never set the clock)\n"
+    } else {
+        "\ntime:\n  enabled: false          # light hosts share this machine's clock: time sync needs `lab up --kind systemd`\n"
+    });
     s
 }
 
@@ -114,7 +122,12 @@ fn write(path: &Path, text: &str, mode: u32) -> Result<()> {
 }
 
 /// Write the inventory and its ssh files; returns the inventory's absolute path.
-pub fn write_all(topo: &Topology, paths: &Paths, inventory_out: &Path) -> Result<PathBuf> {
+pub fn write_all(
+    topo: &Topology,
+    paths: &Paths,
+    inventory_out: &Path,
+    systemd: bool,
+) -> Result<PathBuf> {
     let dir = inventory_out
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -146,7 +159,7 @@ pub fn write_all(topo: &Topology, paths: &Paths, inventory_out: &Path) -> Result
     write(&dir.join(KNOWN_HOSTS), &known_hosts(topo, paths)?, 0o644)?;
     write(&dir.join(SSH_CONFIG), &ssh_config(topo, &dir), 0o644)?;
     let inv = dir.join(file);
-    write(&inv, &inventory(topo), 0o644)?;
+    write(&inv, &inventory(topo, systemd), 0o644)?;
     Ok(inv)
 }
 
@@ -187,7 +200,7 @@ mod tests {
     #[test]
     fn inventory_has_the_core_schema() {
         let t = Topology::new("cl", "198.51.100.0/24", "10.77.0.0/24", 2).unwrap();
-        let inv = inventory(&t);
+        let inv = inventory(&t, false);
         for needle in [
             "name: lab\n",
             "cidr: 10.77.0.0/24",
@@ -203,6 +216,24 @@ mod tests {
             assert!(inv.contains(needle), "missing {needle:?} in\n{inv}");
         }
         assert!(!inv.contains("w3"));
+        assert!(!inv.contains("comes later"));
+    }
+
+    /// Light hosts share this machine's clock: time sync is off in their
+    /// inventory; systemd hosts run chrony. Both parse, and neither turns
+    /// on the cluster key (verify says the MPI job is not configured).
+    #[test]
+    fn time_sync_is_on_for_systemd_hosts_only() {
+        let t = Topology::new("cl", "198.51.100.0/24", "10.77.0.0/24", 2).unwrap();
+        for systemd in [false, true] {
+            let c = crate::cluster::Cluster::from_str(
+                &inventory(&t, systemd),
+                Path::new("/x/lab/cluster.yaml"),
+            )
+            .unwrap();
+            assert_eq!(c.time.enabled, systemd);
+            assert!(!c.mpi.cluster_key);
+        }
     }
 
     #[test]

@@ -60,7 +60,12 @@ pub(super) fn up(args: &LabUpArgs) -> Result<i32> {
     let started = start_hosts(&paths, &topo, bridges, &mut st, &to_start, &how)?;
     st.hosts.sort_by_key(|h| host_order(&h.name));
 
-    let inv = output::write_all(&topo, &paths, &args.inventory_out)?;
+    let inv = output::write_all(
+        &topo,
+        &paths,
+        &args.inventory_out,
+        kinds.kind == LabKind::Systemd,
+    )?;
     st.inventory = inv.clone();
     paths.save(&st)?;
     topo.workers = st.workers;

@@ -17,7 +17,9 @@ pub use lan::{default_pool, host_range, parse_dhcp_range, parse_lan};
 pub use services::MAX_SLOTS;
 pub use workers::DEFAULT_WORKER_IFACE;
 
-use crate::cluster::{Addressing, Cluster, Firewall, Head, Lan, Mpi, Nfs, SshSettings, Worker};
+use crate::cluster::{
+    Addressing, Cluster, Firewall, Head, Lan, Mpi, Nfs, SshSettings, Time, Worker,
+};
 use crate::error::{Diagnostic, Error, Location, Result};
 use crate::inventory::{loc, RawInventory, S};
 use crate::values::{check_domain, check_hostname, shown};
@@ -162,6 +164,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
     workers::check_macs(&mut d, &drafts);
     let nfs = services::nfs(&mut d, raw.nfs.as_ref());
     let firewall = services::firewall(&mut d, raw.firewall.as_ref(), h.ssh.as_ref());
+    let time = services::time(&mut d, raw.time.as_ref());
 
     let mut diags = d.0;
     if !diags.is_empty() {
@@ -177,6 +180,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
         nfs,
         firewall,
         mpi,
+        time,
         ssh,
     };
     build(raw, parts)
@@ -192,6 +196,7 @@ struct Parts {
     nfs: Nfs,
     firewall: Firewall,
     mpi: Mpi,
+    time: Time,
     ssh: SshSettings,
 }
 
@@ -261,6 +266,7 @@ fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagn
         nfs: p.nfs,
         firewall: p.firewall,
         mpi: p.mpi,
+        time: p.time,
         ssh: p.ssh,
         packages: raw.packages.as_ref().map(|x| x.value).unwrap_or_default(),
         keys: None,

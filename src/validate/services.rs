@@ -7,11 +7,11 @@ use std::path::Path;
 use super::Diags;
 use crate::cluster::{
     Export, Firewall, FirewallBackend, HostfileFlavor, LanPolicy, Mpi, Nfs, NfsServer, SshSettings,
-    SshTarget,
+    SshTarget, Time,
 };
-use crate::inventory::{loc, RawExport, RawFirewall, RawInventory, RawMpi, RawNfs, S};
+use crate::inventory::{loc, RawExport, RawFirewall, RawInventory, RawMpi, RawNfs, RawTime, S};
 use crate::values::{
-    check_export_options, check_ssh_path, check_user, normalize_path, shown, SharedDir,
+    check_export_options, check_ssh_path, check_user, normalize_path, shown, NtpServer, SharedDir,
 };
 
 pub const MAX_SLOTS: u32 = 4096;
@@ -129,6 +129,70 @@ pub(super) fn mpi(d: &mut Diags, raw: Option<&RawMpi>) -> Mpi {
         install,
         head_slots,
         cluster_key,
+    }
+}
+
+/// At most this many upstream NTP servers (chrony uses a handful).
+pub const MAX_NTP_SERVERS: usize = 8;
+
+/// Time sync: the head's upstream servers (checked: an IPv4 address or a
+/// DNS name, each once) and its local stratum.
+pub(super) fn time(d: &mut Diags, raw: Option<&RawTime>) -> Time {
+    let enabled = raw
+        .and_then(|t| t.enabled.as_ref())
+        .map(|e| e.value)
+        .unwrap_or(true);
+    let local_stratum = match raw.and_then(|t| t.local_stratum.as_ref()) {
+        Some(s) if (1..=15).contains(&s.value) => s.value as u8,
+        Some(s) => {
+            d.err(
+                loc(s),
+                None,
+                format!("time local_stratum {} is out of range", s.value),
+                Some("a stratum runs from 1 to 15 (10, the default, ranks below any real server)"),
+            );
+            10
+        }
+        None => 10,
+    };
+    let upstream = raw.and_then(|t| t.upstream.as_ref()).map(|list| {
+        if list.len() > MAX_NTP_SERVERS {
+            d.err(
+                loc(&list[MAX_NTP_SERVERS]),
+                None,
+                format!("time upstream lists {} servers", list.len()),
+                Some(&format!("name at most {MAX_NTP_SERVERS} NTP servers")),
+            );
+        }
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for s in list {
+            match NtpServer::parse(&s.value) {
+                Ok(n) => {
+                    if !seen.insert(s.value.to_ascii_lowercase()) {
+                        d.err(
+                            loc(s),
+                            None,
+                            format!("time upstream `{}` is listed twice", shown(&s.value)),
+                            None,
+                        );
+                    }
+                    out.push(n);
+                }
+                Err(e) => d.err(
+                    loc(s),
+                    None,
+                    format!("time upstream `{}` {e}", shown(&s.value)),
+                    Some("an NTP server is an IPv4 address like 192.0.2.1 or a name like 0.pool.ntp.org"),
+                ),
+            }
+        }
+        out
+    });
+    Time {
+        enabled,
+        upstream,
+        local_stratum,
     }
 }
 

@@ -17,8 +17,11 @@ use crate::transport::{protocol, shell_quote, Transport};
 
 /// The checks, in the table's column order.
 pub const CHECKS: &[&str] = &[
-    "address", "route", "resolver", "names", "wan", "nfs", "ssh", "mpi",
+    "address", "route", "resolver", "names", "wan", "nfs", "ssh", "time", "mpi",
 ];
+
+/// The `time` check's bound on a worker's offset to the head, in seconds.
+pub const MAX_TIME_OFFSET: &str = "1.0";
 
 const SCRIPT: &str = include_str!("node.sh");
 const HOSTFILE: &str = "/etc/clusterctl/hostfile.openmpi";
@@ -122,7 +125,12 @@ pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> Stri
     };
     let is_head = node.role() == Role::Head;
     let mpi = is_head && cluster.mpi.hostfiles.contains(&HostfileFlavor::Openmpi);
-    let vars: [(&str, String); 14] = [
+    let mpi = match (mpi, cluster.mpi.cluster_key) {
+        (true, true) => "1",
+        (true, false) => "nokey",
+        (false, _) => "0",
+    };
+    let vars: [(&str, String); 17] = [
         ("role", node.role().as_str().to_string()),
         ("iface", node.lan_iface().to_string()),
         ("addr", format!("{}/{}", node.ip(), cluster.lan.prefix)),
@@ -147,8 +155,18 @@ pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> Stri
         ("names", names.join("\n")),
         ("peers", peers.join(" ")),
         ("mounts", mounts.join("\n")),
-        ("mpi", if mpi { "1" } else { "0" }.to_string()),
+        ("mpi", mpi.to_string()),
         ("hostfile", HOSTFILE.to_string()),
+        ("time", if cluster.time.enabled { "1" } else { "0" }.to_string()),
+        (
+            "ntp_src",
+            if is_head {
+                String::new()
+            } else {
+                head.lan_ip.to_string()
+            },
+        ),
+        ("max_offset", MAX_TIME_OFFSET.to_string()),
     ];
     let mut s = String::new();
     for (k, v) in vars {

@@ -5,7 +5,9 @@
 # `dns` (the head's LAN address: DNS, NFS), `wan` and `wanport` (the WAN
 # target; no port: ping), `lan` (the LAN CIDR), `names` (lines "NAME FQDN
 # IP": every node), `peers` (names to reach over SSH), `mounts` (NFS mount
-# points, one a line), `mpi` (1: run the MPI job) and `hostfile`. Prints
+# points, one a line), `mpi` (1: run the MPI job; nokey: no cluster key),
+# `hostfile`, `time` (1: chrony is clusterctl's), `ntp_src` (a worker's
+# time source: the head's LAN address) and `max_offset` (seconds). Prints
 # `@@check CHECK ok|fail|skip DETAIL` lines, then @@done (verify/mod.rs).
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # the values above are assigned before this text
@@ -159,8 +161,46 @@ else
   else say ssh fail "${bad#; }"; fi
 fi
 
+# time: chrony keeps the clock. A worker's selected source (^*) is the head
+# and its clock within $max_offset s of it; the head is synced upstream or
+# serves its local stratum. chronyd needs a few polls after a restart: up to
+# 30 s for a selected source.
+if [ "$time" != 1 ]; then
+  say time skip "time sync is off in the inventory (time.enabled: false)"
+elif ! command -v chronyc >/dev/null 2>&1; then
+  say time fail "no chronyc: chrony is not installed"
+else
+  i=0 sel="" tr=""
+  while :; do
+    tr=$(timeout 10 chronyc -n tracking 2>&1)
+    sel=$(timeout 10 chronyc -n sources 2>/dev/null | awk '$1 == "^*" {print $2; exit}')
+    if [ -n "$sel" ] || { [ "$role" = head ] && printf '%s\n' "$tr" | grep -q '^Reference ID.*7F7F0101'; }; then break; fi
+    i=$((i + 1)); [ "$i" -lt 30 ] || break
+    sleep 1
+  done
+  off=$(printf '%s\n' "$tr" | awk '/^System time/ {v = $4; if ($6 == "slow") v = -v; print v}')
+  leap=$(printf '%s\n' "$tr" | sed -n 's/^Leap status *: *//p')
+  inbound=$(awk -v o="${off:-x}" -v m="$max_offset" 'BEGIN { if (o == "x") exit 1; if (o < 0) o = -o; exit !(o < m) }' && echo 1)
+  if [ -z "$leap" ]; then
+    say time fail "chronyd not answering: $(printf '%s' "$tr" | tail -n 1)"
+  elif [ "$role" = head ]; then
+    if [ -n "$sel" ]; then say time ok "synced to $sel, serving $lan"
+    elif printf '%s\n' "$tr" | grep -q '^Reference ID.*7F7F0101'; then
+      say time ok "no upstream reached: serving its local clock to $lan"
+    else say time fail "no source selected and no local stratum ($leap)"; fi
+  elif [ "$sel" != "$ntp_src" ]; then
+    say time fail "selected source ${sel:-none}, want $ntp_src (the head); leap status $leap"
+  elif [ -z "$inbound" ]; then
+    say time fail "offset ${off:-unknown} s to the head (bound $max_offset s)"
+  else
+    say time ok "source $ntp_src (the head), offset ${off} s"
+  fi
+fi
+
 # mpi: one rank per node of the hostfile, each reporting its node's name.
-if [ "$mpi" != 1 ]; then
+if [ "$mpi" = nokey ]; then
+  say mpi skip "not configured: no cluster key for mpirun's SSH (mpi.install or mpi.cluster_key)"
+elif [ "$mpi" != 1 ]; then
   say mpi skip "run from the head"
 elif ! command -v mpirun >/dev/null 2>&1; then
   say mpi skip "OpenMPI not installed (mpi.install: openmpi)"

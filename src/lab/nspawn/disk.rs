@@ -32,6 +32,24 @@ PIDFile=/run/dhclient.eth0.pid
 WantedBy=multi-user.target
 ";
 
+/// The lab's chrony drop-in, on every systemd host (lab-only: clusterctl
+/// never renders it for a real node). The lab's containers share this
+/// machine's clock and lack CAP_SYS_TIME: the unit's
+/// `ConditionCapability=CAP_SYS_TIME` would skip chrony, and chronyd would
+/// fail setting the clock. `-x` runs it without ever touching the clock: it
+/// still selects sources, tracks their offset and serves time, which is
+/// what the lab can show.
+pub const CHRONY_DROPIN_PATH: &str = "etc/systemd/system/chrony.service.d/clusterctl-lab.conf";
+pub const CHRONY_DROPIN: &str = "\
+# clusterctl lab: the containers share the machine's clock and may not set it.
+[Unit]
+ConditionCapability=
+
+[Service]
+ExecStart=
+ExecStart=!/usr/sbin/chronyd $DAEMON_OPTS -x
+";
+
 /// The sshd drop-in of every systemd host: only the lab's host key (the
 /// image has none), many concurrent starts (workers are reached through the
 /// head, 50 at once).
@@ -127,6 +145,7 @@ const DIR_MODES: &[(&str, u32)] = &[
     ("etc/systemd", 0o755),
     ("etc/systemd/system", 0o755),
     ("etc/systemd/system/multi-user.target.wants", 0o755),
+    ("etc/systemd/system/chrony.service.d", 0o755),
     ("etc/systemd/network", 0o755),
     ("etc/NetworkManager", 0o755),
     ("etc/NetworkManager/system-connections", 0o700),
@@ -160,6 +179,7 @@ pub fn make_disk(
     host::write_identity(paths, h, &upper, controller_pub)?;
     let u = |p: &str| upper.join(p);
     write_file(&u("etc/ssh/sshd_config.d/lab.conf"), &sshd_dropin(h), 0o644)?;
+    write_file(&u(CHRONY_DROPIN_PATH), CHRONY_DROPIN, 0o644)?;
     for (path, mode, text) in network_files(spec, stack) {
         if mode == 0o777 {
             let link = u(path);
