@@ -327,7 +327,7 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     assert_eq!(out.status.code(), Some(1), "{}", describe("apply", &out));
     assert!(
         text(&out.stdout).contains(
-            "missing package(s) iptables, iptables-persistent, dnsmasq on head (--skip-packages"
+            "missing package(s) iptables, iptables-persistent, dnsmasq, chrony on head (--skip-packages"
         ),
         "{}",
         describe("apply --skip-packages", &out)
@@ -335,7 +335,7 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     let out = lab.run(&["diff", "-i", inv, "--nodes", "head"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe("diff", &out));
     assert!(
-        text(&out.stdout).contains("==> head: install: iptables iptables-persistent dnsmasq\n"),
+        text(&out.stdout).contains("==> head: install: iptables iptables-persistent dnsmasq chrony\n"),
         "{}",
         describe("diff", &out)
     );
@@ -353,12 +353,12 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     assert!(stdout.contains("failed=0 unreachable=0"), "{stdout}");
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("head: installed iptables iptables-persistent dnsmasq"),
+        stderr.contains("head: installed iptables iptables-persistent dnsmasq chrony"),
         "{stderr}"
     );
     for w in ["w1", "w2"] {
         assert!(
-            stderr.contains(&format!("{w}: installed iptables iptables-persistent")),
+            stderr.contains(&format!("{w}: installed iptables iptables-persistent chrony")),
             "{stderr}"
         );
         lab.sh(w, "dpkg-query -W iptables-persistent >/dev/null");
@@ -369,6 +369,8 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
         "systemctl is-active dnsmasq; systemctl is-enabled dnsmasq",
     );
     assert_eq!(running, "active\nenabled\n");
+    // One clock: chrony from the mirror, the head the workers' only source.
+    one_clock(&lab, inv, "after apply");
 
     let out = lab.run(&["apply", "-i", inv]);
     assert_eq!(
@@ -409,6 +411,8 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     assert!(outside.contains("198.18.35.1"), "{outside}");
     assert_eq!(lab.sh("w1", "hostname"), "w1\n");
     lab.sh("w1", "ping -c 1 -W 2 198.18.35.1 >/dev/null");
+    // chrony is enabled at boot: the same clock with no apply.
+    one_clock(&lab, inv, "after reboot");
     let out = lab.run(&["diff", "-i", inv]);
     assert_eq!(
         out.status.code(),
@@ -416,5 +420,56 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
         "{}",
         describe("diff after reboot", &out)
     );
+    // A worker whose chronyd is stopped fails verify's time check.
+    lab.sh("w2", "systemctl stop chrony");
+    let out = lab.run(&["-v", "verify", "-i", inv]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe("verify", &out));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("w2 time: chronyd not answering"), "{stdout}");
     lab.down();
+}
+
+/// chrony runs on every node (the lab's drop-in: `-x`, the clock untouched),
+/// enabled at boot, no other time daemon active, each worker's selected
+/// source the head, and verify's `time` ok on every node.
+fn one_clock(lab: &Lab, inv: &str, when: &str) {
+    let head_ip = lab.lan_ip(1);
+    for n in ["head", "w1", "w2"] {
+        let state = lab.sh(
+            n,
+            "systemctl is-active chrony; systemctl is-enabled chrony; \
+             systemctl is-active systemd-timesyncd || true",
+        );
+        assert!(
+            state.starts_with("active\nenabled\n") && !state.ends_with("\nactive\n"),
+            "{when}: {n}: {state}"
+        );
+    }
+    for w in ["w1", "w2"] {
+        let mut sel = String::new();
+        for _ in 0..30 {
+            sel = lab.sh(
+                w,
+                "chronyc -n sources | awk '$1 == \"^*\" {print $2}'; chronyc -n sources | grep -c '^\\^' || true",
+            );
+            if sel.starts_with(&format!("{head_ip}\n")) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        assert_eq!(sel, format!("{head_ip}\n1\n"), "{when}: {w}: selected source, sources");
+    }
+    let out = lab.run(&["-v", "verify", "-i", inv]);
+    assert_eq!(out.status.code(), Some(0), "{when}: {}", describe("verify", &out));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("head time: "),
+        "{when}: {stdout}"
+    );
+    for w in ["w1", "w2"] {
+        assert!(
+            stdout.contains(&format!("{w} time: source {head_ip} (the head)")),
+            "{when}: {stdout}"
+        );
+    }
 }
