@@ -29,7 +29,8 @@ pub enum Handler {
     /// Create the mount points and `mount -a -t nfs,nfs4`.
     MountNfs,
     /// Stop and disable the other time daemons the probe found running or
-    /// enabled (`catalog/time.rs`), then restart and enable chrony.
+    /// enabled ([`crate::family::OTHER_TIME_DAEMONS`]), then restart and
+    /// enable chrony (`catalog/time.rs`).
     TimeSync,
     /// Set the running host name, and the name on a `127.0.1.1` line in
     /// /etc/hosts (Debian's installer writes one with the old name).
@@ -96,7 +97,7 @@ impl Handler {
             ),
             Handler::Restart(svc) => restart(s, family(s)?.unit(svc))?,
             Handler::TimeSync => {
-                let mut parts: Vec<String> = super::time::others_running(s)
+                let mut parts: Vec<String> = others_running(s)
                     .into_iter()
                     .map(|u| stop_for_good(s, u))
                     .collect::<Result<_, _>>()?;
@@ -180,6 +181,16 @@ fn enable(s: &Subject, svc: &str) -> Result<String, String> {
         ),
         InitSystem::Unknown => return Err(restart(s, svc).unwrap_err()),
     })
+}
+
+/// The other time daemons ([`crate::family::OTHER_TIME_DAEMONS`]) the
+/// probe found running or enabled on this node.
+pub(super) fn others_running(s: &Subject) -> Vec<&'static str> {
+    crate::family::OTHER_TIME_DAEMONS
+        .iter()
+        .copied()
+        .filter(|u| s.facts.active.contains(*u) || s.facts.enabled.contains(*u))
+        .collect()
 }
 
 /// Stop a service and keep it from starting at boot; a service already

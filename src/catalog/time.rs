@@ -20,12 +20,6 @@ const ETC_CHRONY_CONF: &str = "/etc/chrony.conf";
 /// Every path a family's chronyd may read: a family names one.
 pub const CHRONY_FILES: &[&str] = &[CHRONY_DIR_CONF, ETC_CHRONY_CONF];
 
-/// Time daemons other than chrony that a fresh node may run (their unit or
-/// OpenRC service names; none is any family's chrony unit). The probe
-/// reports which are active or enabled; the handler stops and disables
-/// those.
-pub const OTHER_DAEMONS: &[&str] = &["systemd-timesyncd", "ntp", "ntpd", "ntpsec", "openntpd"];
-
 fn at(s: &Subject, path: &str) -> bool {
     s.cluster.time.enabled && s.family().is_some_and(|f| f.chrony_conf == path)
 }
@@ -73,20 +67,11 @@ pub(super) const WORKER_TIME: Step = Step {
     packages: &[Pkg::Chrony],
 };
 
-/// The other time daemons the probe found running or enabled on this node.
-pub fn others_running(s: &Subject) -> Vec<&'static str> {
-    OTHER_DAEMONS
-        .iter()
-        .copied()
-        .filter(|u| s.facts.active.contains(*u) || s.facts.enabled.contains(*u))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cluster::Cluster;
-    use crate::family::{Service, FAMILIES};
+    use crate::family::{Service, FAMILIES, OTHER_TIME_DAEMONS as OTHER_DAEMONS};
     use crate::templates::Templates;
 
     fn lab(extra: &str) -> Cluster {
@@ -196,7 +181,6 @@ mod tests {
             node: c.node("w1").unwrap(),
             facts: &facts,
         };
-        assert_eq!(others_running(&s), ["systemd-timesyncd"]);
         let cmd = Handler::TimeSync.command(&s, &[CHRONY_DIR_CONF]).unwrap();
         assert_eq!(
             cmd,

@@ -236,7 +236,8 @@ mod tests {
                 "head-lan-interface",
                 "head-ip-forward",
                 "head-firewall",
-                "head-dnsmasq"
+                "head-dnsmasq",
+                "head-time"
             ]
         );
         let scripts = t.scripts.lock().unwrap();

@@ -152,7 +152,7 @@ mod tests {
             .collect();
         let e = first_apply_with_nfs(&no_dnf, "node01").unwrap_err();
         assert!(
-            e.starts_with("cannot install nfs-utils")
+            e.starts_with("cannot install chrony, nfs-utils")
                 && e.contains(
                     " on node01: no package manager recognised \
                      (RHEL-like (dnf) nodes install with dnf, which this node lacks); "

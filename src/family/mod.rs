@@ -105,6 +105,12 @@ pkg_keys! {
     Chrony,
 }
 
+/// Time daemons other than chrony that a fresh node may run, by their unit
+/// (or OpenRC service) name in any family; none is a family's chrony unit.
+/// The probe reports which are active or enabled; the time step's handler
+/// stops and disables those (`catalog/time.rs`).
+pub const OTHER_TIME_DAEMONS: &[&str] = &["systemd-timesyncd", "ntp", "ntpd", "ntpsec", "openntpd"];
+
 /// A service a handler restarts or enables, by a stable key; each family
 /// names its unit (systemd) or service (OpenRC, /etc/init.d).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
