@@ -358,7 +358,7 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     );
     for w in ["w1", "w2"] {
         assert!(
-            stderr.contains(&format!("{w}: installed iptables iptables-persistent chrony")),
+            stderr.contains(&format!("{w}: installed chrony iptables iptables-persistent")),
             "{stderr}"
         );
         lab.sh(w, "dpkg-query -W iptables-persistent >/dev/null");
