@@ -130,13 +130,22 @@ pub fn check_ntp_server(s: &str) -> Result<(), String> {
             return Err("has an empty label (`..` or a leading '.')".into());
         }
         if label.len() > 63 {
-            return Err(format!("has a label of {} characters (at most 63)", label.len()));
+            return Err(format!(
+                "has a label of {} characters (at most 63)",
+                label.len()
+            ));
         }
         if label.starts_with('-') || label.ends_with('-') {
-            return Err(format!("has a label `{}` that starts or ends with '-'", shown(label)));
+            return Err(format!(
+                "has a label `{}` that starts or ends with '-'",
+                shown(label)
+            ));
         }
     }
-    if name.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+    if name
+        .split('.')
+        .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
         return Err("is all digits but not an IPv4 address".into());
     }
     Ok(())

@@ -44,7 +44,11 @@ const WORKER_FILES: &[FileSpec] = &[
         CHRONY_DIR_CONF,
         chrony_dir_conf,
     ),
-    whole("worker/etc/chrony.conf.j2", ETC_CHRONY_CONF, etc_chrony_conf),
+    whole(
+        "worker/etc/chrony.conf.j2",
+        ETC_CHRONY_CONF,
+        etc_chrony_conf,
+    ),
 ];
 
 pub(super) const HEAD_TIME: Step = Step {
@@ -85,7 +89,11 @@ mod tests {
     fn every_familys_chrony_conf_has_a_template() {
         for f in FAMILIES {
             assert!(CHRONY_FILES.contains(&f.chrony_conf), "{}", f.name);
-            assert!(!OTHER_DAEMONS.contains(&f.unit(Service::Chrony)), "{}", f.name);
+            assert!(
+                !OTHER_DAEMONS.contains(&f.unit(Service::Chrony)),
+                "{}",
+                f.name
+            );
         }
         for files in [HEAD_FILES, WORKER_FILES] {
             let paths: Vec<&str> = files.iter().map(|f| f.path).collect();
@@ -160,7 +168,9 @@ mod tests {
         // No upstream at all: the head serves its own clock.
         let c = lab("time:\n  upstream: []\n");
         let head = conf(&c, "head").unwrap();
-        assert!(!head.lines().any(|l| l.starts_with("server") || l.starts_with("pool")));
+        assert!(!head
+            .lines()
+            .any(|l| l.starts_with("server") || l.starts_with("pool")));
         // Off: no chrony.conf anywhere, no chrony package.
         let c = lab("time:\n  enabled: false\n");
         assert_eq!(conf(&c, "head"), None);
@@ -188,10 +198,7 @@ mod tests {
              systemctl enable --quiet chrony 2>/dev/null; systemctl restart chrony"
         );
         let quiet = crate::facts::Facts::assumed();
-        let s = Subject {
-            facts: &quiet,
-            ..s
-        };
+        let s = Subject { facts: &quiet, ..s };
         assert_eq!(
             Handler::TimeSync.command(&s, &[CHRONY_DIR_CONF]).unwrap(),
             "systemctl enable --quiet chrony 2>/dev/null; systemctl restart chrony"

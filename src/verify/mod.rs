@@ -157,7 +157,10 @@ pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> Stri
         ("mounts", mounts.join("\n")),
         ("mpi", mpi.to_string()),
         ("hostfile", HOSTFILE.to_string()),
-        ("time", if cluster.time.enabled { "1" } else { "0" }.to_string()),
+        (
+            "time",
+            if cluster.time.enabled { "1" } else { "0" }.to_string(),
+        ),
         (
             "ntp_src",
             if is_head {

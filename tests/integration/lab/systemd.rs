@@ -335,7 +335,8 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     let out = lab.run(&["diff", "-i", inv, "--nodes", "head"]);
     assert_eq!(out.status.code(), Some(2), "{}", describe("diff", &out));
     assert!(
-        text(&out.stdout).contains("==> head: install: iptables iptables-persistent dnsmasq chrony\n"),
+        text(&out.stdout)
+            .contains("==> head: install: iptables iptables-persistent dnsmasq chrony\n"),
         "{}",
         describe("diff", &out)
     );
@@ -358,7 +359,9 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     );
     for w in ["w1", "w2"] {
         assert!(
-            stderr.contains(&format!("{w}: installed chrony iptables iptables-persistent")),
+            stderr.contains(&format!(
+                "{w}: installed chrony iptables iptables-persistent"
+            )),
             "{stderr}"
         );
         lab.sh(w, "dpkg-query -W iptables-persistent >/dev/null");
@@ -425,7 +428,10 @@ fn one_apply_installs_what_fresh_systemd_hosts_lack_and_converges() {
     let out = lab.run(&["-v", "verify", "-i", inv]);
     assert_eq!(out.status.code(), Some(1), "{}", describe("verify", &out));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("w2 time: chronyd not answering"), "{stdout}");
+    assert!(
+        stdout.contains("w2 time: chronyd not answering"),
+        "{stdout}"
+    );
     lab.down();
 }
 
@@ -457,15 +463,21 @@ fn one_clock(lab: &Lab, inv: &str, when: &str) {
             }
             std::thread::sleep(std::time::Duration::from_secs(1));
         }
-        assert_eq!(sel, format!("{head_ip}\n1\n"), "{when}: {w}: selected source, sources");
+        assert_eq!(
+            sel,
+            format!("{head_ip}\n1\n"),
+            "{when}: {w}: selected source, sources"
+        );
     }
     let out = lab.run(&["-v", "verify", "-i", inv]);
-    assert_eq!(out.status.code(), Some(0), "{when}: {}", describe("verify", &out));
-    let stdout = text(&out.stdout);
-    assert!(
-        stdout.contains("head time: "),
-        "{when}: {stdout}"
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{when}: {}",
+        describe("verify", &out)
     );
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("head time: "), "{when}: {stdout}");
     for w in ["w1", "w2"] {
         assert!(
             stdout.contains(&format!("{w} time: source {head_ip} (the head)")),
