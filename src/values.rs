@@ -566,6 +566,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ntp_servers() {
+        for ok in [
+            "192.0.2.1",
+            "0.pool.ntp.org",
+            "ntp.example.org.",
+            "time-a.NIST.gov",
+            "ntp1",
+        ] {
+            assert!(check_ntp_server(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "-x",
+            "a b",
+            "a\nallow all",
+            "a..b",
+            "1.2.3.4.5",
+            "x;y",
+            "a-.b",
+            &"a".repeat(64),
+        ] {
+            assert!(check_ntp_server(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn hostnames() {
         assert!(check_hostname("node01").is_ok());
         assert!(check_hostname("gpu01-a").is_ok());

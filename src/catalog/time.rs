@@ -177,6 +177,67 @@ mod tests {
         assert_eq!(conf(&c, "w1"), None);
     }
 
+    /// Each family's file, package and unit: RHEL's `/etc/chrony.conf` and
+    /// `chronyd`, Alpine's `chronyd` under OpenRC; the family's own pool on
+    /// the head.
+    #[test]
+    fn each_family_gets_its_own_path_unit_and_pool() {
+        let c = lab("");
+        let t = Templates::load(None).unwrap();
+        for (probe, path, restart, pool) in [
+            (
+                include_str!("../facts/fixtures/rhel9.probe"),
+                ETC_CHRONY_CONF,
+                "systemctl restart chronyd",
+                "pool 2.rhel.pool.ntp.org iburst",
+            ),
+            (
+                include_str!("../facts/fixtures/alpine319.probe"),
+                CHRONY_DIR_CONF,
+                "rc-service chronyd restart",
+                "pool pool.ntp.org iburst",
+            ),
+            (
+                include_str!("../facts/fixtures/debian12.probe"),
+                CHRONY_DIR_CONF,
+                "systemctl restart chrony",
+                "pool 2.debian.pool.ntp.org iburst",
+            ),
+        ] {
+            let mut facts = crate::facts::parse(probe).unwrap();
+            facts.active.remove("firewalld");
+            let mut seen = 0;
+            for node in ["head", "w1"] {
+                let Ok(d) = crate::desired::desired(&c, &t, node, &facts) else {
+                    continue; // a stack this fixture cannot give the lab's LAN port
+                };
+                seen += 1;
+                let files: Vec<&str> = d
+                    .files
+                    .iter()
+                    .filter(|f| f.step.ends_with("-time"))
+                    .map(|f| f.path)
+                    .collect();
+                assert_eq!(files, [path], "{node}");
+                assert!(d.packages.contains(&"chrony"), "{node} {:?}", d.packages);
+                let s = Subject {
+                    cluster: &c,
+                    node: c.node(node).unwrap(),
+                    facts: &facts,
+                };
+                let cmd = Handler::TimeSync.command(&s, &[path]).unwrap();
+                assert!(cmd.ends_with(restart), "{cmd}");
+                let conf = &d.files.iter().find(|f| f.path == path).unwrap().content;
+                assert_eq!(
+                    conf.lines().any(|l| l == pool),
+                    node == "head",
+                    "{node}: {conf}"
+                );
+            }
+            assert!(seen > 0, "{path}: no node rendered");
+        }
+    }
+
     /// The handler stops and disables the other time daemons the probe
     /// found, then restarts chrony under the family's unit name.
     #[test]

@@ -212,6 +212,19 @@ mod tests {
     use crate::lab::topology::Topology;
     use std::process::Command;
 
+    /// The lab's chrony drop-in never lets chronyd set the clock, and is
+    /// the lab's alone: no template clusterctl renders for a node has it.
+    #[test]
+    fn the_lab_runs_chronyd_without_touching_the_clock() {
+        assert!(
+            CHRONY_DROPIN.contains("\nExecStart=\nExecStart=!/usr/sbin/chronyd $DAEMON_OPTS -x\n")
+        );
+        assert!(CHRONY_DROPIN.contains("\nConditionCapability=\n"));
+        assert!(!crate::templates::BUILTIN
+            .iter()
+            .any(|(p, _)| p.contains("chrony.service.d")));
+    }
+
     #[test]
     fn heads_are_static_and_workers_ask_dhcp_in_every_stack() {
         let t = Topology::new("cl", "198.51.100.0/24", "10.77.0.0/24", 1).unwrap();
