@@ -78,6 +78,8 @@ pub struct Desired {
     pub packages: Vec<&'static str>,
     /// What the user should know about how this was decided.
     pub notes: Vec<String>,
+    /// The cluster's users: every node gets the same accounts.
+    pub users: Vec<crate::cluster::User>,
 }
 
 /// Where the head's dnsmasq forwards names outside the cluster: the
@@ -199,6 +201,14 @@ pub fn desired_for(
             });
         }
         out.files.extend(files);
+    }
+    out.users = cluster.users.clone();
+    if !out.users.is_empty() {
+        if let Some(name) = family.package(crate::family::Pkg::Shadow) {
+            if !out.packages.contains(&name) {
+                out.packages.push(name);
+            }
+        }
     }
     Ok(out)
 }

@@ -41,6 +41,27 @@ pub struct RawInventory {
     /// `skip`: it only names them (air-gapped clusters).
     #[serde(default)]
     pub packages: Option<S<PackagePolicy>>,
+    /// The cluster's people: the same account, UID, GID, groups and shell
+    /// on every node.
+    #[serde(default)]
+    pub users: Vec<S<RawUser>>,
+}
+
+/// One cluster user.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUser {
+    pub name: S<String>,
+    pub uid: S<u32>,
+    /// Default: the UID (a group of the user's name with that ID).
+    #[serde(default)]
+    pub gid: Option<S<u32>>,
+    /// Supplementary groups; each must exist on every node.
+    #[serde(default)]
+    pub groups: Vec<S<String>>,
+    /// The login shell (default `/bin/bash`); must be in each node's `/etc/shells`.
+    #[serde(default)]
+    pub shell: Option<S<String>>,
 }
 
 /// Whether apply installs what a node lacks.

@@ -37,6 +37,7 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGanesha => "nfs-ganesha",
         Pkg::NfsGaneshaVfs => return None,
         Pkg::Openmpi => "openmpi",
+        Pkg::Shadow => "shadow",
     })
 }
 

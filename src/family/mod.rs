@@ -101,6 +101,9 @@ pkg_keys! {
     NfsGanesha,
     NfsGaneshaVfs,
     Openmpi,
+    /// `useradd`, `usermod`, `groupadd` (cluster users; Alpine's busybox
+    /// `adduser` has other options).
+    Shadow,
 }
 
 /// A service a handler restarts or enables, by a stable key; each family

@@ -37,6 +37,7 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGanesha => "nfs-ganesha",
         Pkg::NfsGaneshaVfs => "nfs-ganesha-vfs",
         Pkg::Openmpi => "openmpi",
+        Pkg::Shadow => "shadow-utils",
     })
 }
 

@@ -8,6 +8,7 @@
 mod head;
 mod lan;
 mod services;
+mod users;
 mod workers;
 
 use std::net::Ipv4Addr;
@@ -15,6 +16,7 @@ use std::path::Path;
 
 pub use lan::{default_pool, host_range, parse_dhcp_range, parse_lan};
 pub use services::MAX_SLOTS;
+pub use users::DEFAULT_SHELL;
 pub use workers::DEFAULT_WORKER_IFACE;
 
 use crate::cluster::{Addressing, Cluster, Firewall, Head, Lan, Mpi, Nfs, SshSettings, Worker};
@@ -162,6 +164,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
     workers::check_macs(&mut d, &drafts);
     let nfs = services::nfs(&mut d, raw.nfs.as_ref());
     let firewall = services::firewall(&mut d, raw.firewall.as_ref(), h.ssh.as_ref());
+    let users = users::users(&mut d, &raw.users);
 
     let mut diags = d.0;
     if !diags.is_empty() {
@@ -178,6 +181,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
         firewall,
         mpi,
         ssh,
+        users,
     };
     build(raw, parts)
 }
@@ -193,6 +197,7 @@ struct Parts {
     firewall: Firewall,
     mpi: Mpi,
     ssh: SshSettings,
+    users: Vec<crate::cluster::User>,
 }
 
 /// The cluster from checked parts; every part is there when no diagnostic
@@ -263,6 +268,7 @@ fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagn
         mpi: p.mpi,
         ssh: p.ssh,
         packages: raw.packages.as_ref().map(|x| x.value).unwrap_or_default(),
+        users: p.users,
         keys: None,
     })
 }

@@ -5,7 +5,7 @@
 # `dns` (the head's LAN address: DNS, NFS), `wan` and `wanport` (the WAN
 # target; no port: ping), `lan` (the LAN CIDR), `names` (lines "NAME FQDN
 # IP": every node), `peers` (names to reach over SSH), `mounts` (NFS mount
-# points, one a line), `mpi` (1: run the MPI job) and `hostfile`. Prints
+# points, one a line), `users` (lines "NAME UID GID": the cluster's users), `mpi` (1: run the MPI job) and `hostfile`. Prints
 # `@@check CHECK ok|fail|skip DETAIL` lines, then @@done (verify/mod.rs).
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # the values above are assigned before this text
@@ -157,6 +157,28 @@ else
   # shellcheck disable=SC2086,SC2116 # echo joins the peers' lines with spaces
   if [ -z "$bad" ]; then say ssh ok "$n node(s): $(echo $peers)"
   else say ssh fail "${bad#; }"; fi
+fi
+
+# users: every cluster user exists here with the inventory's UID and GID.
+if [ -z "$users" ]; then
+  say users skip "no users in the inventory"
+else
+  bad=""; n=0
+  while read -r un uu ug; do
+    [ -n "$un" ] || continue
+    n=$((n + 1)); found=""
+    while IFS=: read -r pn _ pu pg _; do
+      [ "$pn" = "$un" ] || continue
+      found=1
+      [ "$pu:$pg" = "$uu:$ug" ] || bad="$bad; $un has $pu:$pg, want $uu:$ug"
+      break
+    done </etc/passwd
+    [ -n "$found" ] || bad="$bad; no account $un"
+  done <<EOF_USERS
+$users
+EOF_USERS
+  if [ -z "$bad" ]; then say users ok "$n user(s) with the inventory's IDs"
+  else say users fail "${bad#; }"; fi
 fi
 
 # mpi: one rank per node of the hostfile, each reporting its node's name.
