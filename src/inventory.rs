@@ -41,8 +41,7 @@ pub struct RawInventory {
     /// `skip`: it only names them (air-gapped clusters).
     #[serde(default)]
     pub packages: Option<S<PackagePolicy>>,
-    /// The cluster's people: the same account, UID, GID, groups and shell
-    /// on every node.
+    /// The cluster's people (the same accounts on every node).
     #[serde(default)]
     pub users: Vec<S<RawUser>>,
 }
@@ -53,13 +52,11 @@ pub struct RawInventory {
 pub struct RawUser {
     pub name: S<String>,
     pub uid: S<u32>,
-    /// Default: the UID (a group of the user's name with that ID).
     #[serde(default)]
     pub gid: Option<S<u32>>,
-    /// Supplementary groups; each must exist on every node.
     #[serde(default)]
     pub groups: Vec<S<String>>,
-    /// The login shell (default `/bin/bash`); must be in each node's `/etc/shells`.
+    /// Default `/bin/bash`; gid defaults to the uid (docs/inventory.md).
     #[serde(default)]
     pub shell: Option<S<String>>,
 }

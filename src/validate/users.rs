@@ -66,16 +66,12 @@ pub(super) fn users(d: &mut Diags, raw: &[S<RawUser>]) -> Vec<User> {
             );
         }
         let gid = u.gid.as_ref().map_or(uid, |g| g.value);
-        let gid_ok = match check_account_id(gid) {
-            Ok(()) => true,
-            Err(e) => {
-                let at = u.gid.as_ref().map_or(loc(&u.uid), loc);
-                d.err(
-                    at,
-                    None,
-                    format!("user `{who}`: gid {gid} {e}"),
-                    Some(ID_HELP),
-                );
+        // A gid that defaults to the uid was checked with it.
+        let gid_ok = match (&u.gid, check_account_id(gid)) {
+            (None, _) => uid_ok,
+            (Some(_), Ok(())) => true,
+            (Some(g), Err(e)) => {
+                d.err(loc(g), None, format!("user `{who}`: gid {gid} {e}"), Some(ID_HELP));
                 false
             }
         };
