@@ -14,6 +14,7 @@ mod handler;
 mod mpi_ssh;
 pub mod network;
 mod nfs;
+mod users;
 mod validator;
 
 pub use handler::Handler;
@@ -69,6 +70,7 @@ pub const PROBED_TOOLS: &[&str] = &[
     "nmcli",
     "networkctl",
     "netplan",
+    "sshd",
     "dnsmasq",
     "service",
     "systemctl",
@@ -299,6 +301,7 @@ pub const STEPS: &[Step] = &[
     nfs::HEAD_NFS_GANESHA,
     mpi_ssh::HEAD_OPENMPI,
     mpi_ssh::HEAD_CLUSTER_KEY,
+    users::HEAD_USERS_SSH,
     // ---- workers
     Step {
         id: "worker-hostname",
@@ -365,6 +368,7 @@ pub const STEPS: &[Step] = &[
     },
     mpi_ssh::WORKER_OPENMPI,
     mpi_ssh::WORKER_CLUSTER_KEY,
+    users::WORKER_USERS_SSH,
 ];
 
 /// The steps for one role, in order.

@@ -38,6 +38,7 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGaneshaVfs => return None,
         Pkg::Openmpi => "openmpi",
         Pkg::Shadow => "shadow",
+        Pkg::OpensshServer => "openssh-server",
     })
 }
 
@@ -47,5 +48,6 @@ fn unit(s: Service) -> &'static str {
         Service::NfsGanesha => "nfs-ganesha",
         Service::Iptables => "iptables",
         Service::Nftables => "nftables",
+        Service::Ssh => "sshd",
     }
 }

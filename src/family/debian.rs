@@ -38,6 +38,7 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGaneshaVfs => "nfs-ganesha-vfs",
         Pkg::Openmpi => "openmpi-bin",
         Pkg::Shadow => "passwd",
+        Pkg::OpensshServer => "openssh-server",
     })
 }
 
@@ -47,5 +48,6 @@ fn unit(s: Service) -> &'static str {
         Service::NfsGanesha => "nfs-ganesha",
         Service::Iptables => "netfilter-persistent",
         Service::Nftables => "nftables",
+        Service::Ssh => "ssh",
     }
 }

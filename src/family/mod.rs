@@ -104,6 +104,8 @@ pkg_keys! {
     /// `useradd`, `usermod`, `groupadd` (cluster users; Alpine's busybox
     /// `adduser` has other options).
     Shadow,
+    /// `sshd` (its `-t` checks a candidate sshd drop-in).
+    OpensshServer,
 }
 
 /// A service a handler restarts or enables, by a stable key; each family
@@ -117,6 +119,8 @@ pub enum Service {
     Iptables,
     /// What loads the nftables ruleset at boot.
     Nftables,
+    /// The SSH server (host-based authentication for cluster users).
+    Ssh,
 }
 
 impl Service {
@@ -127,6 +131,7 @@ impl Service {
             Service::NfsGanesha => "nfs-ganesha",
             Service::Iptables => "iptables",
             Service::Nftables => "nftables",
+            Service::Ssh => "ssh",
         }
     }
 }

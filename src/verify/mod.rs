@@ -127,7 +127,12 @@ pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> Stri
         .iter()
         .map(|u| format!("{} {} {}", u.name, u.uid, u.gid))
         .collect();
-    let vars: [(&str, String); 15] = [
+    // Host-based SSH for users needs the cluster key's known_hosts.
+    let runas = match (cluster.users.first(), cluster.mpi.cluster_key) {
+        (Some(u), true) => u.name.to_string(),
+        _ => String::new(),
+    };
+    let vars: [(&str, String); 16] = [
         ("role", node.role().as_str().to_string()),
         ("iface", node.lan_iface().to_string()),
         ("addr", format!("{}/{}", node.ip(), cluster.lan.prefix)),
@@ -153,6 +158,7 @@ pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> Stri
         ("peers", peers.join(" ")),
         ("mounts", mounts.join("\n")),
         ("users", users.join("\n")),
+        ("runas", runas),
         ("mpi", if mpi { "1" } else { "0" }.to_string()),
         ("hostfile", HOSTFILE.to_string()),
     ];

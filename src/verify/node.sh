@@ -5,7 +5,8 @@
 # `dns` (the head's LAN address: DNS, NFS), `wan` and `wanport` (the WAN
 # target; no port: ping), `lan` (the LAN CIDR), `names` (lines "NAME FQDN
 # IP": every node), `peers` (names to reach over SSH), `mounts` (NFS mount
-# points, one a line), `users` (lines "NAME UID GID": the cluster's users), `mpi` (1: run the MPI job) and `hostfile`. Prints
+# points, one a line), `users` (lines "NAME UID GID": the cluster's users), `runas` (the first
+# user, when host-based SSH is on: SSH and the MPI job run as them), `mpi` (1: run the MPI job) and `hostfile`. Prints
 # `@@check CHECK ok|fail|skip DETAIL` lines, then @@done (verify/mod.rs).
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # the values above are assigned before this text
@@ -177,7 +178,17 @@ else
   done <<EOF_USERS
 $users
 EOF_USERS
-  if [ -z "$bad" ]; then say users ok "$n user(s) with the inventory's IDs"
+  # As the first user, SSH to every other node: batch mode, strict host keys.
+  if [ -n "$runas" ] && [ -n "$peers" ] && [ -z "$bad" ]; then
+    if ! command -v runuser >/dev/null 2>&1; then bad="no runuser to try SSH as $runas"
+    else
+      for p in $peers; do
+        (cd / && runuser -u "$runas" -- ssh -n -o BatchMode=yes -o StrictHostKeyChecking=yes \
+          -o ConnectTimeout=10 "$p" true) >/dev/null 2>&1 || bad="$bad; $runas cannot ssh to $p"
+      done
+    fi
+  fi
+  if [ -z "$bad" ]; then say users ok "$n user(s) with the inventory's IDs${runas:+; $runas reaches every node by ssh}"
   else say users fail "${bad#; }"; fi
 fi
 
@@ -190,8 +201,12 @@ elif [ ! -f "$hostfile" ]; then
   say mpi fail "no $hostfile"
 else
   want=$(awk '!/^[[:space:]]*(#|$)/ {print $1}' "$hostfile" | sort -u | tr '\n' ' ')
+  # As the first cluster user when there is one (Open MPI refuses root
+  # without OMPI_ALLOW_RUN_AS_ROOT), else as root.
+  if [ -n "$runas" ]; then set -- runuser -u "$runas" -- env; as=" as $runas"
+  else set -- env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; as=""; fi
   # shellcheck disable=SC2016 # each rank's own shell expands its rank and name
-  out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 90 mpirun \
+  out=$(cd / && "$@" timeout 90 mpirun \
     --hostfile "$hostfile" --map-by ppr:1:node \
     --mca plm_rsh_args "-o BatchMode=yes -o StrictHostKeyChecking=yes" \
     --mca oob_tcp_if_include "$lan" --mca btl_tcp_if_include "$lan" \
@@ -200,7 +215,7 @@ else
   got=$(printf '%s\n' "$out" | sed -n 's/^@@rank [^ ]* //p' | sort -u | tr '\n' ' ')
   ranks=$(printf '%s\n' "$out" | grep -c '^@@rank ')
   if [ "$rc" -eq 0 ] && [ -n "$want" ] && [ "$got" = "$want" ]; then
-    say mpi ok "$ranks ranks: ${got% }"
+    say mpi ok "$ranks ranks$as: ${got% }"
   else
     say mpi fail "mpirun exit $rc; ranks from ${got:-none}; want ${want:-nodes in $hostfile}: $(printf '%s\n' "$out" | grep -v '^@@rank' | tail -n 3)"
   fi
