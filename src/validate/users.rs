@@ -71,7 +71,12 @@ pub(super) fn users(d: &mut Diags, raw: &[S<RawUser>]) -> Vec<User> {
             (None, _) => uid_ok,
             (Some(_), Ok(())) => true,
             (Some(g), Err(e)) => {
-                d.err(loc(g), None, format!("user `{who}`: gid {gid} {e}"), Some(ID_HELP));
+                d.err(
+                    loc(g),
+                    None,
+                    format!("user `{who}`: gid {gid} {e}"),
+                    Some(ID_HELP),
+                );
                 false
             }
         };

@@ -14,9 +14,13 @@ fn with_users(lab: &Lab, users: &str) -> &'static str {
     let inv = "lab/cluster.yaml";
     let path = lab.dir.path().join(inv);
     let mut yaml = fs::read_to_string(&path).unwrap();
-    let at = yaml.find("\nmpi:\n").expect("the lab inventory has an mpi section");
+    let at = yaml
+        .find("\nmpi:\n")
+        .expect("the lab inventory has an mpi section");
     yaml.truncate(at + 1);
-    yaml.push_str("mpi:\n  slots: 2\n  hostfiles: [openmpi]\n  install: openmpi\n  head_slots: 1\n");
+    yaml.push_str(
+        "mpi:\n  slots: 2\n  hostfiles: [openmpi]\n  install: openmpi\n  head_slots: 1\n",
+    );
     yaml.push_str("users:\n");
     yaml.push_str(users);
     fs::write(&path, yaml).unwrap();
@@ -45,7 +49,12 @@ fn users_are_the_same_on_every_node_and_a_clash_is_refused() {
         "{}",
         describe("diff", &out)
     );
-    assert!(stdout.contains("==> head: user: create bob (2002:3002, shell /bin/sh, home /home/bob local)"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "==> head: user: create bob (2002:3002, shell /bin/sh, home /home/bob local)"
+        ),
+        "{stdout}"
+    );
 
     let out = lab.run(&["apply", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
@@ -75,19 +84,29 @@ fn users_are_the_same_on_every_node_and_a_clash_is_refused() {
         lab.sh("w1", "cd / && runuser -u alice -- ssh -n -o BatchMode=yes -o StrictHostKeyChecking=yes w2 hostname"),
         "w2\n"
     );
-    assert!(lab.sh("head", "ls -a /home/alice").lines().all(|l| l != ".ssh"), "no per-user secret");
+    assert!(
+        lab.sh("head", "ls -a /home/alice")
+            .lines()
+            .all(|l| l != ".ssh"),
+        "no per-user secret"
+    );
 
     let out = lab.run(&["verify", "-i", inv, "-v"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("verify", &out));
     let stdout = text(&out.stdout);
     for n in ["head", "w1", "w2"] {
         assert!(
-            stdout.contains(&format!("{n} users: 2 user(s) with the inventory's IDs; alice reaches every node by ssh")),
+            stdout.contains(&format!(
+                "{n} users: 2 user(s) with the inventory's IDs; alice reaches every node by ssh"
+            )),
             "{}",
             describe("verify", &out)
         );
     }
-    assert!(stdout.contains("head mpi: 3 ranks as alice: head w1 w2"), "{stdout}");
+    assert!(
+        stdout.contains("head mpi: 3 ranks as alice: head w1 w2"),
+        "{stdout}"
+    );
 
     // A second apply changes nothing.
     let out = lab.run(&["apply", "-i", inv]);
