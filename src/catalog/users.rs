@@ -55,3 +55,80 @@ pub(super) const WORKER_USERS_SSH: Step = Step {
     role: Role::Worker,
     ..HEAD_USERS_SSH
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::{Cluster, ClusterKeys};
+    use crate::facts::Facts;
+    use crate::templates::Templates;
+
+    fn cluster(users: bool) -> Cluster {
+        let mut text = include_str!("../../inventories/lab.yaml")
+            .replace("\nmpi:\n", "\nmpi:\n  cluster_key: true\n");
+        if users {
+            text.push_str("users:\n  - name: alice\n    uid: 2001\n");
+        }
+        let mut c = Cluster::from_str(&text, std::path::Path::new("c.yaml")).unwrap();
+        c.keys = Some(ClusterKeys {
+            public: Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJ clusterctl@head".into()),
+            ..ClusterKeys::default()
+        });
+        c
+    }
+
+    fn files(c: &Cluster, node: &str) -> Vec<(String, String)> {
+        let t = Templates::load(None).unwrap();
+        crate::desired::desired(c, &t, node, &Facts::assumed())
+            .unwrap()
+            .files
+            .into_iter()
+            .filter(|f| f.step.ends_with("users-ssh"))
+            .map(|f| (f.path.to_string(), f.content))
+            .collect()
+    }
+
+    #[test]
+    fn host_based_ssh_comes_with_users_and_the_cluster_key() {
+        assert!(
+            files(&cluster(false), "head").is_empty(),
+            "no users: sshd untouched"
+        );
+        let c = cluster(true);
+        let w = c.workers[0].name.to_string();
+        let got = files(&c, &w);
+        let paths: Vec<&str> = got.iter().map(|(p, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "/etc/ssh/shosts.equiv",
+                "/etc/ssh/ssh_config.d/clusterctl-users.conf",
+                "/etc/ssh/sshd_config.d/clusterctl-users.conf"
+            ]
+        );
+        let equiv = &got[0].1;
+        for h in c.hosts() {
+            for n in [h.name.clone(), h.fqdn.clone(), h.ip.to_string()] {
+                assert!(equiv.lines().any(|l| l == n), "{n} in\n{equiv}");
+            }
+        }
+        // Host names only: a `HOST USER` line would let that one user in as anyone.
+        let entries = equiv.lines().filter(|l| !l.starts_with('#'));
+        assert!(
+            entries.clone().all(|l| l.split_whitespace().count() == 1),
+            "{equiv}"
+        );
+        let client = &got[1].1;
+        // ssh-keysign reads its switch outside any Host block.
+        let before_host = client.split("\nHost ").next().unwrap();
+        assert!(before_host.contains("\nEnableSSHKeysign yes"), "{client}");
+        assert!(
+            client.contains("    HostbasedAuthentication yes"),
+            "{client}"
+        );
+        assert!(got[2].1.contains("\nHostbasedAuthentication yes\n"));
+        // The sshd drop-in is checked by sshd -t, its restart is guarded.
+        assert_eq!(FILES[2].validator, Some(Validator::Sshd));
+        assert!(Handler::Restart(Service::Ssh).can_cut_path());
+    }
+}
