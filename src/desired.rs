@@ -203,11 +203,18 @@ pub fn desired_for(
         out.files.extend(files);
     }
     out.users = cluster.users.clone();
+    // The account tools, and ssh-keysign with host-based SSH; not a step's
+    // packages (asked about only when the inventory has users).
+    let mut extra = Vec::new();
     if !out.users.is_empty() {
-        if let Some(name) = family.package(crate::family::Pkg::Shadow) {
-            if !out.packages.contains(&name) {
-                out.packages.push(name);
-            }
+        extra.push(crate::family::Pkg::Shadow);
+    }
+    if out.files.iter().any(|f| f.path == "/etc/ssh/shosts.equiv") {
+        extra.push(crate::family::Pkg::SshKeysign);
+    }
+    for name in extra.into_iter().filter_map(|p| family.package(p)) {
+        if !out.packages.contains(&name) {
+            out.packages.push(name);
         }
     }
     Ok(out)

@@ -127,6 +127,12 @@ mod tests {
             "{client}"
         );
         assert!(got[2].1.contains("\nHostbasedAuthentication yes\n"));
+        // The tools come with their packages (Debian's names here).
+        let t = Templates::load(None).unwrap();
+        let d = crate::desired::desired(&c, &t, &w, &Facts::assumed()).unwrap();
+        for p in ["passwd", "openssh-client"] {
+            assert!(d.packages.contains(&p), "{p}: {:?}", d.packages);
+        }
         // The sshd drop-in is checked by sshd -t, its restart is guarded.
         assert_eq!(FILES[2].validator, Some(Validator::Sshd));
         assert!(Handler::Restart(Service::Ssh).can_cut_path());

@@ -63,9 +63,11 @@ pub fn probe_and_plan(t: &dyn Transport, job: Job) -> Result<(Facts, NodePlan), 
     if !job.cluster.users.is_empty() {
         // The account tools' package (`useradd`), asked about only when
         // the inventory has users.
-        let shadow = crate::family::FAMILIES
-            .iter()
-            .filter_map(|f| f.package(crate::family::Pkg::Shadow));
+        let shadow = crate::family::FAMILIES.iter().flat_map(|f| {
+            [crate::family::Pkg::Shadow, crate::family::Pkg::SshKeysign]
+                .into_iter()
+                .filter_map(|p| f.package(p))
+        });
         for name in shadow {
             if !pkgs.contains(&name) {
                 pkgs.push(name);

@@ -39,6 +39,7 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::Openmpi => "openmpi-bin",
         Pkg::Shadow => "passwd",
         Pkg::OpensshServer => "openssh-server",
+        Pkg::SshKeysign => "openssh-client",
     })
 }
 

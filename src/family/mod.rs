@@ -106,6 +106,9 @@ pkg_keys! {
     Shadow,
     /// `sshd` (its `-t` checks a candidate sshd drop-in).
     OpensshServer,
+    /// `ssh-keysign`, setuid (host-based SSH for cluster users): part of
+    /// the client on Debian, its own package on RHEL and Alpine.
+    SshKeysign,
 }
 
 /// A service a handler restarts or enables, by a stable key; each family

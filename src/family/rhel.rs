@@ -39,6 +39,7 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::Openmpi => "openmpi",
         Pkg::Shadow => "shadow-utils",
         Pkg::OpensshServer => "openssh-server",
+        Pkg::SshKeysign => "openssh-keysign",
     })
 }
 
