@@ -1,6 +1,8 @@
 //! Cluster users (issue #24) on fresh systemd hosts: one apply gives every
 //! node the same accounts (UID, GID, groups, shell, a local home), verify's
-//! `users` check passes on every node, a second apply changes nothing, a
+//! `users` check passes on every node (SSH and the MPI job as a user, by
+//! host-based authentication), also after `lab reboot all` with no apply,
+//! a second apply changes nothing, a
 //! user taken out is locked with its files kept, and a worker whose UID is
 //! already used by an account clusterctl did not create is refused before
 //! anything on it changes, naming the node and the clash. Needs root.
@@ -114,6 +116,28 @@ fn users_are_the_same_on_every_node_and_a_clash_is_refused() {
         text(&out.stdout).contains("ok=3 changed=0 failed=0 unreachable=0"),
         "{}",
         describe("second apply", &out)
+    );
+
+    // After a reboot with no apply: the same accounts, SSH and MPI as alice.
+    let out = lab.run(&["lab", "reboot", "all"]);
+    assert!(out.status.success(), "{}", describe("reboot", &out));
+    let out = lab.run(&["verify", "-i", inv, "-v"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        describe("verify after reboot", &out)
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains(
+            "w2 users: 2 user(s) with the inventory's IDs; alice reaches every node by ssh"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("head mpi: 3 ranks as alice: head w1 w2"),
+        "{stdout}"
     );
 
     // A third user whose UID w2's mallory has: w2 is refused before
