@@ -15,7 +15,7 @@ pub use crate::inventory::{
     PackagePolicy, TransportKind,
 };
 pub use crate::values::SshTarget;
-use crate::values::{Hostname, Iface, Mac, NtpServer, SharedDir};
+use crate::values::{AbsPath, AccountName, Hostname, Iface, Mac, NtpServer, SharedDir};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
@@ -31,6 +31,8 @@ pub struct Cluster {
     pub ssh: SshSettings,
     /// Whether apply installs the packages a node lacks.
     pub packages: PackagePolicy,
+    /// The cluster's people, in inventory order (`validate/users.rs`).
+    pub users: Vec<User>,
     /// The cluster key and host keys, once gathered from the nodes
     /// (`cluster_key.rs`); never in the serialized model.
     #[serde(skip)]
@@ -134,6 +136,18 @@ pub struct Time {
     pub upstream: Option<Vec<NtpServer>>,
     /// The head's stratum when it has no upstream (1 to 15).
     pub local_stratum: u8,
+}
+
+/// A cluster user: the same account on every node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub name: AccountName,
+    pub uid: u32,
+    /// The primary group's ID; the group has the user's name.
+    pub gid: u32,
+    /// Supplementary groups, sorted, unique.
+    pub groups: Vec<AccountName>,
+    pub shell: AbsPath,
 }
 
 /// SSH client settings; paths are absolute (resolved against the inventory's directory).

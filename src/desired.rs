@@ -78,6 +78,8 @@ pub struct Desired {
     pub packages: Vec<&'static str>,
     /// What the user should know about how this was decided.
     pub notes: Vec<String>,
+    /// The cluster's users: every node gets the same accounts.
+    pub users: Vec<crate::cluster::User>,
 }
 
 /// Where the head's dnsmasq forwards names outside the cluster: the
@@ -199,6 +201,21 @@ pub fn desired_for(
             });
         }
         out.files.extend(files);
+    }
+    out.users = cluster.users.clone();
+    // The account tools, and ssh-keysign with host-based SSH; not a step's
+    // packages (asked about only when the inventory has users).
+    let mut extra = Vec::new();
+    if !out.users.is_empty() {
+        extra.push(crate::family::Pkg::Shadow);
+    }
+    if out.files.iter().any(|f| f.path == "/etc/ssh/shosts.equiv") {
+        extra.push(crate::family::Pkg::SshKeysign);
+    }
+    for name in extra.into_iter().filter_map(|p| family.package(p)) {
+        if !out.packages.contains(&name) {
+            out.packages.push(name);
+        }
     }
     Ok(out)
 }

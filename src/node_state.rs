@@ -21,3 +21,10 @@ pub const CONFIRM_ROOT: &str = "/var/lib/clusterctl/confirm";
 /// The apply lock: one apply at a time on a node. A directory holding
 /// `owner` (run id and the time its lease ends, so a dead run's lock expires).
 pub const LOCK_DIR: &str = "/var/lib/clusterctl/lock";
+
+/// The accounts clusterctl created, one name a line (`engine/users.sh`
+/// appends a name before `useradd`; the probe reads it). An account not
+/// listed here is never touched: kept as a root-owned file in clusterctl's
+/// state directory rather than a GECOS marker, which any user can change
+/// with `chfn`.
+pub const USERS_FILE: &str = "/var/lib/clusterctl/users";

@@ -4,6 +4,10 @@
 //! run left owed), each with its exact command. Pure: no I/O.
 //! `diff`/`apply --dry-run` print a plan and stop; the engine executes it.
 
+mod accounts;
+
+pub use accounts::{plan_accounts, AccountChange, LOCKED_EXPIRY};
+
 use crate::block::merge_block;
 use crate::catalog::{Manage, Validator};
 use crate::desired::{Desired, HandlerRun, RenderedFile};
@@ -74,12 +78,17 @@ pub struct NodePlan {
     pub install: Vec<&'static str>,
     /// How the desired state was decided, for the user (see `Desired::notes`).
     pub notes: Vec<String>,
+    /// Accounts to create, update or lock (the cluster's users).
+    pub accounts: Vec<AccountChange>,
 }
 
 impl NodePlan {
     /// Nothing to write and no handler to run.
     pub fn is_noop(&self) -> bool {
-        self.file_changes() == 0 && self.handlers.is_empty() && self.install.is_empty()
+        self.file_changes() == 0
+            && self.handlers.is_empty()
+            && self.install.is_empty()
+            && self.accounts.is_empty()
     }
 
     /// Files to create, update or fix.
@@ -112,6 +121,11 @@ pub fn compare(desired: &Desired, facts: &Facts) -> Result<NodePlan, PlanError> 
         plan.changes.push(plan_file(f, obs)?);
     }
     plan.notes = desired.notes.clone();
+    plan.accounts =
+        plan_accounts(&desired.users, &facts.accounts).map_err(|message| PlanError {
+            path: "users".to_string(),
+            message,
+        })?;
     plan.install = desired
         .packages
         .iter()
@@ -250,6 +264,7 @@ mod tests {
             handlers,
             packages: vec![],
             notes: vec![],
+            users: vec![],
         };
         let mut facts = Facts::assumed();
         facts.files = observed;

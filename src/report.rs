@@ -80,6 +80,10 @@ pub struct NodeReport {
     pub in_sync: usize,
     /// `diff`: the packages apply would install first; `apply`: those it did.
     pub packages: Vec<String>,
+    /// `diff`: the accounts that would change (`user: create alice
+    /// (2001:2001, …)`); `apply`: those that did.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accounts: Vec<String>,
     /// `diff`: the handlers that would run; `apply`: those that ran.
     pub handlers: Vec<HandlerReport>,
     /// Things the user should know that are not failures.
@@ -99,6 +103,7 @@ impl NodeReport {
             changes: Vec::new(),
             in_sync: 0,
             packages: Vec::new(),
+            accounts: Vec::new(),
             handlers: Vec::new(),
             notes: Vec::new(),
             message: None,
@@ -119,6 +124,7 @@ impl NodeReport {
         self.in_sync = plan.changes.len() - plan.file_changes();
         self.handlers = handlers(plan, |_| true);
         self.packages = plan.install.iter().map(|p| p.to_string()).collect();
+        self.accounts = plan.accounts.iter().map(|a| a.describe()).collect();
         self.notes.extend(plan.notes.iter().cloned());
         if !plan.is_noop() {
             self.status = Status::Changes;
@@ -201,6 +207,9 @@ pub fn plan_text(nodes: &[NodeReport], verbose: u8) -> String {
         if !r.packages.is_empty() {
             text.push_str(&format!("==> {name}: install: {}\n", r.packages.join(" ")));
         }
+        for a in &r.accounts {
+            text.push_str(&format!("==> {name}: {a}\n"));
+        }
         for c in &r.changes {
             if c.action == "fix" {
                 text.push_str(&format!(
@@ -245,6 +254,9 @@ pub fn progress_text(r: &NodeReport, verbose: u8) -> String {
     if !r.packages.is_empty() {
         s.push_str(&format!("{}: installed {}\n", r.node, r.packages.join(" ")));
     }
+    for a in &r.accounts {
+        s.push_str(&format!("{}: {a}\n", r.node));
+    }
     for c in &r.changes {
         s.push_str(&format!("{}: wrote {}\n", r.node, c.path));
     }
@@ -281,10 +293,14 @@ pub fn recap_text(nodes: &[NodeReport], run_id: &str, verbose: u8) -> String {
         let detail = match r.status {
             Status::Ok => "in sync".to_string(),
             Status::Changed => format!(
-                "{}{} file(s) written{}, {} handler(s) run",
+                "{}{}{} file(s) written{}, {} handler(s) run",
                 match r.packages.len() {
                     0 => String::new(),
                     n => format!("{n} package(s) installed, "),
+                },
+                match r.accounts.len() {
+                    0 => String::new(),
+                    n => format!("{n} account(s) changed, "),
                 },
                 r.changes.len(),
                 written(r),

@@ -59,7 +59,10 @@ impl Handler {
     pub fn can_cut_path(self) -> bool {
         matches!(
             self,
-            Handler::ActivateIface | Handler::IptablesRestore | Handler::NftLoad
+            Handler::ActivateIface
+                | Handler::IptablesRestore
+                | Handler::NftLoad
+                | Handler::Restart(crate::family::Service::Ssh)
         )
     }
 

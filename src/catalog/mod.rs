@@ -15,6 +15,7 @@ mod mpi_ssh;
 pub mod network;
 mod nfs;
 pub mod time;
+mod users;
 mod validator;
 
 pub use handler::Handler;
@@ -70,6 +71,7 @@ pub const PROBED_TOOLS: &[&str] = &[
     "nmcli",
     "networkctl",
     "netplan",
+    "sshd",
     "dnsmasq",
     "service",
     "systemctl",
@@ -301,6 +303,7 @@ pub const STEPS: &[Step] = &[
     nfs::HEAD_NFS_GANESHA,
     mpi_ssh::HEAD_OPENMPI,
     mpi_ssh::HEAD_CLUSTER_KEY,
+    users::HEAD_USERS_SSH,
     // ---- workers
     Step {
         id: "worker-hostname",
@@ -368,6 +371,7 @@ pub const STEPS: &[Step] = &[
     },
     mpi_ssh::WORKER_OPENMPI,
     mpi_ssh::WORKER_CLUSTER_KEY,
+    users::WORKER_USERS_SSH,
 ];
 
 /// The steps for one role, in order.

@@ -16,6 +16,9 @@ pub enum Validator {
     /// `netplan generate` on the candidate alone, in a scratch root
     /// (`netplan_check` in write.sh).
     Netplan,
+    /// `sshd -t` on a config that includes the candidate drop-in first,
+    /// then the node's own `/etc/ssh/sshd_config` (`sshd_check` in write.sh).
+    Sshd,
 }
 
 impl Validator {
@@ -27,6 +30,7 @@ impl Validator {
             Validator::IptablesRestore => format!("iptables-restore --test \"${var}\""),
             Validator::Nft => format!("nft -c -f \"${var}\""),
             Validator::Netplan => format!("netplan_check \"${var}\" 90-clusterctl.yaml"),
+            Validator::Sshd => format!("sshd_check \"${var}\""),
         }
     }
 
@@ -36,6 +40,7 @@ impl Validator {
             Validator::IptablesRestore => vec![Tool::new("iptables-restore", Pkg::Iptables)],
             Validator::Nft => vec![Tool::new("nft", Pkg::Nftables)],
             Validator::Netplan => vec![Tool::new("netplan", Pkg::Netplan)],
+            Validator::Sshd => vec![Tool::new("sshd", Pkg::OpensshServer)],
         }
     }
 }

@@ -85,6 +85,15 @@ fn changes(r: &NodeReport) -> String {
     if !r.packages.is_empty() {
         parts.push(format!("install {}", r.packages.join(" ")));
     }
+    if !r.accounts.is_empty() {
+        let names: Vec<&str> = r
+            .accounts
+            .iter()
+            .map(|a| a.strip_prefix("user: ").unwrap_or(a))
+            .map(|a| a.split(" (").next().unwrap_or(a))
+            .collect();
+        parts.push(format!("users: {}", names.join(", ")));
+    }
     if !r.handlers.is_empty() {
         let labels: Vec<&str> = r.handlers.iter().map(|h| h.action.as_str()).collect();
         parts.push(format!("then {}", labels.join(", ")));
@@ -122,5 +131,22 @@ mod tests {
             "  head    1 file (1 create, 0 update, 0 mode/owner); install dnsmasq; then restart dnsmasq\n"
         ), "{s}");
         assert!(s.contains("  node01  in sync\n"), "{s}");
+    }
+
+    #[test]
+    fn summary_names_the_accounts() {
+        let mut w = NodeReport::new("w1");
+        w.status = Status::Changes;
+        w.accounts = vec![
+            "user: create alice (2001:2001, shell /bin/bash, home /home/alice local)".into(),
+            "user: lock bob (not in the inventory; its files are kept)".into(),
+        ];
+        let s = summary(&[w]);
+        assert!(
+            s.contains(
+                "  w1  0 files (0 create, 0 update, 0 mode/owner); users: create alice, lock bob\n"
+            ),
+            "{s}"
+        );
     }
 }

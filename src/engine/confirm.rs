@@ -151,6 +151,7 @@ mod tests {
             }],
             install: vec![],
             notes: vec![],
+            accounts: vec![],
         }
     }
 

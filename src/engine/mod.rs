@@ -21,6 +21,7 @@ mod preflight;
 mod run;
 mod safety;
 mod shlib;
+mod users;
 mod write;
 
 pub use handlers::{handler_script, parse_handlers, HandlerResult};
@@ -29,6 +30,7 @@ pub use lease::{forget_lease, Lease};
 pub use preflight::preflight;
 pub use run::{apply_node, RunOptions};
 pub use safety::refuse_lockout;
+pub use users::accounts_script;
 pub use write::{parse_write, write_script, WriteResult};
 
 use crate::catalog;
@@ -57,7 +59,21 @@ pub struct Job<'a> {
 pub fn probe_and_plan(t: &dyn Transport, job: Job) -> Result<(Facts, NodePlan), (Status, String)> {
     let node = desired::node(job.cluster, job.node).map_err(|e| (Status::Failed, e.to_string()))?;
     let paths = catalog::candidate_paths(node.role());
-    let pkgs = catalog::candidate_packages();
+    let mut pkgs = catalog::candidate_packages();
+    if !job.cluster.users.is_empty() {
+        // The account tools' package (`useradd`), asked about only when
+        // the inventory has users.
+        let shadow = crate::family::FAMILIES.iter().flat_map(|f| {
+            [crate::family::Pkg::Shadow, crate::family::Pkg::SshKeysign]
+                .into_iter()
+                .filter_map(|p| f.package(p))
+        });
+        for name in shadow {
+            if !pkgs.contains(&name) {
+                pkgs.push(name);
+            }
+        }
+    }
     let facts = facts::gather(t, &paths, catalog::PROBED_TOOLS, &pkgs).map_err(|e| {
         let status = if e.unreachable {
             Status::Unreachable
@@ -407,6 +423,7 @@ mod tests {
                 lease: 1,
                 release: false,
                 install: Some(crate::family::DEBIAN.install_script(&plan.install)),
+                accounts: None,
             },
         );
         let install = w.find("\npkg_install\n").unwrap();

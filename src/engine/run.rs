@@ -87,7 +87,7 @@ fn write_phase(
     opts: RunOptions,
     report: &mut NodeReport,
 ) -> Result<Vec<String>, String> {
-    if plan.file_changes() == 0 && plan.install.is_empty() {
+    if plan.file_changes() == 0 && plan.install.is_empty() && plan.accounts.is_empty() {
         return Ok(Vec::new());
     }
     let backup_dir = format!("{BACKUP_ROOT}/{}", opts.run_id);
@@ -102,6 +102,7 @@ fn write_phase(
             true => None,
             false => Some(facts.family()?.install_script(&plan.install)),
         },
+        accounts: super::users::accounts_script(&plan.accounts, None),
     };
     let (w, result) = write::write_files(t, plan, &ctx);
     if w.backed_up {
@@ -109,6 +110,16 @@ fn write_phase(
     }
     report.notes.extend(w.notes);
     report.packages = w.installed;
+    report.accounts = plan
+        .accounts
+        .iter()
+        .filter(|c| {
+            w.accounts
+                .iter()
+                .any(|a| a.split(' ').nth(1) == Some(c.name()))
+        })
+        .map(|c| c.describe())
+        .collect();
     if let Err(msg) = result {
         report.made(plan, &w.written, &[]);
         return Err(msg);

@@ -32,18 +32,22 @@ pub struct WriteCtx {
     /// A `pkg_install` function to run before anything is staged (the
     /// validators may come with the packages).
     pub install: Option<String>,
+    /// An `accounts` function (`users.rs`) to run after the install and
+    /// before anything is staged.
+    pub accounts: Option<String>,
 }
 
 /// The write script for this plan.
 pub fn write_script(plan: &NodePlan, ctx: &WriteCtx) -> String {
     let mut s = format!(
-        "bk={}\npf={}\nlk={}\nrun={}\nlease={}\n{LIB}{}main() {{\nexec </dev/null\nlock || abort\n",
+        "bk={}\npf={}\nlk={}\nrun={}\nlease={}\n{LIB}{}{}main() {{\nexec </dev/null\nlock || abort\n",
         shell_quote(&ctx.backup_dir),
         shell_quote(&ctx.owed_file),
         shell_quote(&ctx.lock_dir),
         shell_quote(&ctx.run_id),
         ctx.lease,
         ctx.install.as_deref().unwrap_or(""),
+        ctx.accounts.as_deref().unwrap_or(""),
     );
     // Nothing is staged over a file that changed since the probe read it.
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -65,6 +69,9 @@ pub fn write_script(plan: &NodePlan, ctx: &WriteCtx) -> String {
     s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
     if ctx.install.is_some() {
         s.push_str("pkg_install\n[ \"$fail\" -eq 0 ] || abort\n");
+    }
+    if ctx.accounts.is_some() {
+        s.push_str("accounts\n[ \"$fail\" -eq 0 ] || abort\n");
     }
     let writes: Vec<(usize, &FileChange)> = plan
         .changes
@@ -148,6 +155,8 @@ fn stage(s: &mut String, i: usize, c: &FileChange) {
 pub struct WriteResult {
     pub written: Vec<String>,
     pub installed: Vec<String>,
+    /// `ACTION NAME` of each account changed (`users.sh`).
+    pub accounts: Vec<String>,
     pub notes: Vec<String>,
     pub backed_up: bool,
     pub errors: Vec<String>,
@@ -160,7 +169,12 @@ pub fn parse_write(text: &str) -> WriteResult {
         match key {
             "@@written" => r.written.push(rest.to_string()),
             "@@backup" => r.backed_up = true,
-            "@@error" => r.errors.push(rest.to_string()),
+            "@@error" if detail.is_empty() => r.errors.push(rest.to_string()),
+            "@@error" => r.errors.push(format!(
+                "{rest}: {}",
+                summarize(&detail[detail.len().saturating_sub(4)..])
+            )),
+            "@@account" => r.accounts.push(rest.to_string()),
             "@@invalid" => r.errors.push(format!(
                 "{rest}: the new file failed validation, the old one is kept: {}",
                 summarize(&detail[..detail.len().min(5)])
@@ -256,6 +270,7 @@ mod tests {
             lease: 600,
             release: true,
             install: None,
+            accounts: None,
         }
     }
 

@@ -53,6 +53,14 @@ netplan_check() { # CANDIDATE NAME: `netplan generate` on the candidate alone, i
   rm -rf "$nr"
   return $nrc
 }
+sshd_check() { # CANDIDATE: sshd -t with the candidate drop-in read before the node's own config
+  sc=$(mktemp) || return 1
+  printf 'Include %s\nInclude /etc/ssh/sshd_config\n' "$1" >"$sc"
+  sshd -t -f "$sc"
+  scrc=$?
+  rm -f "$sc"
+  return $scrc
+}
 backup() { # PATH
   [ -e "$1" ] || return 0
   if mkdir -p -- "$bk${1%/*}" && chmod 0700 "${bk%/*}" && cp -p -- "$1" "$bk$1"; then

@@ -20,7 +20,7 @@ use base64::Engine;
 pub use firewall::{choose as choose_firewall, FirewallFacts, FirewallInput};
 pub use netstack::{stack_name, NetConf, NetFacts};
 
-use crate::node_state::OWED_FILE;
+use crate::node_state::{OWED_FILE, USERS_FILE};
 use crate::transport::{protocol, shell_quote, Transport, TransportError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -78,6 +78,117 @@ pub struct Facts {
     pub fw: FirewallFacts,
     #[serde(skip)]
     pub files: BTreeMap<String, Observed>,
+    /// The node's accounts (cluster users).
+    #[serde(skip)]
+    pub accounts: Accounts,
+}
+
+/// What the probe saw of a node's accounts: the passwd and group files,
+/// the login shells, clusterctl's record of the accounts it created and
+/// their expiry (a locked account expires on day 1).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Accounts {
+    /// The probe could read `/etc/passwd`.
+    pub read: bool,
+    pub users: Vec<PasswdEntry>,
+    pub groups: Vec<GroupEntry>,
+    /// `/etc/shells`.
+    pub shells: BTreeSet<String>,
+    /// The accounts clusterctl created (`node_state::USERS_FILE`).
+    pub managed: BTreeSet<String>,
+    /// Expiry day of each managed account (None: never).
+    pub expires: BTreeMap<String, Option<u64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswdEntry {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub shell: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupEntry {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+impl Accounts {
+    pub fn user(&self, name: &str) -> Option<&PasswdEntry> {
+        self.users.iter().find(|u| u.name == name)
+    }
+    pub fn user_by_uid(&self, uid: u32) -> Option<&PasswdEntry> {
+        self.users.iter().find(|u| u.uid == uid)
+    }
+    pub fn group(&self, name: &str) -> Option<&GroupEntry> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+    pub fn group_by_gid(&self, gid: u32) -> Option<&GroupEntry> {
+        self.groups.iter().find(|g| g.gid == gid)
+    }
+    /// The supplementary groups `name` is listed in, sorted.
+    pub fn member_of(&self, name: &str) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|g| g.members.iter().any(|m| m == name))
+            .map(|g| g.name.clone())
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// One probe line about accounts; false when `key` is not one.
+    fn parse_line(&mut self, key: &str, rest: &str) -> bool {
+        let w: Vec<&str> = rest.split(' ').collect();
+        match key {
+            "@@accounts" => self.read = true,
+            "@@pw" => {
+                if let [name, uid, gid, shell @ ..] = &w[..] {
+                    if let (Ok(uid), Ok(gid)) = (uid.parse(), gid.parse()) {
+                        self.users.push(PasswdEntry {
+                            name: name.to_string(),
+                            uid,
+                            gid,
+                            shell: shell.join(" "),
+                        });
+                    }
+                }
+            }
+            "@@gr" => {
+                if let [name, gid, members @ ..] = &w[..] {
+                    if let Ok(gid) = gid.parse() {
+                        self.groups.push(GroupEntry {
+                            name: name.to_string(),
+                            gid,
+                            members: members
+                                .join(" ")
+                                .split(',')
+                                .filter(|m| !m.is_empty())
+                                .map(String::from)
+                                .collect(),
+                        });
+                    }
+                }
+            }
+            "@@shell" => {
+                self.shells.insert(rest.trim().to_string());
+            }
+            "@@managed" => {
+                self.managed.insert(rest.trim().to_string());
+            }
+            "@@expires" => {
+                if let [name, e] = &w[..] {
+                    self.expires.insert(name.to_string(), e.parse().ok());
+                }
+            }
+            _ => return false,
+        }
+        true
+    }
 }
 
 /// What a node has at one managed path.
@@ -160,22 +271,24 @@ impl Facts {
             net: NetFacts::default(),
             fw: FirewallFacts::default(),
             files: BTreeMap::new(),
+            accounts: Accounts::default(),
         }
     }
 }
 
 /// The probe's code; its values come in quoted assignments and `set --`.
-const PROBE: &str = include_str!("probe.sh");
+pub(crate) const PROBE: &str = include_str!("probe.sh");
 
 /// The probe script for these managed paths, the commands and the
 /// packages to look for.
 pub fn probe_script(paths: &[&str], tools: &[&str], pkgs: &[&str]) -> String {
     let quoted: Vec<String> = paths.iter().map(|p| shell_quote(p)).collect();
     format!(
-        "tools={}\npkgs={}\nowed_file={}\nset -- {}\n{PROBE}",
+        "tools={}\npkgs={}\nowed_file={}\nusers_file={}\nset -- {}\n{PROBE}",
         shell_quote(&tools.join(" ")),
         shell_quote(&pkgs.join(" ")),
         shell_quote(OWED_FILE),
+        shell_quote(USERS_FILE),
         quoted.join(" ")
     )
 }
@@ -305,7 +418,9 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             }
             "@@done" => done = true,
             _ => {
-                let _ = f.net.parse_line(key, rest) || f.fw.parse_line(key, rest);
+                let _ = f.net.parse_line(key, rest)
+                    || f.fw.parse_line(key, rest)
+                    || f.accounts.parse_line(key, rest);
             }
         }
     }

@@ -40,6 +40,9 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGaneshaVfs => "nfs-ganesha-vfs",
         Pkg::Openmpi => "openmpi-bin",
         Pkg::Chrony => "chrony",
+        Pkg::Shadow => "passwd",
+        Pkg::OpensshServer => "openssh-server",
+        Pkg::SshKeysign => "openssh-client",
     })
 }
 
@@ -50,5 +53,6 @@ fn unit(s: Service) -> &'static str {
         Service::Iptables => "netfilter-persistent",
         Service::Nftables => "nftables",
         Service::Chrony => "chrony",
+        Service::Ssh => "ssh",
     }
 }

@@ -103,6 +103,14 @@ pkg_keys! {
     Openmpi,
     /// chronyd and chronyc: time sync.
     Chrony,
+    /// `useradd`, `usermod`, `groupadd` (cluster users; Alpine's busybox
+    /// `adduser` has other options).
+    Shadow,
+    /// `sshd` (its `-t` checks a candidate sshd drop-in).
+    OpensshServer,
+    /// `ssh-keysign`, setuid (host-based SSH for cluster users): part of
+    /// the client on Debian, its own package on RHEL and Alpine.
+    SshKeysign,
 }
 
 /// Time daemons other than chrony that a fresh node may run, by their unit
@@ -124,6 +132,8 @@ pub enum Service {
     Nftables,
     /// chronyd.
     Chrony,
+    /// The SSH server (host-based authentication for cluster users).
+    Ssh,
 }
 
 impl Service {
@@ -135,6 +145,7 @@ impl Service {
             Service::Iptables => "iptables",
             Service::Nftables => "nftables",
             Service::Chrony => "chrony",
+            Service::Ssh => "ssh",
         }
     }
 }

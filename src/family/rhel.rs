@@ -40,6 +40,9 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGaneshaVfs => "nfs-ganesha-vfs",
         Pkg::Openmpi => "openmpi",
         Pkg::Chrony => "chrony",
+        Pkg::Shadow => "shadow-utils",
+        Pkg::OpensshServer => "openssh-server",
+        Pkg::SshKeysign => "openssh-keysign",
     })
 }
 
@@ -50,5 +53,6 @@ fn unit(s: Service) -> &'static str {
         Service::Iptables => "iptables",
         Service::Nftables => "nftables",
         Service::Chrony => "chronyd",
+        Service::Ssh => "sshd",
     }
 }

@@ -8,6 +8,7 @@
 mod head;
 mod lan;
 mod services;
+mod users;
 mod workers;
 
 use std::net::Ipv4Addr;
@@ -15,6 +16,7 @@ use std::path::Path;
 
 pub use lan::{default_pool, host_range, parse_dhcp_range, parse_lan};
 pub use services::MAX_SLOTS;
+pub use users::DEFAULT_SHELL;
 pub use workers::DEFAULT_WORKER_IFACE;
 
 use crate::cluster::{
@@ -165,6 +167,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
     let nfs = services::nfs(&mut d, raw.nfs.as_ref());
     let firewall = services::firewall(&mut d, raw.firewall.as_ref(), h.ssh.as_ref());
     let time = services::time(&mut d, raw.time.as_ref());
+    let users = users::users(&mut d, &raw.users);
 
     let mut diags = d.0;
     if !diags.is_empty() {
@@ -182,6 +185,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
         mpi,
         time,
         ssh,
+        users,
     };
     build(raw, parts)
 }
@@ -198,6 +202,7 @@ struct Parts {
     mpi: Mpi,
     time: Time,
     ssh: SshSettings,
+    users: Vec<crate::cluster::User>,
 }
 
 /// The cluster from checked parts; every part is there when no diagnostic
@@ -269,6 +274,7 @@ fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagn
         time: p.time,
         ssh: p.ssh,
         packages: raw.packages.as_ref().map(|x| x.value).unwrap_or_default(),
+        users: p.users,
         keys: None,
     })
 }

@@ -17,7 +17,7 @@ use crate::transport::{protocol, shell_quote, Transport};
 
 /// The checks, in the table's column order.
 pub const CHECKS: &[&str] = &[
-    "address", "route", "resolver", "names", "wan", "nfs", "ssh", "time", "mpi",
+    "address", "route", "resolver", "names", "wan", "nfs", "ssh", "users", "time", "mpi",
 ];
 
 /// The `time` check's bound on a worker's offset to the head, in seconds.
@@ -130,7 +130,17 @@ pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> Stri
         (true, false) => "nokey",
         (false, _) => "0",
     };
-    let vars: [(&str, String); 17] = [
+    let users: Vec<String> = cluster
+        .users
+        .iter()
+        .map(|u| format!("{} {} {}", u.name, u.uid, u.gid))
+        .collect();
+    // Host-based SSH for users needs the cluster key's known_hosts.
+    let runas = match (cluster.users.first(), cluster.mpi.cluster_key) {
+        (Some(u), true) => u.name.to_string(),
+        _ => String::new(),
+    };
+    let vars: [(&str, String); 19] = [
         ("role", node.role().as_str().to_string()),
         ("iface", node.lan_iface().to_string()),
         ("addr", format!("{}/{}", node.ip(), cluster.lan.prefix)),
@@ -155,6 +165,8 @@ pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> Stri
         ("names", names.join("\n")),
         ("peers", peers.join(" ")),
         ("mounts", mounts.join("\n")),
+        ("users", users.join("\n")),
+        ("runas", runas),
         ("mpi", mpi.to_string()),
         ("hostfile", HOSTFILE.to_string()),
         (

@@ -5,7 +5,9 @@
 # `dns` (the head's LAN address: DNS, NFS), `wan` and `wanport` (the WAN
 # target; no port: ping), `lan` (the LAN CIDR), `names` (lines "NAME FQDN
 # IP": every node), `peers` (names to reach over SSH), `mounts` (NFS mount
-# points, one a line), `mpi` (1: run the MPI job; nokey: no cluster key),
+# points, one a line), `users` (lines "NAME UID GID": the cluster's
+# users), `runas` (the first user, when host-based SSH is on: SSH and the
+# MPI job run as them), `mpi` (1: run the MPI job; nokey: no cluster key),
 # `hostfile`, `time` (1: chrony is clusterctl's), `ntp_src` (a worker's
 # time source: the head's LAN address) and `max_offset` (seconds). Prints
 # `@@check CHECK ok|fail|skip DETAIL` lines, then @@done (verify/mod.rs).
@@ -161,6 +163,38 @@ else
   else say ssh fail "${bad#; }"; fi
 fi
 
+# users: every cluster user exists here with the inventory's UID and GID.
+if [ -z "$users" ]; then
+  say users skip "no users in the inventory"
+else
+  bad=""; n=0
+  while read -r un uu ug; do
+    [ -n "$un" ] || continue
+    n=$((n + 1)); found=""
+    while IFS=: read -r pn _ pu pg _; do
+      [ "$pn" = "$un" ] || continue
+      found=1
+      [ "$pu:$pg" = "$uu:$ug" ] || bad="$bad; $un has $pu:$pg, want $uu:$ug"
+      break
+    done </etc/passwd
+    [ -n "$found" ] || bad="$bad; no account $un"
+  done <<EOF_USERS
+$users
+EOF_USERS
+  # As the first user, SSH to every other node: batch mode, strict host keys.
+  if [ -n "$runas" ] && [ -n "$peers" ] && [ -z "$bad" ]; then
+    if ! command -v runuser >/dev/null 2>&1; then bad="no runuser to try SSH as $runas"
+    else
+      for p in $peers; do
+        (cd / && runuser -u "$runas" -- ssh -n -o BatchMode=yes -o StrictHostKeyChecking=yes \
+          -o ConnectTimeout=10 "$p" true) >/dev/null 2>&1 || bad="$bad; $runas cannot ssh to $p"
+      done
+    fi
+  fi
+  if [ -z "$bad" ]; then say users ok "$n user(s) with the inventory's IDs${runas:+; $runas reaches every node by ssh}"
+  else say users fail "${bad#; }"; fi
+fi
+
 # time: chrony keeps the clock. A worker's selected source (^*) is the head
 # and its clock within $max_offset s of it; the head is synced upstream or
 # serves its local stratum. chronyd needs a few polls after a restart: up to
@@ -208,8 +242,12 @@ elif [ ! -f "$hostfile" ]; then
   say mpi fail "no $hostfile"
 else
   want=$(awk '!/^[[:space:]]*(#|$)/ {print $1}' "$hostfile" | sort -u | tr '\n' ' ')
+  # As the first cluster user when there is one (Open MPI refuses root
+  # without OMPI_ALLOW_RUN_AS_ROOT), else as root.
+  if [ -n "$runas" ]; then set -- runuser -u "$runas" -- env; as=" as $runas"
+  else set -- env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1; as=""; fi
   # shellcheck disable=SC2016 # each rank's own shell expands its rank and name
-  out=$(OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 timeout 90 mpirun \
+  out=$(cd / && "$@" timeout 90 mpirun \
     --hostfile "$hostfile" --map-by ppr:1:node \
     --mca plm_rsh_args "-o BatchMode=yes -o StrictHostKeyChecking=yes" \
     --mca oob_tcp_if_include "$lan" --mca btl_tcp_if_include "$lan" \
@@ -218,7 +256,7 @@ else
   got=$(printf '%s\n' "$out" | sed -n 's/^@@rank [^ ]* //p' | sort -u | tr '\n' ' ')
   ranks=$(printf '%s\n' "$out" | grep -c '^@@rank ')
   if [ "$rc" -eq 0 ] && [ -n "$want" ] && [ "$got" = "$want" ]; then
-    say mpi ok "$ranks ranks: ${got% }"
+    say mpi ok "$ranks ranks$as: ${got% }"
   else
     say mpi fail "mpirun exit $rc; ranks from ${got:-none}; want ${want:-nodes in $hostfile}: $(printf '%s\n' "$out" | grep -v '^@@rank' | tail -n 3)"
   fi

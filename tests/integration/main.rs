@@ -9,6 +9,7 @@ mod corpus;
 mod inventory_doc;
 pub(crate) mod lab;
 mod lab_stacks;
+mod lab_users;
 mod layout;
 mod pty;
 mod render;

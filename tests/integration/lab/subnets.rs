@@ -113,6 +113,8 @@ test_labs! {
     // terminal; pinned (TerminalWizard): 198.18.71.2 and 10.78.71.0/24.
     TerminalApply => "u15", 70;
     TerminalWizard => "u15wiz", 71;
+    // lab_users
+    Users => "tusers", 85;
 }
 
 /// Which test took which row, by the test's thread name (libtest names each

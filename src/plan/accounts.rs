@@ -1,0 +1,288 @@
+//! The accounts part of a plan: the cluster's users against a node's
+//! passwd and group entries. Every clash (a name or ID already used on the
+//! node by an account clusterctl did not create) is refused here, before
+//! anything on the node changes; accounts clusterctl did not create are
+//! never touched. Pure: no I/O.
+
+use crate::cluster::User;
+use crate::facts::Accounts;
+
+/// One change to a node's accounts. Values are checked (`values::AccountName`,
+/// IDs in the range for people); the script quotes them anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountChange {
+    /// `groupadd` the user's group, then `useradd -m`.
+    Create {
+        name: String,
+        uid: u32,
+        gid: u32,
+        groups: Vec<String>,
+        shell: String,
+    },
+    /// A managed account whose shell, groups or lock differ.
+    Update {
+        name: String,
+        /// The new shell, if it changes.
+        shell: Option<String>,
+        /// The new supplementary groups, if they change.
+        groups: Option<Vec<String>>,
+        /// Back in the inventory: the lock (expiry) is lifted.
+        unlock: bool,
+    },
+    /// Out of the inventory: locked and expired, its files kept.
+    Lock { name: String },
+}
+
+impl AccountChange {
+    /// The account's name.
+    pub fn name(&self) -> &str {
+        match self {
+            AccountChange::Create { name, .. }
+            | AccountChange::Update { name, .. }
+            | AccountChange::Lock { name } => name,
+        }
+    }
+
+    /// The plan's line: `user: create alice (2001:2001)`.
+    pub fn describe(&self) -> String {
+        match self {
+            AccountChange::Create {
+                name,
+                uid,
+                gid,
+                groups,
+                shell,
+            } => {
+                let mut s = format!("user: create {name} ({uid}:{gid}");
+                if !groups.is_empty() {
+                    s.push_str(&format!(", groups {}", groups.join(",")));
+                }
+                s.push_str(&format!(", shell {shell}, home /home/{name} local)"));
+                s
+            }
+            AccountChange::Update {
+                name,
+                shell,
+                groups,
+                unlock,
+            } => {
+                let mut what = Vec::new();
+                if let Some(s) = shell {
+                    what.push(format!("shell {s}"));
+                }
+                if let Some(g) = groups {
+                    what.push(match g.is_empty() {
+                        true => "no supplementary groups".to_string(),
+                        false => format!("groups {}", g.join(",")),
+                    });
+                }
+                if *unlock {
+                    what.push("unlock (back in the inventory)".to_string());
+                }
+                format!("user: update {name} ({})", what.join(", "))
+            }
+            AccountChange::Lock { name } => {
+                format!("user: lock {name} (not in the inventory; its files are kept)")
+            }
+        }
+    }
+}
+
+/// The expiry day `usermod -e 1` sets: a locked account.
+pub const LOCKED_EXPIRY: u64 = 1;
+
+/// What to change so the node has exactly the cluster's users, or the
+/// first clash found (each names the account already there).
+pub fn plan_accounts(users: &[User], acc: &Accounts) -> Result<Vec<AccountChange>, String> {
+    let mut out = Vec::new();
+    if users.is_empty() && acc.managed.is_empty() {
+        return Ok(out);
+    }
+    if !acc.read {
+        return Err("cannot read /etc/passwd on this node".into());
+    }
+    for u in users {
+        let name = u.name.as_str();
+        let created = acc.managed.contains(name);
+        if !acc.shells.is_empty() && !acc.shells.contains(u.shell.as_str()) {
+            return Err(format!(
+                "user {name}: shell {} is not in this node's /etc/shells (install it, or name another shell)",
+                u.shell
+            ));
+        }
+        for g in &u.groups {
+            if acc.group(g).is_none() {
+                return Err(format!(
+                    "user {name}: group {g} does not exist on this node (clusterctl does not create supplementary groups)"
+                ));
+            }
+        }
+        let groups: Vec<String> = u.groups.iter().map(|g| g.to_string()).collect();
+        match acc.user(name) {
+            Some(pw) if !created => {
+                return Err(format!(
+                    "user {name}: an account {name} (uid {}) that clusterctl did not create is already on this node",
+                    pw.uid
+                ))
+            }
+            Some(pw) => {
+                if pw.uid != u.uid || pw.gid != u.gid {
+                    return Err(format!(
+                        "user {name}: the account clusterctl created has uid:gid {}:{}, the inventory says {}:{} (clusterctl does not renumber accounts; change the inventory back, or renumber it by hand)",
+                        pw.uid, pw.gid, u.uid, u.gid
+                    ));
+                }
+                let shell = (pw.shell != u.shell.as_str()).then(|| u.shell.to_string());
+                let have = acc.member_of(name);
+                let groups = (have != groups).then_some(groups);
+                let unlock = acc.expires.get(name).copied().flatten().is_some();
+                if shell.is_some() || groups.is_some() || unlock {
+                    out.push(AccountChange::Update {
+                        name: name.to_string(),
+                        shell,
+                        groups,
+                        unlock,
+                    });
+                }
+            }
+            None => {
+                if let Some(other) = acc.user_by_uid(u.uid) {
+                    return Err(format!(
+                        "user {name}: uid {} is already {}'s on this node",
+                        u.uid, other.name
+                    ));
+                }
+                if let Some(g) = acc.group(name) {
+                    return Err(format!(
+                        "user {name}: a group {name} (gid {}) is already on this node",
+                        g.gid
+                    ));
+                }
+                if let Some(g) = acc.group_by_gid(u.gid) {
+                    return Err(format!(
+                        "user {name}: gid {} is already group {}'s on this node",
+                        u.gid, g.name
+                    ));
+                }
+                out.push(AccountChange::Create {
+                    name: name.to_string(),
+                    uid: u.uid,
+                    gid: u.gid,
+                    groups,
+                    shell: u.shell.to_string(),
+                });
+            }
+        }
+    }
+    for name in &acc.managed {
+        let wanted = users.iter().any(|u| u.name.as_str() == name);
+        let locked = acc.expires.get(name).copied().flatten() == Some(LOCKED_EXPIRY);
+        if !wanted && acc.user(name).is_some() && !locked {
+            out.push(AccountChange::Lock { name: name.clone() });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{GroupEntry, PasswdEntry};
+    use crate::values::{AbsPath, AccountName};
+
+    fn user(name: &str, uid: u32, gid: u32) -> User {
+        User {
+            name: AccountName::parse(name).unwrap(),
+            uid,
+            gid,
+            groups: Vec::new(),
+            shell: AbsPath::parse("/bin/bash").unwrap(),
+        }
+    }
+
+    fn node() -> Accounts {
+        let pw = |name: &str, uid, gid| PasswdEntry {
+            name: name.into(),
+            uid,
+            gid,
+            shell: "/bin/bash".into(),
+        };
+        let gr = |name: &str, gid| GroupEntry {
+            name: name.into(),
+            gid,
+            members: Vec::new(),
+        };
+        Accounts {
+            read: true,
+            users: vec![
+                pw("root", 0, 0),
+                pw("pi", 1000, 1000),
+                pw("alice", 2001, 2001),
+            ],
+            groups: vec![
+                gr("root", 0),
+                gr("pi", 1000),
+                gr("alice", 2001),
+                gr("ops", 3000),
+            ],
+            shells: ["/bin/sh", "/bin/bash"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            managed: ["alice".to_string()].into(),
+            expires: Default::default(),
+        }
+    }
+
+    #[test]
+    fn each_clash_is_refused_naming_the_account_already_there() {
+        let n = node();
+        let cases = [
+            (user("pi", 2005, 2005), "user pi: an account pi (uid 1000) that clusterctl did not create is already on this node"),
+            (user("dave", 1000, 2006), "user dave: uid 1000 is already pi's on this node"),
+            (user("ops", 2007, 2007), "user ops: a group ops (gid 3000) is already on this node"),
+            (user("erin", 2008, 3000), "user erin: gid 3000 is already group ops's on this node"),
+            (user("alice", 2002, 2002), "user alice: the account clusterctl created has uid:gid 2001:2001, the inventory says 2002:2002 (clusterctl does not renumber accounts; change the inventory back, or renumber it by hand)"),
+        ];
+        for (u, want) in cases {
+            assert_eq!(plan_accounts(&[u], &n).unwrap_err(), want);
+        }
+        let mut u = user("frank", 2009, 2009);
+        u.shell = AbsPath::parse("/bin/zsh").unwrap();
+        assert_eq!(
+            plan_accounts(&[u], &n).unwrap_err(),
+            "user frank: shell /bin/zsh is not in this node's /etc/shells (install it, or name another shell)"
+        );
+        let mut u = user("gina", 2010, 2010);
+        u.groups = vec![AccountName::parse("video").unwrap()];
+        assert!(plan_accounts(&[u], &n)
+            .unwrap_err()
+            .contains("group video does not exist"));
+    }
+
+    #[test]
+    fn no_users_and_nothing_recorded_asks_nothing_of_the_node() {
+        assert_eq!(plan_accounts(&[], &Accounts::default()).unwrap(), []);
+        let e = plan_accounts(&[user("a", 2001, 2001)], &Accounts::default()).unwrap_err();
+        assert_eq!(e, "cannot read /etc/passwd on this node");
+    }
+
+    #[test]
+    fn a_managed_user_out_of_the_inventory_is_locked_once() {
+        let mut n = node();
+        let plan = plan_accounts(&[], &n).unwrap();
+        assert_eq!(
+            plan,
+            [AccountChange::Lock {
+                name: "alice".into()
+            }]
+        );
+        n.expires.insert("alice".into(), Some(LOCKED_EXPIRY));
+        assert_eq!(plan_accounts(&[], &n).unwrap(), []);
+        // The system's and other people's accounts are never in a plan.
+        assert!(plan_accounts(&[user("alice", 2001, 2001)], &n)
+            .unwrap()
+            .iter()
+            .all(|c| c.name() == "alice"));
+    }
+}
