@@ -104,8 +104,15 @@ impl Handler {
                     .into_iter()
                     .map(|u| stop_for_good(s, u))
                     .collect::<Result<_, _>>()?;
-                parts.push(restart(s, family(s)?.unit(Service::Chrony))?);
-                parts.join(" && ")
+                let chrony = restart(s, family(s)?.unit(Service::Chrony))?;
+                if parts.is_empty() {
+                    chrony
+                } else {
+                    // chrony starts only once the others are stopped: a
+                    // failure there fails the handler (never two daemons).
+                    parts.push(format!("{{ {chrony}; }}"));
+                    parts.join(" && ")
+                }
             }
             Handler::ExportfsReload => "exportfs -ra".to_string(),
             Handler::Hostname => {

@@ -256,7 +256,7 @@ mod tests {
         assert_eq!(
             cmd,
             "{ systemctl disable --now --quiet systemd-timesyncd 2>/dev/null || ! systemctl is-active --quiet systemd-timesyncd; } && \
-             systemctl enable --quiet chrony 2>/dev/null; systemctl restart chrony"
+             { systemctl enable --quiet chrony 2>/dev/null; systemctl restart chrony; }"
         );
         let quiet = crate::facts::Facts::assumed();
         let s = Subject { facts: &quiet, ..s };

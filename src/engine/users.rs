@@ -26,13 +26,15 @@ pub fn accounts_script(changes: &[AccountChange], root: Option<&str>) -> Option<
                 name,
                 uid,
                 gid,
+                make_group,
                 groups,
                 shell,
             } => format!(
-                "acct_create {} {uid} {gid} {} {}",
+                "acct_create {} {uid} {gid} {} {} {}",
                 shell_quote(name),
                 shell_quote(shell),
-                shell_quote(&groups.join(","))
+                shell_quote(&groups.join(",")),
+                if *make_group { "yes" } else { "no" }
             ),
             AccountChange::Update {
                 name,
@@ -146,6 +148,7 @@ mod tests {
                 name: "alice".into(),
                 uid: 2001,
                 gid: 2001,
+                make_group: true,
                 groups: vec!["video".into()],
                 shell: "/bin/bash".into(),
             }],
@@ -153,7 +156,7 @@ mod tests {
         )
         .unwrap();
         assert!(
-            s.contains("acct_create alice 2001 2001 /bin/bash video || return 1"),
+            s.contains("acct_create alice 2001 2001 /bin/bash video yes || return 1"),
             "{s}"
         );
         assert!(s.starts_with("users_file=/var/lib/clusterctl/users\n"));

@@ -19,17 +19,19 @@ acct_record() { # NAME: recorded before useradd, so a half-made account is still
     echo "@@error user $1: cannot record it in $users_file"; fail=1; return 1
   fi
 }
-acct_create() { # NAME UID GID SHELL GROUPS(comma-separated, may be empty)
+acct_create() { # NAME UID GID SHELL GROUPS(comma-separated, may be empty) MAKEGROUP(yes|no)
   acct_opts
   acct_record "$1" || return 1
   # shellcheck disable=SC2086 # ropt is empty or `--root DIR` (a mktemp path in tests)
-  if ! out=$(groupadd $ropt -g "$3" -- "$1" 2>&1); then
+  if [ "$6" = yes ] && ! out=$(groupadd $ropt -g "$3" -- "$1" 2>&1); then
     echo "@@error user $1: groupadd failed"; printf '%s\n' "$out" | sed 's/^/@@| /'; fail=1; return 1
   fi
   if [ -n "$5" ]; then set -- "$1" "$2" "$3" "$4" -G "$5"; else set -- "$1" "$2" "$3" "$4"; fi
   n=$1 u=$2 g=$3 s=$4; shift 4
   # shellcheck disable=SC2086
-  if ! out=$(useradd $ropt -m -u "$u" -g "$g" -s "$s" "$@" -- "$n" 2>&1); then
+  # -p '*': no password, yet not "locked" (useradd's default `!` makes an
+  # sshd without PAM, as on Alpine, refuse even key and host-based logins).
+  if ! out=$(useradd $ropt -m -u "$u" -g "$g" -s "$s" -p '*' "$@" -- "$n" 2>&1); then
     echo "@@error user $n: useradd failed"; printf '%s\n' "$out" | sed 's/^/@@| /'; fail=1; return 1
   fi
   echo "@@account create $n"
@@ -49,6 +51,10 @@ acct_update() { # NAME SHELL(or -) GROUPS(or -: unchanged; empty: none) UNLOCK(y
   if [ "$3" = yes ] && ! out=$(usermod $ropt -e '' -- "$n" 2>&1); then
     echo "@@error user $n: usermod -e failed"; printf '%s\n' "$out" | sed 's/^/@@| /'; fail=1; return 1
   fi
+  # Undo the lock's `!` too (an sshd without PAM refuses a `!` field); an
+  # account whose field would then be empty stays as it is.
+  # shellcheck disable=SC2086
+  if [ "$3" = yes ]; then usermod $ropt -U -- "$n" >/dev/null 2>&1 || :; fi
   echo "@@account update $n"
 }
 acct_lock() { # NAME: out of the inventory: locked and expired (day 1), files kept

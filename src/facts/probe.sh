@@ -204,8 +204,9 @@ fi
 # the expiry day (the lock). Builtins only; no password field is printed.
 if [ -r /etc/passwd ]; then
   echo "@@accounts"
-  while IFS=: read -r n _ u g _ _ sh; do echo "@@pw $n $u $g $sh"; done </etc/passwd
-  [ -r /etc/group ] && while IFS=: read -r n _ g m; do echo "@@gr $n $g $m"; done </etc/group
+  # `|| [ -n "$n" ]`: a last line without its newline still counts.
+  while IFS=: read -r n _ u g _ _ sh || [ -n "$n" ]; do echo "@@pw $n $u $g $sh"; done </etc/passwd
+  [ -r /etc/group ] && while IFS=: read -r n _ g m || [ -n "$n" ]; do echo "@@gr $n $g $m"; done </etc/group
   [ -r /etc/shells ] && while read -r l _; do case "$l" in /*) echo "@@shell $l" ;; esac; done </etc/shells
   mu=" "
   if [ -r "$users_file" ]; then

@@ -59,15 +59,15 @@ pub fn inventory(topo: &Topology, systemd: bool) -> String {
     s.push_str(
         "\nnfs:\n  enabled: false          # the lab kernel has no nfsd: `server: ganesha` serves NFS (workers cannot mount it)\n\
          \n\
-         firewall:\n  wan_tcp_ports: [22]\n  lan: trust\n\
-         \n\
-         mpi:\n  slots: 2\n  hostfiles: [openmpi, mpich]\n",
+         firewall:\n  wan_tcp_ports: [22]\n  lan: trust\n",
     );
     s.push_str(if systemd {
         "\ntime:\n  enabled: true           # chrony: the head serves the LAN (lab hosts run chronyd -x: they never set the clock)\n"
     } else {
         "\ntime:\n  enabled: false          # light hosts share this machine's clock: time sync needs `lab up --kind systemd`\n"
     });
+    // `mpi:` last: tests (and users) append its settings to the file.
+    s.push_str("\nmpi:\n  slots: 2\n  hostfiles: [openmpi, mpich]\n");
     s
 }
 

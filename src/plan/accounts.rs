@@ -11,11 +11,14 @@ use crate::facts::Accounts;
 /// IDs in the range for people); the script quotes them anyway.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountChange {
-    /// `groupadd` the user's group, then `useradd -m`.
+    /// `groupadd` the user's group (unless `make_group` is false: an
+    /// earlier apply made it and then failed at `useradd`), then
+    /// `useradd -m`.
     Create {
         name: String,
         uid: u32,
         gid: u32,
+        make_group: bool,
         groups: Vec<String>,
         shell: String,
     },
@@ -52,6 +55,7 @@ impl AccountChange {
                 gid,
                 groups,
                 shell,
+                ..
             } => {
                 let mut s = format!("user: create {name} ({uid}:{gid}");
                 if !groups.is_empty() {
@@ -152,13 +156,17 @@ pub fn plan_accounts(users: &[User], acc: &Accounts) -> Result<Vec<AccountChange
                         u.uid, other.name
                     ));
                 }
-                if let Some(g) = acc.group(name) {
+                // An account clusterctl recorded whose group exists with the
+                // right gid but whose user does not: an earlier apply failed
+                // between groupadd and useradd. Finish it.
+                let half_made = created && acc.group(name).is_some_and(|g| g.gid == u.gid);
+                if let Some(g) = acc.group(name).filter(|_| !half_made) {
                     return Err(format!(
                         "user {name}: a group {name} (gid {}) is already on this node",
                         g.gid
                     ));
                 }
-                if let Some(g) = acc.group_by_gid(u.gid) {
+                if let Some(g) = acc.group_by_gid(u.gid).filter(|_| !half_made) {
                     return Err(format!(
                         "user {name}: gid {} is already group {}'s on this node",
                         u.gid, g.name
@@ -168,6 +176,7 @@ pub fn plan_accounts(users: &[User], acc: &Accounts) -> Result<Vec<AccountChange
                     name: name.to_string(),
                     uid: u.uid,
                     gid: u.gid,
+                    make_group: !half_made,
                     groups,
                     shell: u.shell.to_string(),
                 });
@@ -232,6 +241,39 @@ mod tests {
             managed: ["alice".to_string()].into(),
             expires: Default::default(),
         }
+    }
+
+    /// An earlier apply recorded bob and made his group, then failed at
+    /// `useradd`: the next plan finishes the account (no second groupadd)
+    /// instead of refusing bob's own group as a clash.
+    #[test]
+    fn a_half_made_account_is_finished_not_refused() {
+        let mut n = node();
+        n.managed.insert("bob".to_string());
+        n.groups.push(GroupEntry {
+            name: "bob".into(),
+            gid: 2002,
+            members: Vec::new(),
+        });
+        let plan =
+            plan_accounts(&[user("alice", 2001, 2001), user("bob", 2002, 2002)], &n).unwrap();
+        assert_eq!(
+            plan,
+            vec![AccountChange::Create {
+                name: "bob".into(),
+                uid: 2002,
+                gid: 2002,
+                make_group: false,
+                groups: Vec::new(),
+                shell: "/bin/bash".into(),
+            }]
+        );
+        // Not ours: the same group is a clash.
+        n.managed.remove("bob");
+        assert_eq!(
+            plan_accounts(&[user("bob", 2002, 2002)], &n).unwrap_err(),
+            "user bob: a group bob (gid 2002) is already on this node"
+        );
     }
 
     #[test]

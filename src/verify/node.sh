@@ -171,7 +171,7 @@ else
   while read -r un uu ug; do
     [ -n "$un" ] || continue
     n=$((n + 1)); found=""
-    while IFS=: read -r pn _ pu pg _; do
+    while IFS=: read -r pn _ pu pg _ || [ -n "$pn" ]; do
       [ "$pn" = "$un" ] || continue
       found=1
       [ "$pu:$pg" = "$uu:$ug" ] || bad="$bad; $un has $pu:$pg, want $uu:$ug"
