@@ -15,7 +15,9 @@ pub use crate::inventory::{
     PackagePolicy, TransportKind,
 };
 pub use crate::values::SshTarget;
-use crate::values::{AbsPath, AccountName, Hostname, Iface, Mac, NtpServer, SharedDir};
+use crate::values::{
+    AbsPath, AccountName, Hostname, Iface, Mac, NtpServer, SharedDir, SshPublicKey,
+};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Cluster {
@@ -148,6 +150,8 @@ pub struct User {
     /// Supplementary groups, sorted, unique.
     pub groups: Vec<AccountName>,
     pub shell: AbsPath,
+    /// Keys that may log in as this user (checked, one line each, unique).
+    pub ssh_authorized_keys: Vec<SshPublicKey>,
 }
 
 /// SSH client settings; paths are absolute (resolved against the inventory's directory).

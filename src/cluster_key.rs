@@ -21,6 +21,8 @@ pub struct Answer {
     pub public: Option<String>,
     pub private: Option<String>,
     pub error: Option<String>,
+    /// The node's accounts, when they were asked for.
+    pub accounts: crate::facts::Accounts,
 }
 
 /// `TYPE BASE64 [COMMENT]` with nothing that could break a key line.

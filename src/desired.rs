@@ -80,6 +80,8 @@ pub struct Desired {
     pub notes: Vec<String>,
     /// The cluster's users: every node gets the same accounts.
     pub users: Vec<crate::cluster::User>,
+    /// What the inventory says about `/home` on this node.
+    pub homes: crate::plan::HomeShare,
 }
 
 /// Where the head's dnsmasq forwards names outside the cluster: the
@@ -203,6 +205,7 @@ pub fn desired_for(
         out.files.extend(files);
     }
     out.users = cluster.users.clone();
+    out.homes = crate::plan::HomeShare::of(cluster, node.role());
     // The account tools, and ssh-keysign with host-based SSH; not a step's
     // packages (asked about only when the inventory has users).
     let mut extra = Vec::new();

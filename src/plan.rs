@@ -6,7 +6,7 @@
 
 mod accounts;
 
-pub use accounts::{plan_accounts, AccountChange, LOCKED_EXPIRY};
+pub use accounts::{plan_accounts, AccountChange, Home, HomeShare, LOCKED_EXPIRY};
 
 use crate::block::merge_block;
 use crate::catalog::{Manage, Validator};
@@ -122,9 +122,11 @@ pub fn compare(desired: &Desired, facts: &Facts) -> Result<NodePlan, PlanError> 
     }
     plan.notes = desired.notes.clone();
     plan.accounts =
-        plan_accounts(&desired.users, &facts.accounts).map_err(|message| PlanError {
-            path: "users".to_string(),
-            message,
+        plan_accounts(&desired.users, desired.homes, &facts.accounts).map_err(|message| {
+            PlanError {
+                path: "users".to_string(),
+                message,
+            }
         })?;
     plan.install = desired
         .packages
@@ -265,6 +267,7 @@ mod tests {
             packages: vec![],
             notes: vec![],
             users: vec![],
+            homes: Default::default(),
         };
         let mut facts = Facts::assumed();
         facts.files = observed;

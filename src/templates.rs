@@ -25,6 +25,8 @@ pub const BUILTIN: &[(&str, &str)] = embed![
     "common/etc/hosts.j2",
     "common/etc/netplan/90-clusterctl.yaml.j2",
     "common/etc/profile.d/clusterctl-mpi.sh.j2",
+    "common/etc/ssh/clusterctl-authorized-keys.j2",
+    "common/etc/ssh/clusterctl_authorized_keys.j2",
     "common/etc/ssh/shosts.equiv.j2",
     "common/etc/ssh/ssh_config.d/clusterctl-users.conf.j2",
     "common/etc/ssh/ssh_config.d/clusterctl.conf.j2",

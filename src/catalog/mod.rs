@@ -303,6 +303,7 @@ pub const STEPS: &[Step] = &[
     nfs::HEAD_NFS_GANESHA,
     mpi_ssh::HEAD_OPENMPI,
     mpi_ssh::HEAD_CLUSTER_KEY,
+    users::HEAD_USERS_KEYS,
     users::HEAD_USERS_SSH,
     // ---- workers
     Step {
@@ -371,6 +372,7 @@ pub const STEPS: &[Step] = &[
     },
     mpi_ssh::WORKER_OPENMPI,
     mpi_ssh::WORKER_CLUSTER_KEY,
+    users::WORKER_USERS_KEYS,
     users::WORKER_USERS_SSH,
 ];
 

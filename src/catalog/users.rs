@@ -8,6 +8,13 @@
 //! (sshd never accepts root through shosts.equiv; root has the cluster
 //! key). On with `users` and the cluster key. The sshd drop-in is checked
 //! with `sshd -t` and its restart is guarded by commit-confirm.
+//!
+//! A user's own keys (`ssh_authorized_keys`, for logging in from outside
+//! the cluster) are one root-owned file, `/etc/ssh/clusterctl_authorized_keys`
+//! (`USER KEY` lines), that sshd reads through a small managed
+//! `AuthorizedKeysCommand` run as `nobody`: nothing is written into homes
+//! (which may be on NFS with root squashed), and the user's own
+//! `~/.ssh/authorized_keys` still works beside it.
 
 use super::{whole, FileSpec, Handler, Step, Subject, Validator};
 use crate::cluster::Role;
@@ -17,6 +24,19 @@ fn hostbased(s: &Subject) -> bool {
     !s.cluster.users.is_empty()
         && s.cluster.mpi.cluster_key
         && s.cluster.keys.as_ref().is_some_and(|k| k.public.is_some())
+}
+
+/// Some user has keys of their own (`ssh_authorized_keys`).
+fn authorized_keys(s: &Subject) -> bool {
+    s.cluster
+        .users
+        .iter()
+        .any(|u| !u.ssh_authorized_keys.is_empty())
+}
+
+/// The sshd drop-in carries either or both.
+fn sshd_drop_in(s: &Subject) -> bool {
+    hostbased(s) || authorized_keys(s)
 }
 
 const FILES: &[FileSpec] = &[
@@ -35,10 +55,44 @@ const FILES: &[FileSpec] = &[
         ..whole(
             "common/etc/ssh/sshd_config.d/clusterctl-users.conf.j2",
             "/etc/ssh/sshd_config.d/clusterctl-users.conf",
-            hostbased,
+            sshd_drop_in,
         )
     },
 ];
+
+/// The users' own keys: read by sshd at each login, so a change needs no
+/// restart (the step that follows has the drop-in naming the command).
+const KEY_FILES: &[FileSpec] = &[
+    whole(
+        "common/etc/ssh/clusterctl_authorized_keys.j2",
+        "/etc/ssh/clusterctl_authorized_keys",
+        authorized_keys,
+    ),
+    FileSpec {
+        mode: 0o755,
+        ..whole(
+            "common/etc/ssh/clusterctl-authorized-keys.j2",
+            "/etc/ssh/clusterctl-authorized-keys",
+            authorized_keys,
+        )
+    },
+];
+
+pub(super) const HEAD_USERS_KEYS: Step = Step {
+    id: "head-users-keys",
+    title: "cluster users' own SSH keys",
+    role: Role::Head,
+    files: KEY_FILES,
+    validator: None,
+    handler: None,
+    packages: &[],
+};
+
+pub(super) const WORKER_USERS_KEYS: Step = Step {
+    id: "worker-users-keys",
+    role: Role::Worker,
+    ..HEAD_USERS_KEYS
+};
 
 pub(super) const HEAD_USERS_SSH: Step = Step {
     id: "head-users-ssh",

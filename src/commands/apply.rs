@@ -15,7 +15,7 @@ use super::remote::{self, Prepared};
 use crate::cli::{ApplyArgs, OutputFormat};
 use crate::cluster::PackagePolicy;
 use crate::engine;
-use crate::error::{Result, EXIT_ERROR, EXIT_OK};
+use crate::error::{Error, Result, EXIT_ERROR, EXIT_OK};
 use crate::hostlist;
 use crate::pool;
 use crate::report::{self, NodeReport, Status};
@@ -79,8 +79,22 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         lease: u64::from(r.timeout) + u64::from(args.confirm.confirm_timeout) + 30,
         skip_packages: args.skip_packages || prepared.cluster.packages == PackagePolicy::Skip,
     };
-    for note in prepared.gather_keys(true, r.forks as usize) {
-        log.line(&note);
+    // Keys, and with users every selected node's accounts: a clash on any
+    // node stops the run here, before anything on any node changes.
+    let gathered = prepared.gather(true, true, r.forks as usize);
+    for note in &gathered.notes {
+        log.line(note);
+    }
+    if !gathered.clashes.is_empty() {
+        log.finish();
+        return Err(Error::Usage {
+            message: format!(
+                "the inventory's users clash with accounts already on {} node(s); nothing was changed on any node:\n  {}",
+                gathered.clashes.len(),
+                gathered.clashes.join("\n  ")
+            ),
+            help: Some("give the user another name or ID in the inventory, or remove the account on the node".into()),
+        });
     }
     let mut reports = apply_pass(&prepared, args, opts, &log);
     // Workers first reached in this run (their lease came from the head

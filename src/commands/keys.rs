@@ -1,13 +1,27 @@
-//! The cluster key's round trip before planning: every node's answer to
-//! the key gather (the head's key pair, each node's host key), assembled
-//! into the cluster the templates see.
+//! The round trip before planning: every node's answer to the key gather
+//! (the head's key pair, each node's host key), assembled into the cluster
+//! the templates see; for `apply` with users, every selected node's
+//! accounts checked against them first, so a clash on one node stops the
+//! run before anything on any node changes.
 
 use super::remote::Prepared;
-use crate::cluster_key;
+use crate::cluster_key::{self, Answer};
 use crate::desired;
 use crate::hostlist;
+use crate::plan::{plan_accounts, HomeShare};
 use crate::pool::head_first;
 use crate::transport::Transport;
+
+/// What the round trip found that the caller acts on.
+#[derive(Debug, Default)]
+pub struct Gathered {
+    /// What the user should know.
+    pub notes: Vec<String>,
+    /// `node: clash` for each selected node whose accounts clash with the
+    /// inventory's users (only when asked to check them). When there is
+    /// any, nothing was generated and the keys were not assembled.
+    pub clashes: Vec<String>,
+}
 
 impl Prepared {
     /// With a cluster key in the inventory: its public and private halves
@@ -16,36 +30,92 @@ impl Prepared {
     /// node, selected or not: known_hosts lists them all). The templates
     /// see them from now on. Returns what the user should know.
     pub fn gather_keys(&mut self, generate: bool, forks: usize) -> Vec<String> {
-        if !self.cluster.mpi.cluster_key {
-            return Vec::new();
+        self.gather(generate, false, forks).notes
+    }
+
+    /// [`Prepared::gather_keys`] and, with `check_accounts` and users in
+    /// the inventory, every selected node's accounts in the same round
+    /// trip, planned against the users. The cluster key is generated only
+    /// once no node clashes (one more round trip to the head, the first
+    /// time). A node that cannot be reached now is checked by its own plan
+    /// when it is.
+    pub fn gather(&mut self, generate: bool, check_accounts: bool, forks: usize) -> Gathered {
+        let keys_on = self.cluster.mpi.cluster_key;
+        let accounts = check_accounts && !self.cluster.users.is_empty();
+        if !keys_on && !accounts {
+            return Gathered::default();
         }
         let head = self.cluster.head.name.to_string();
-        let nodes: Vec<(String, Box<dyn Transport>)> = self
-            .cluster
-            .node_names()
+        let names: Vec<String> = match keys_on {
+            true => self
+                .cluster
+                .node_names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+            false => self.nodes.clone(),
+        };
+        let nodes: Vec<(String, Box<dyn Transport>)> = names
             .into_iter()
             .map(|n| {
-                (
-                    n.to_string(),
-                    self.connector.transport_for(&self.cluster, n),
-                )
+                let t = self.connector.transport_for(&self.cluster, &n);
+                (n, t)
             })
             .collect();
-        let answers = head_first(
+        // Checking accounts: nothing is generated until no node clashes.
+        let generate_now = generate && !accounts;
+        let mut answers = head_first(
             &nodes,
             forks,
             |(name, _)| *name == head,
             |(name, t)| {
-                let answer =
-                    crate::engine::ask_keys(t.as_ref(), (*name == head).then_some(&head), generate);
+                let selected = self.nodes.contains(name);
+                let answer = crate::engine::ask_keys(
+                    t.as_ref(),
+                    (*name == head).then_some(&head),
+                    generate_now,
+                    accounts && selected,
+                );
                 if *name != head {
                     t.close();
                 }
                 answer
             },
         );
+        let mut out = Gathered::default();
+        if accounts {
+            for ((name, _), answer) in nodes.iter().zip(&answers) {
+                let (Ok(a), Some(node)) = (answer, self.cluster.node(name)) else {
+                    continue;
+                };
+                if !self.nodes.contains(name) {
+                    continue;
+                }
+                let share = HomeShare::of(&self.cluster, node.role());
+                if let Err(e) = plan_accounts(&self.cluster.users, share, &a.accounts) {
+                    out.clashes.push(format!("{name}: {e}"));
+                }
+            }
+            if !out.clashes.is_empty() {
+                return out;
+            }
+        }
+        if !keys_on {
+            return out;
+        }
+        // The head has no cluster key yet and may now make it.
+        if let (true, false, Some(i)) = (
+            generate,
+            generate_now,
+            nodes.iter().position(|(n, _)| *n == head),
+        ) {
+            if answers[i].as_ref().is_ok_and(|a| a.public.is_none()) {
+                answers[i] = crate::engine::ask_keys(nodes[i].1.as_ref(), Some(&head), true, false);
+            }
+        }
         let names = nodes.into_iter().map(|(n, _)| n);
-        let (keys, mut notes) = cluster_key::assemble(&self.cluster, names.zip(answers).collect());
+        let answers: Vec<(String, Result<Answer, String>)> = names.zip(answers).collect();
+        let (keys, mut notes) = cluster_key::assemble(&self.cluster, answers);
         if keys.public.is_none() {
             notes.push(format!(
                 "cluster key: none on {head} yet (apply generates it); its files are not planned"
@@ -60,6 +130,7 @@ impl Prepared {
         }
         self.cluster.keys = Some(keys);
         self.shared = desired::Shared::new(&self.cluster);
-        notes
+        out.notes = notes;
+        out
     }
 }

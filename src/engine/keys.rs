@@ -1,26 +1,42 @@
-//! The cluster key's round trip (`keys.sh`): every node's host key and,
-//! from the head, the cluster key (generated there first when asked). What
-//! the answers make is `cluster_key::assemble`'s business.
+//! The round trip before planning (`keys.sh`): every node's host key and,
+//! from the head, the cluster key (generated there first when asked); with
+//! `accounts`, the node's accounts too (`facts/accounts.sh`), so clashes
+//! with the inventory's users are found on every node before any changes.
+//! What the answers make is `cluster_key::assemble`'s business.
 
 use crate::cluster_key::{valid_key, Answer, KEY_PATH};
+use crate::facts::ACCOUNTS_SH;
+use crate::node_state::USERS_FILE;
 use crate::transport::{protocol, shell_quote, Transport};
 
 /// The gather script: the node's ed25519 host key and, on the head (`head`
-/// is its name), the cluster key (generated first when `generate`).
-pub fn key_script(head: Option<&str>, generate: bool) -> String {
-    format!(
-        "k={}\nhead={}\ngenerate={}\n{}",
+/// is its name), the cluster key (generated first when `generate`); its
+/// accounts first when `accounts`.
+pub fn key_script(head: Option<&str>, generate: bool, accounts: bool) -> String {
+    let mut s = format!(
+        "k={}\nhead={}\ngenerate={}\n",
         shell_quote(KEY_PATH),
         shell_quote(head.unwrap_or("")),
         u8::from(generate),
-        include_str!("keys.sh")
-    )
+    );
+    if accounts {
+        s.push_str(&format!("users_file={}\n", shell_quote(USERS_FILE)));
+        s.push_str(ACCOUNTS_SH);
+        s.push_str("probe_accounts </dev/null\n");
+    }
+    s.push_str(include_str!("keys.sh"));
+    s
 }
 
 /// Ask one node (`head`: it is the head, by this name); `Err` when it could
 /// not be asked.
-pub fn ask_keys(t: &dyn Transport, head: Option<&str>, generate: bool) -> Result<Answer, String> {
-    t.run(&key_script(head, generate))
+pub fn ask_keys(
+    t: &dyn Transport,
+    head: Option<&str>,
+    generate: bool,
+    accounts: bool,
+) -> Result<Answer, String> {
+    t.run(&key_script(head, generate, accounts))
         .map(|o| parse_keys(&String::from_utf8_lossy(&o.stdout)))
         .map_err(|e| e.message)
 }
@@ -40,7 +56,9 @@ pub fn parse_keys(stdout: &str) -> Answer {
                 a.private = bytes.and_then(|b| String::from_utf8(b).ok());
             }
             "@@error" => a.error = Some(rest.to_string()),
-            _ => {}
+            _ => {
+                a.accounts.parse_line(key, rest);
+            }
         }
     }
     a
@@ -69,7 +87,10 @@ mod tests {
 
     #[test]
     fn the_script_is_valid_sh() {
-        for s in [key_script(Some("head"), true), key_script(None, false)] {
+        for s in [
+            key_script(Some("head"), true, true),
+            key_script(None, false, false),
+        ] {
             let out = std::process::Command::new("sh")
                 .args(["-n", "-c", &s])
                 .output()
@@ -82,11 +103,22 @@ mod tests {
     /// cluster key (not generated when not asked), and it finishes.
     #[test]
     fn a_node_without_keys_answers_nothing_but_done() {
-        let s = key_script(None, false).replace("/etc/ssh/", "/nonexistent/");
+        let s = key_script(None, false, false).replace("/etc/ssh/", "/nonexistent/");
         let out = crate::transport::Local::default().run(&s).unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(protocol::find(&text, "@@done"), Some(""), "{text}");
         let a = parse_keys(&text);
         assert!(a.host_key.is_none() && a.public.is_none() && a.error.is_none());
+        assert!(!a.accounts.read, "accounts only when asked");
+    }
+
+    /// With `accounts`, this machine's own accounts come back with the keys.
+    #[test]
+    fn accounts_come_back_when_asked() {
+        let s = key_script(None, false, true).replace("/etc/ssh/", "/nonexistent/");
+        let out = crate::transport::Local::default().run(&s).unwrap();
+        let a = parse_keys(&String::from_utf8_lossy(&out.stdout));
+        assert!(a.accounts.read);
+        assert_eq!(a.accounts.user("root").map(|u| u.uid), Some(0));
     }
 }

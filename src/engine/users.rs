@@ -29,12 +29,14 @@ pub fn accounts_script(changes: &[AccountChange], root: Option<&str>) -> Option<
                 make_group,
                 groups,
                 shell,
+                home,
             } => format!(
-                "acct_create {} {uid} {gid} {} {} {}",
+                "acct_create {} {uid} {gid} {} {} {} {}",
                 shell_quote(name),
                 shell_quote(shell),
                 shell_quote(&groups.join(",")),
-                if *make_group { "yes" } else { "no" }
+                if *make_group { "yes" } else { "no" },
+                if home.make() { "-m" } else { "-M" }
             ),
             AccountChange::Update {
                 name,
@@ -61,7 +63,7 @@ mod tests {
     use super::*;
     use crate::cluster::User;
     use crate::facts::Accounts;
-    use crate::plan::plan_accounts;
+    use crate::plan::{plan_accounts, Home, HomeShare};
     use crate::values::{AbsPath, AccountName};
     use std::path::Path;
     use std::process::Command;
@@ -76,6 +78,7 @@ mod tests {
                 .map(|g| AccountName::parse(g).unwrap())
                 .collect(),
             shell: AbsPath::parse("/bin/sh").unwrap(),
+            ssh_authorized_keys: Vec::new(),
         }
     }
 
@@ -103,12 +106,10 @@ mod tests {
 
     /// The probe's own accounts section, reading the scratch root.
     fn probe(root: &Path) -> Accounts {
-        let text = crate::facts::PROBE;
-        let start = text.find("# Accounts (cluster users").unwrap();
-        let end = text.find("# The managed files").unwrap();
-        let section = text[start..end].replace("/etc/", &format!("{}/etc/", root.display()));
+        let section =
+            crate::facts::ACCOUNTS_SH.replace("/etc/", &format!("{}/etc/", root.display()));
         let script = format!(
-            "users_file={}\n{section}echo @@done\n",
+            "users_file={}\n{section}probe_accounts\necho @@done\n",
             shell_quote(&format!("{}{USERS_FILE}", root.display()))
         );
         let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
@@ -121,6 +122,10 @@ mod tests {
         let script = format!("fail=0\n{s}accounts\necho \"@@fail $fail\"\n");
         let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn plan_accounts_t(users: &[User], acc: &Accounts) -> Result<Vec<AccountChange>, String> {
+        plan_accounts(users, HomeShare::None, acc)
     }
 
     fn can_run() -> bool {
@@ -151,12 +156,13 @@ mod tests {
                 make_group: true,
                 groups: vec!["video".into()],
                 shell: "/bin/bash".into(),
+                home: Home::Local,
             }],
             None,
         )
         .unwrap();
         assert!(
-            s.contains("acct_create alice 2001 2001 /bin/bash video yes || return 1"),
+            s.contains("acct_create alice 2001 2001 /bin/bash video yes -m || return 1"),
             "{s}"
         );
         assert!(s.starts_with("users_file=/var/lib/clusterctl/users\n"));
@@ -185,7 +191,7 @@ mod tests {
         let d = scratch();
         let root = d.path();
         let users = [user("alice", 2001, &["video"]), user("carol", 2002, &[])];
-        let changes = plan_accounts(&users, &probe(root)).unwrap();
+        let changes = plan_accounts(&users, HomeShare::None, &probe(root)).unwrap();
         assert_eq!(
             changes.iter().map(|c| c.describe()).collect::<Vec<_>>(),
             [
@@ -209,16 +215,16 @@ mod tests {
 
         // Converged: a second plan changes nothing.
         let acc = probe(root);
-        assert_eq!(plan_accounts(&users, &acc).unwrap(), []);
+        assert_eq!(plan_accounts(&users, HomeShare::None, &acc).unwrap(), []);
 
         // bob is not clusterctl's: never touched, and his name or UID refused.
-        let e = plan_accounts(&[user("bob", 2005, &[])], &acc).unwrap_err();
+        let e = plan_accounts_t(&[user("bob", 2005, &[])], &acc).unwrap_err();
         assert_eq!(e, "user bob: an account bob (uid 1000) that clusterctl did not create is already on this node");
-        let e = plan_accounts(&[user("dave", 1000, &[])], &acc).unwrap_err();
+        let e = plan_accounts_t(&[user("dave", 1000, &[])], &acc).unwrap_err();
         assert_eq!(e, "user dave: uid 1000 is already bob's on this node");
 
         // carol out of the inventory: locked, files kept; a no-op after.
-        let changes = plan_accounts(&users[..1], &acc).unwrap();
+        let changes = plan_accounts_t(&users[..1], &acc).unwrap();
         assert_eq!(
             changes.iter().map(|c| c.describe()).collect::<Vec<_>>(),
             ["user: lock carol (not in the inventory; its files are kept)"]
@@ -228,19 +234,41 @@ mod tests {
         let acc = probe(root);
         assert_eq!(acc.expires.get("carol"), Some(&Some(1)));
         assert!(root.join("home/carol").is_dir(), "files kept");
-        assert_eq!(plan_accounts(&users[..1], &acc).unwrap(), []);
+        assert_eq!(plan_accounts_t(&users[..1], &acc).unwrap(), []);
 
         // carol back, with another shell and a group: one update.
         let mut back = users.clone();
         back[1].shell = AbsPath::parse("/bin/bash").unwrap();
         back[1].groups = vec![AccountName::parse("video").unwrap()];
-        let changes = plan_accounts(&back, &acc).unwrap();
+        let changes = plan_accounts_t(&back, &acc).unwrap();
         assert_eq!(
             changes.iter().map(|c| c.describe()).collect::<Vec<_>>(),
             ["user: update carol (shell /bin/bash, groups video, unlock (back in the inventory))"]
         );
         let out = run(root, &changes);
         assert!(out.contains("@@fail 0"), "{out}");
-        assert_eq!(plan_accounts(&back, &probe(root)).unwrap(), []);
+        assert_eq!(plan_accounts_t(&back, &probe(root)).unwrap(), []);
+
+        // /home is the head's NFS share here: dave's home is made there, not here.
+        let mut acc = probe(root);
+        acc.home_fs = Some("nfs4".into());
+        let mut all = back.to_vec();
+        all.push(user("dave", 2004, &[]));
+        let changes = plan_accounts(&all, HomeShare::Mounted, &acc).unwrap();
+        assert_eq!(
+            changes.iter().map(|c| c.describe()).collect::<Vec<_>>(),
+            ["user: create dave (2004:2004, shell /bin/sh, home /home/dave on the head's NFS share)"]
+        );
+        let out = run(root, &changes);
+        assert!(out.contains("@@account create dave"), "{out}");
+        assert!(
+            !root.join("home/dave").exists(),
+            "no home made under the share"
+        );
+        let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+        assert!(
+            passwd.contains("dave:x:2004:2004::/home/dave:/bin/sh"),
+            "{passwd}"
+        );
     }
 }

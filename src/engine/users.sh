@@ -19,19 +19,21 @@ acct_record() { # NAME: recorded before useradd, so a half-made account is still
     echo "@@error user $1: cannot record it in $users_file"; fail=1; return 1
   fi
 }
-acct_create() { # NAME UID GID SHELL GROUPS(comma-separated, may be empty) MAKEGROUP(yes|no)
+acct_create() { # NAME UID GID SHELL GROUPS(comma-separated, may be empty) MAKEGROUP(yes|no) HOME(-m|-M)
   acct_opts
   acct_record "$1" || return 1
   # shellcheck disable=SC2086 # ropt is empty or `--root DIR` (a mktemp path in tests)
   if [ "$6" = yes ] && ! out=$(groupadd $ropt -g "$3" -- "$1" 2>&1); then
     echo "@@error user $1: groupadd failed"; printf '%s\n' "$out" | sed 's/^/@@| /'; fail=1; return 1
   fi
-  if [ -n "$5" ]; then set -- "$1" "$2" "$3" "$4" -G "$5"; else set -- "$1" "$2" "$3" "$4"; fi
+  # -M: the home is on the head's NFS share, made there.
+  case "$7" in -m|-M) ;; *) echo "@@error user $1: bad home flag"; fail=1; return 1 ;; esac
+  if [ -n "$5" ]; then set -- "$1" "$2" "$3" "$4" "$7" -G "$5"; else set -- "$1" "$2" "$3" "$4" "$7"; fi
   n=$1 u=$2 g=$3 s=$4; shift 4
   # shellcheck disable=SC2086
   # -p '*': no password, yet not "locked" (useradd's default `!` makes an
   # sshd without PAM, as on Alpine, refuse even key and host-based logins).
-  if ! out=$(useradd $ropt -m -u "$u" -g "$g" -s "$s" -p '*' "$@" -- "$n" 2>&1); then
+  if ! out=$(useradd $ropt -u "$u" -g "$g" -s "$s" -p '*' "$@" -- "$n" 2>&1); then
     echo "@@error user $n: useradd failed"; printf '%s\n' "$out" | sed 's/^/@@| /'; fail=1; return 1
   fi
   echo "@@account create $n"

@@ -98,6 +98,8 @@ pub struct Accounts {
     pub managed: BTreeSet<String>,
     /// Expiry day of each managed account (None: never).
     pub expires: BTreeMap<String, Option<u64>>,
+    /// The file system type mounted on `/home` (None: not a mount point).
+    pub home_fs: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +118,11 @@ pub struct GroupEntry {
 }
 
 impl Accounts {
+    /// `/home` is an NFS mount on this node.
+    pub fn home_on_nfs(&self) -> bool {
+        matches!(self.home_fs.as_deref(), Some("nfs" | "nfs4"))
+    }
+
     pub fn user(&self, name: &str) -> Option<&PasswdEntry> {
         self.users.iter().find(|u| u.name == name)
     }
@@ -142,7 +149,7 @@ impl Accounts {
     }
 
     /// One probe line about accounts; false when `key` is not one.
-    fn parse_line(&mut self, key: &str, rest: &str) -> bool {
+    pub(crate) fn parse_line(&mut self, key: &str, rest: &str) -> bool {
         let w: Vec<&str> = rest.split(' ').collect();
         match key {
             "@@accounts" => self.read = true,
@@ -180,6 +187,7 @@ impl Accounts {
             "@@managed" => {
                 self.managed.insert(rest.trim().to_string());
             }
+            "@@homefs" => self.home_fs = Some(rest.trim().to_string()),
             "@@expires" => {
                 if let [name, e] = &w[..] {
                     self.expires.insert(name.to_string(), e.parse().ok());
@@ -277,7 +285,11 @@ impl Facts {
 }
 
 /// The probe's code; its values come in quoted assignments and `set --`.
-pub(crate) const PROBE: &str = include_str!("probe.sh");
+pub(crate) const PROBE: &str = concat!(include_str!("accounts.sh"), include_str!("probe.sh"));
+
+/// `probe_accounts`, the accounts part of the probe, alone: sent before
+/// planning to check every node's accounts at once (engine/keys.rs).
+pub(crate) const ACCOUNTS_SH: &str = include_str!("accounts.sh");
 
 /// The probe script for these managed paths, the commands and the
 /// packages to look for.

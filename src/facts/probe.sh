@@ -15,7 +15,7 @@
 # can read the rest of the script from sh's stdin (verify/node.sh once lost
 # its tail that way).
 # shellcheck shell=sh
-# shellcheck disable=SC2154 # tools, pkgs, owed_file and users_file are assigned before this text
+# shellcheck disable=SC2154 # tools, pkgs and owed_file are assigned before this text
 {
 set -u
 LC_ALL=C; export LC_ALL
@@ -198,26 +198,8 @@ if command -v nft >/dev/null 2>&1; then
     echo "@@nft-table $fam $name"
   done
 fi
-# Accounts (cluster users; facts/mod.rs): each passwd entry's name, UID,
-# GID and shell, each group's name, GID and members, the login shells, the
-# accounts clusterctl created (its record, one name a line) and, for those,
-# the expiry day (the lock). Builtins only; no password field is printed.
-if [ -r /etc/passwd ]; then
-  echo "@@accounts"
-  # `|| [ -n "$n" ]`: a last line without its newline still counts.
-  while IFS=: read -r n _ u g _ _ sh || [ -n "$n" ]; do echo "@@pw $n $u $g $sh"; done </etc/passwd
-  [ -r /etc/group ] && while IFS=: read -r n _ g m || [ -n "$n" ]; do echo "@@gr $n $g $m"; done </etc/group
-  [ -r /etc/shells ] && while read -r l _; do case "$l" in /*) echo "@@shell $l" ;; esac; done </etc/shells
-  mu=" "
-  if [ -r "$users_file" ]; then
-    while read -r n _; do [ -n "$n" ] && mu="$mu$n " && echo "@@managed $n"; done <"$users_file"
-  fi
-  if [ "$mu" != " " ] && [ -r /etc/shadow ]; then
-    while IFS=: read -r n _ _ _ _ _ _ e _; do
-      case "$mu" in *" $n "*) echo "@@expires $n ${e:--}" ;; esac
-    done </etc/shadow
-  fi
-fi
+# Accounts (cluster users): facts/accounts.sh, sent before this text.
+probe_accounts
 # The managed files: which are missing or not regular, then one stat and
 # one cat for all the regular ones.
 for p in "$@"; do

@@ -65,6 +65,9 @@ pub struct RawUser {
     /// Default `/bin/bash`; gid defaults to the uid (docs/inventory.md).
     #[serde(default)]
     pub shell: Option<S<String>>,
+    /// Public keys that may log in as this user from outside the cluster.
+    #[serde(default)]
+    pub ssh_authorized_keys: Vec<S<String>>,
 }
 
 /// Whether apply installs what a node lacks.

@@ -4,8 +4,81 @@
 //! anything on the node changes; accounts clusterctl did not create are
 //! never touched. Pure: no I/O.
 
-use crate::cluster::User;
+use crate::cluster::{Cluster, Role, User};
 use crate::facts::Accounts;
+
+/// The directory that holds the users' homes (`/home/NAME`).
+pub const HOME_BASE: &str = "/home";
+
+/// What the inventory says about `/home` on one node: shared when the head
+/// exports `/home` and the workers mount it at `/home`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HomeShare {
+    /// Homes are local.
+    #[default]
+    None,
+    /// The head: its `/home` is the share.
+    Exported,
+    /// A worker: `/home` is the head's share (when it is mounted).
+    Mounted,
+}
+
+impl HomeShare {
+    pub fn of(cluster: &Cluster, role: Role) -> HomeShare {
+        let shared = cluster.nfs.enabled
+            && cluster
+                .nfs
+                .exports
+                .iter()
+                .any(|e| e.path.as_str() == HOME_BASE && e.mount.as_str() == HOME_BASE);
+        match (shared, role) {
+            (false, _) => HomeShare::None,
+            (true, Role::Head) => HomeShare::Exported,
+            (true, Role::Worker) => HomeShare::Mounted,
+        }
+    }
+}
+
+/// Where a new account's home goes on this node, as the plan says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Home {
+    /// Made here (`useradd -m`); nothing shares it.
+    Local,
+    /// Made here, on the head's exported `/home`.
+    Exported,
+    /// On the head's share, mounted here: made by the head, not here (`useradd -M`).
+    OnShare,
+    /// The inventory shares `/home` but it is not an NFS mount here (yet):
+    /// made here, hidden by the share once it mounts.
+    LocalNotMounted,
+}
+
+impl Home {
+    fn of(share: HomeShare, acc: &Accounts) -> Home {
+        match share {
+            HomeShare::None => Home::Local,
+            HomeShare::Exported => Home::Exported,
+            HomeShare::Mounted if acc.home_on_nfs() => Home::OnShare,
+            HomeShare::Mounted => Home::LocalNotMounted,
+        }
+    }
+
+    /// `useradd -m` (else `-M`).
+    pub fn make(self) -> bool {
+        self != Home::OnShare
+    }
+
+    fn describe(self, name: &str) -> String {
+        match self {
+            Home::Local => format!("home {HOME_BASE}/{name} local"),
+            Home::Exported => format!("home {HOME_BASE}/{name} here, shared over NFS"),
+            Home::OnShare => format!("home {HOME_BASE}/{name} on the head's NFS share"),
+            Home::LocalNotMounted => {
+                format!("home {HOME_BASE}/{name} local: {HOME_BASE} is not an NFS mount here yet")
+            }
+        }
+    }
+}
 
 /// One change to a node's accounts. Values are checked (`values::AccountName`,
 /// IDs in the range for people); the script quotes them anyway.
@@ -21,6 +94,7 @@ pub enum AccountChange {
         make_group: bool,
         groups: Vec<String>,
         shell: String,
+        home: Home,
     },
     /// A managed account whose shell, groups or lock differ.
     Update {
@@ -55,13 +129,14 @@ impl AccountChange {
                 gid,
                 groups,
                 shell,
+                home,
                 ..
             } => {
                 let mut s = format!("user: create {name} ({uid}:{gid}");
                 if !groups.is_empty() {
                     s.push_str(&format!(", groups {}", groups.join(",")));
                 }
-                s.push_str(&format!(", shell {shell}, home /home/{name} local)"));
+                s.push_str(&format!(", shell {shell}, {})", home.describe(name)));
                 s
             }
             AccountChange::Update {
@@ -96,8 +171,13 @@ impl AccountChange {
 pub const LOCKED_EXPIRY: u64 = 1;
 
 /// What to change so the node has exactly the cluster's users, or the
-/// first clash found (each names the account already there).
-pub fn plan_accounts(users: &[User], acc: &Accounts) -> Result<Vec<AccountChange>, String> {
+/// first clash found (each names the account already there). `share`:
+/// what the inventory says about `/home` on this node.
+pub fn plan_accounts(
+    users: &[User],
+    share: HomeShare,
+    acc: &Accounts,
+) -> Result<Vec<AccountChange>, String> {
     let mut out = Vec::new();
     if users.is_empty() && acc.managed.is_empty() {
         return Ok(out);
@@ -179,6 +259,7 @@ pub fn plan_accounts(users: &[User], acc: &Accounts) -> Result<Vec<AccountChange
                     make_group: !half_made,
                     groups,
                     shell: u.shell.to_string(),
+                    home: Home::of(share, acc),
                 });
             }
         }
@@ -206,7 +287,12 @@ mod tests {
             gid,
             groups: Vec::new(),
             shell: AbsPath::parse("/bin/bash").unwrap(),
+            ssh_authorized_keys: Vec::new(),
         }
+    }
+
+    fn plan_accounts_t(users: &[User], acc: &Accounts) -> Result<Vec<AccountChange>, String> {
+        plan_accounts(users, HomeShare::None, acc)
     }
 
     fn node() -> Accounts {
@@ -240,6 +326,7 @@ mod tests {
                 .collect(),
             managed: ["alice".to_string()].into(),
             expires: Default::default(),
+            home_fs: None,
         }
     }
 
@@ -256,7 +343,7 @@ mod tests {
             members: Vec::new(),
         });
         let plan =
-            plan_accounts(&[user("alice", 2001, 2001), user("bob", 2002, 2002)], &n).unwrap();
+            plan_accounts_t(&[user("alice", 2001, 2001), user("bob", 2002, 2002)], &n).unwrap();
         assert_eq!(
             plan,
             vec![AccountChange::Create {
@@ -266,12 +353,13 @@ mod tests {
                 make_group: false,
                 groups: Vec::new(),
                 shell: "/bin/bash".into(),
+                home: Home::Local,
             }]
         );
         // Not ours: the same group is a clash.
         n.managed.remove("bob");
         assert_eq!(
-            plan_accounts(&[user("bob", 2002, 2002)], &n).unwrap_err(),
+            plan_accounts_t(&[user("bob", 2002, 2002)], &n).unwrap_err(),
             "user bob: a group bob (gid 2002) is already on this node"
         );
     }
@@ -287,32 +375,77 @@ mod tests {
             (user("alice", 2002, 2002), "user alice: the account clusterctl created has uid:gid 2001:2001, the inventory says 2002:2002 (clusterctl does not renumber accounts; change the inventory back, or renumber it by hand)"),
         ];
         for (u, want) in cases {
-            assert_eq!(plan_accounts(&[u], &n).unwrap_err(), want);
+            assert_eq!(plan_accounts_t(&[u], &n).unwrap_err(), want);
         }
         let mut u = user("frank", 2009, 2009);
         u.shell = AbsPath::parse("/bin/zsh").unwrap();
         assert_eq!(
-            plan_accounts(&[u], &n).unwrap_err(),
+            plan_accounts_t(&[u], &n).unwrap_err(),
             "user frank: shell /bin/zsh is not in this node's /etc/shells (install it, or name another shell)"
         );
         let mut u = user("gina", 2010, 2010);
         u.groups = vec![AccountName::parse("video").unwrap()];
-        assert!(plan_accounts(&[u], &n)
+        assert!(plan_accounts_t(&[u], &n)
             .unwrap_err()
             .contains("group video does not exist"));
     }
 
+    /// The plan says where each new home goes: local, the head's exported
+    /// /home, the share mounted on a worker, or local while the share the
+    /// inventory names is not mounted.
+    #[test]
+    fn the_plan_says_where_each_home_goes() {
+        let mut n = node();
+        let home = |share, n: &Accounts| match &plan_accounts(&[user("dave", 2004, 2004)], share, n)
+            .unwrap()[..]
+        {
+            [AccountChange::Create { home, .. }, ..] => *home,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(home(HomeShare::None, &n), Home::Local);
+        assert_eq!(home(HomeShare::Exported, &n), Home::Exported);
+        assert_eq!(home(HomeShare::Mounted, &n), Home::LocalNotMounted);
+        n.home_fs = Some("nfs4".into());
+        assert_eq!(home(HomeShare::Mounted, &n), Home::OnShare);
+        assert!(!Home::OnShare.make() && Home::LocalNotMounted.make());
+        n.home_fs = Some("tmpfs".into());
+        assert_eq!(home(HomeShare::Mounted, &n), Home::LocalNotMounted);
+        assert_eq!(
+            Home::LocalNotMounted.describe("dave"),
+            "home /home/dave local: /home is not an NFS mount here yet"
+        );
+    }
+
+    #[test]
+    fn homes_are_shared_only_when_the_head_exports_home_at_home() {
+        let lab = include_str!("../../inventories/lab.yaml");
+        let with = |exports: &str| {
+            let text = lab.replace(
+                "nfs:\n  enabled: false",
+                &format!("nfs:\n  exports:\n{exports}"),
+            );
+            Cluster::from_str(&text, std::path::Path::new("c.yaml")).unwrap()
+        };
+        let c = with("    - path: /home\n");
+        assert_eq!(HomeShare::of(&c, Role::Head), HomeShare::Exported);
+        assert_eq!(HomeShare::of(&c, Role::Worker), HomeShare::Mounted);
+        let c = with("    - path: /srv/home\n      mount: /home\n");
+        assert_eq!(HomeShare::of(&c, Role::Worker), HomeShare::None);
+        let c = with("    - path: /srv/data\n");
+        assert_eq!(HomeShare::of(&c, Role::Head), HomeShare::None);
+    }
+
     #[test]
     fn no_users_and_nothing_recorded_asks_nothing_of_the_node() {
-        assert_eq!(plan_accounts(&[], &Accounts::default()).unwrap(), []);
-        let e = plan_accounts(&[user("a", 2001, 2001)], &Accounts::default()).unwrap_err();
+        assert_eq!(plan_accounts_t(&[], &Accounts::default()).unwrap(), []);
+        let e = plan_accounts_t(&[user("a", 2001, 2001)], &Accounts::default()).unwrap_err();
         assert_eq!(e, "cannot read /etc/passwd on this node");
     }
 
     #[test]
     fn a_managed_user_out_of_the_inventory_is_locked_once() {
         let mut n = node();
-        let plan = plan_accounts(&[], &n).unwrap();
+        let plan = plan_accounts_t(&[], &n).unwrap();
         assert_eq!(
             plan,
             [AccountChange::Lock {
@@ -320,9 +453,9 @@ mod tests {
             }]
         );
         n.expires.insert("alice".into(), Some(LOCKED_EXPIRY));
-        assert_eq!(plan_accounts(&[], &n).unwrap(), []);
+        assert_eq!(plan_accounts_t(&[], &n).unwrap(), []);
         // The system's and other people's accounts are never in a plan.
-        assert!(plan_accounts(&[user("alice", 2001, 2001)], &n)
+        assert!(plan_accounts_t(&[user("alice", 2001, 2001)], &n)
             .unwrap()
             .iter()
             .all(|c| c.name() == "alice"));

@@ -1,19 +1,22 @@
 //! The inventory's `users:`: each name a safe account name, UID and GID in
 //! the range for people (not the system's), names and UIDs unique, groups
-//! checked names, the shell an absolute path.
+//! checked names, the shell an absolute path, each SSH key one real public
+//! key line.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Diags;
 use crate::cluster::User;
 use crate::inventory::{loc, RawUser, S};
-use crate::values::{check_account_id, shown, AbsPath, AccountName};
+use crate::values::{check_account_id, shown, AbsPath, AccountName, SshPublicKey};
 
 /// The shell a user gets when the inventory names none.
 pub const DEFAULT_SHELL: &str = "/bin/bash";
 
 const NAME_HELP: &str =
     "a login name like `alice`: lowercase letters, digits, '_' and '-', starting with a letter";
+const KEY_HELP: &str =
+    "paste the one line of the person's public key file (~/.ssh/id_ed25519.pub): TYPE BASE64 [COMMENT]";
 const ID_HELP: &str = "pick an ID from 1000 up to 59999, the same one the person has elsewhere";
 
 pub(super) fn users(d: &mut Diags, raw: &[S<RawUser>]) -> Vec<User> {
@@ -132,6 +135,24 @@ pub(super) fn users(d: &mut Diags, raw: &[S<RawUser>]) -> Vec<User> {
                 }
             },
         };
+        let mut keys: Vec<SshPublicKey> = Vec::new();
+        for k in &u.ssh_authorized_keys {
+            match SshPublicKey::parse(&k.value) {
+                Ok(key) if keys.contains(&key) => d.err(
+                    loc(k),
+                    None,
+                    format!("user `{who}`: this SSH key is listed twice"),
+                    Some("list each key once"),
+                ),
+                Ok(key) => keys.push(key),
+                Err(e) => d.err(
+                    loc(k),
+                    None,
+                    format!("user `{who}`: SSH key `{}` {e}", shown(&k.value)),
+                    Some(KEY_HELP),
+                ),
+            }
+        }
         if let (Some(name), true, true, Some(shell)) = (name, uid_ok, gid_ok, shell) {
             out.push(User {
                 name,
@@ -139,6 +160,7 @@ pub(super) fn users(d: &mut Diags, raw: &[S<RawUser>]) -> Vec<User> {
                 gid,
                 groups: groups.into_iter().collect(),
                 shell,
+                ssh_authorized_keys: keys,
             });
         }
     }

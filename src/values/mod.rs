@@ -63,8 +63,10 @@ macro_rules! checked_string {
 
 mod accounts;
 mod ntp;
+mod ssh_key;
 pub use accounts::{check_account_id, check_account_name, MAX_ACCOUNT_ID, MIN_ACCOUNT_ID};
 pub use ntp::check_ntp_server;
+pub use ssh_key::SshPublicKey;
 
 checked_string!(
     /// An RFC 1123 host name label (see [`check_hostname`]).

@@ -2,10 +2,11 @@
 //! node the same accounts (UID, GID, groups, shell, a local home), verify's
 //! `users` check passes on every node (SSH and the MPI job as a user, by
 //! host-based authentication), also after `lab reboot all` with no apply,
-//! a second apply changes nothing, a
-//! user taken out is locked with its files kept, and a worker whose UID is
-//! already used by an account clusterctl did not create is refused before
-//! anything on it changes, naming the node and the clash. Needs root.
+//! a second apply changes nothing, a user's own SSH key lets them (and only
+//! them) in, a user taken out is locked with its files kept, and a worker
+//! whose UID is already used by an account clusterctl did not create stops
+//! the run before anything on any node changes, naming the node and the
+//! clash. Needs root.
 
 use std::fs;
 
@@ -29,7 +30,14 @@ fn with_users(lab: &Lab, users: &str) -> &'static str {
     inv
 }
 
-const TWO: &str = "  - name: alice\n    uid: 2001\n    groups: [video]\n  - name: bob\n    uid: 2002\n    gid: 3002\n    shell: /bin/sh\n";
+/// alice (with `key`, her own SSH key) and bob.
+fn two(key: &str) -> String {
+    format!("  - name: alice\n    uid: 2001\n    groups: [video]\n    ssh_authorized_keys: [\"{key}\"]\n  - name: bob\n    uid: 2002\n    gid: 3002\n    shell: /bin/sh\n")
+}
+
+/// `ssh` as root on `from` with alice's own key only (no host-based login),
+/// strict host keys.
+const WITH_ALICES_KEY: &str = "cd / && ssh -n -o BatchMode=yes -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o HostbasedAuthentication=no -i /root/alice_key";
 
 #[test]
 #[ignore = "needs root: run with --include-ignored (CI does)"]
@@ -40,8 +48,14 @@ fn users_are_the_same_on_every_node_and_a_clash_is_refused() {
     // A worker with an account of its own that the inventory's next user clashes with.
     lab.sh("w2", "useradd -u 2003 -m mallory");
     let w2_before = lab.sh("w2", "sha256sum /etc/passwd /etc/group /etc/shadow");
+    // alice's own key pair, as on her laptop (here w1's root holds it).
+    let key = lab.sh(
+        "w1",
+        "ssh-keygen -q -t ed25519 -N '' -C alice@laptop -f /root/alice_key && cat /root/alice_key.pub",
+    );
+    let two = two(key.trim());
 
-    let inv = with_users(&lab, TWO);
+    let inv = with_users(&lab, &two);
     // The workers get their addresses from the head's DHCP: before the
     // first apply only the head is reachable.
     let out = lab.run(&["diff", "-i", inv]);
@@ -93,6 +107,25 @@ fn users_are_the_same_on_every_node_and_a_clash_is_refused() {
         "no per-user secret"
     );
 
+    // alice's own key lets her in, as alice only; sshd reads the keys
+    // through the managed AuthorizedKeysCommand, nothing in her home.
+    assert_eq!(
+        lab.sh("w1", &format!("{WITH_ALICES_KEY} alice@head id -un")),
+        "alice\n"
+    );
+    let as_bob = lab.sh(
+        "w1",
+        &format!("{WITH_ALICES_KEY} bob@head true 2>&1; echo exit=$?"),
+    );
+    assert!(
+        as_bob.contains("Permission denied") && as_bob.ends_with("exit=255\n"),
+        "{as_bob}"
+    );
+    assert_eq!(
+        lab.sh("head", "stat -c '%U %a' /etc/ssh/clusterctl_authorized_keys /etc/ssh/clusterctl-authorized-keys"),
+        "root 644\nroot 755\n"
+    );
+
     let out = lab.run(&["verify", "-i", inv, "-v"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("verify", &out));
     let stdout = text(&out.stdout);
@@ -140,28 +173,34 @@ fn users_are_the_same_on_every_node_and_a_clash_is_refused() {
         "{stdout}"
     );
 
-    // A third user whose UID w2's mallory has: w2 is refused before
-    // anything on it changes, naming the node and the clash.
-    let w2_mid = lab.sh("w2", "sha256sum /etc/passwd /etc/group /etc/shadow");
-    assert_ne!(w2_before, w2_mid, "alice and bob were added");
-    let inv = with_users(&lab, &format!("{TWO}  - name: carol\n    uid: 2003\n"));
+    // A third user whose UID w2's mallory has: the run is refused before
+    // anything on any node changes, naming the node and the clash.
+    let before: Vec<String> = ["head", "w1", "w2"]
+        .iter()
+        .map(|n| lab.sh(n, "sha256sum /etc/passwd /etc/group /etc/shadow"))
+        .collect();
+    assert_ne!(w2_before, before[2], "alice and bob were added");
+    let inv = with_users(&lab, &format!("{two}  - name: carol\n    uid: 2003\n"));
     let out = lab.run(&["apply", "-i", inv]);
     assert_eq!(out.status.code(), Some(1), "{}", describe("clash", &out));
-    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    let stderr = text(&out.stderr);
     assert!(
-        all.contains("w2: failed: users: user carol: uid 2003 is already mallory's on this node"),
-        "{all}"
+        stderr.contains("the inventory's users clash with accounts already on 1 node(s); nothing was changed on any node:\n  w2: user carol: uid 2003 is already mallory's on this node"),
+        "{}",
+        describe("clash", &out)
     );
-    assert_eq!(
-        lab.sh("w2", "sha256sum /etc/passwd /etc/group /etc/shadow"),
-        w2_mid
-    );
-    assert_eq!(
-        lab.sh("w2", "cat /var/lib/clusterctl/users"),
-        "alice\nbob\n"
-    );
-    // The nodes without the clash went on (each node is planned on its own).
-    assert_eq!(lab.sh("w1", "getent passwd carol | cut -d: -f3"), "2003\n");
+    for (n, was) in ["head", "w1", "w2"].iter().zip(&before) {
+        assert_eq!(
+            &lab.sh(n, "sha256sum /etc/passwd /etc/group /etc/shadow"),
+            was,
+            "{n}"
+        );
+        assert_eq!(
+            lab.sh(n, "cat /var/lib/clusterctl/users"),
+            "alice\nbob\n",
+            "{n}"
+        );
+    }
 
     // carol and bob out: locked (expired), files kept; w2 converges again.
     let inv = with_users(
