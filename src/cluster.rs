@@ -35,6 +35,8 @@ pub struct Cluster {
     pub packages: PackagePolicy,
     /// The cluster's people, in inventory order (`validate/users.rs`).
     pub users: Vec<User>,
+    /// Slurm and munge (`validate/slurm.rs`).
+    pub slurm: Slurm,
     /// The cluster key and host keys, once gathered from the nodes
     /// (`cluster_key.rs`); never in the serialized model.
     #[serde(skip)]
@@ -138,6 +140,28 @@ pub struct Time {
     pub upstream: Option<Vec<NtpServer>>,
     /// The head's stratum when it has no upstream (1 to 15).
     pub local_stratum: u8,
+}
+
+/// The scheduler (`slurm:`).
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Slurm {
+    pub enabled: bool,
+    /// slurmd on the head too.
+    pub head_runs_jobs: bool,
+    /// At least one when enabled; exactly one is the default.
+    pub partitions: Vec<Partition>,
+    pub munge_uid: u32,
+    pub slurm_uid: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Partition {
+    pub name: String,
+    /// Node names in inventory order.
+    pub nodes: Vec<String>,
+    /// The same nodes folded (`node[01-04]`), as slurm.conf lists them.
+    pub nodes_folded: String,
+    pub default: bool,
 }
 
 /// A cluster user: the same account on every node.
@@ -287,6 +311,14 @@ pub struct ClusterKeys {
     pub host_keys: Vec<HostKey>,
     /// Nodes whose host key could not be read (unreachable), in order.
     pub missing: Vec<String>,
+    /// With Slurm: the cluster's munge key (text), kept on the head.
+    #[serde(skip)]
+    pub munge: Option<String>,
+    /// With Slurm: each node's hardware as slurm.conf's node line needs it,
+    /// for every node that answered, in inventory order.
+    pub hardware: Vec<NodeHardware>,
+    /// With Slurm: nodes whose hardware is not known (unreachable).
+    pub hardware_missing: Vec<String>,
 }
 
 impl std::fmt::Debug for ClusterKeys {
@@ -296,8 +328,27 @@ impl std::fmt::Debug for ClusterKeys {
             .field("private", &self.private.as_ref().map(|_| "(secret)"))
             .field("host_keys", &self.host_keys)
             .field("missing", &self.missing)
+            .field("munge", &self.munge.as_ref().map(|_| "(secret)"))
+            .field("hardware", &self.hardware)
+            .field("hardware_missing", &self.hardware_missing)
             .finish()
     }
+}
+
+/// One node's processors and memory as the gather read them (`keys.sh`),
+/// and what its cgroups allow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodeHardware {
+    pub name: String,
+    pub cpus: u32,
+    pub sockets: u32,
+    pub cores_per_socket: u32,
+    pub threads_per_core: u32,
+    /// MemTotal in MiB (slurm.conf's RealMemory).
+    pub memory_mib: u64,
+    /// A pure cgroup v2 hierarchy with systemd as init, not in a container:
+    /// Slurm's cgroup plugins can work there.
+    pub cgroup: bool,
 }
 
 /// One node's host key, under every name it is reached by.

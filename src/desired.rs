@@ -82,6 +82,9 @@ pub struct Desired {
     pub users: Vec<crate::cluster::User>,
     /// What the inventory says about `/home` on this node.
     pub homes: crate::plan::HomeShare,
+    /// Services' accounts with fixed IDs (munge, slurm), made before any
+    /// package would make them.
+    pub system_accounts: Vec<crate::plan::SystemAccount>,
 }
 
 /// Where the head's dnsmasq forwards names outside the cluster: the
@@ -206,6 +209,7 @@ pub fn desired_for(
     }
     out.users = cluster.users.clone();
     out.homes = crate::plan::HomeShare::of(cluster, node.role());
+    out.system_accounts = crate::catalog::slurm::system_accounts(cluster, family);
     // The account tools, and ssh-keysign with host-based SSH; not a step's
     // packages (asked about only when the inventory has users).
     let mut extra = Vec::new();
@@ -214,6 +218,9 @@ pub fn desired_for(
     }
     if out.files.iter().any(|f| f.path == "/etc/ssh/shosts.equiv") {
         extra.push(crate::family::Pkg::SshKeysign);
+    }
+    if node.role() == crate::cluster::Role::Head {
+        extra.extend(crate::catalog::slurm::head_extra_packages(cluster));
     }
     for name in extra.into_iter().filter_map(|p| family.package(p)) {
         if !out.packages.contains(&name) {
@@ -302,8 +309,8 @@ fn render_step(
             step: step.id,
             path: f.path,
             mode: f.mode,
-            owner: "root",
-            group: "root",
+            owner: f.owner,
+            group: f.group,
             manage: f.manage,
             validator: f.validator.or(step.validator),
             content,

@@ -6,7 +6,7 @@
 
 mod accounts;
 
-pub use accounts::{plan_accounts, AccountChange, Home, HomeShare, LOCKED_EXPIRY};
+pub use accounts::{plan_accounts, AccountChange, Home, HomeShare, SystemAccount, LOCKED_EXPIRY};
 
 use crate::block::merge_block;
 use crate::catalog::{Manage, Validator};
@@ -121,13 +121,16 @@ pub fn compare(desired: &Desired, facts: &Facts) -> Result<NodePlan, PlanError> 
         plan.changes.push(plan_file(f, obs)?);
     }
     plan.notes = desired.notes.clone();
-    plan.accounts =
-        plan_accounts(&desired.users, desired.homes, &facts.accounts).map_err(|message| {
-            PlanError {
-                path: "users".to_string(),
-                message,
-            }
-        })?;
+    plan.accounts = plan_accounts(
+        &desired.users,
+        &desired.system_accounts,
+        desired.homes,
+        &facts.accounts,
+    )
+    .map_err(|message| PlanError {
+        path: "users".to_string(),
+        message,
+    })?;
     plan.install = desired
         .packages
         .iter()
@@ -268,6 +271,7 @@ mod tests {
             notes: vec![],
             users: vec![],
             homes: Default::default(),
+            system_accounts: vec![],
         };
         let mut facts = Facts::assumed();
         facts.files = observed;

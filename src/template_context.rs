@@ -65,6 +65,82 @@ fn net_template(s: &Subject) -> NetTemplate {
     }
 }
 
+/// slurm.conf's view of the cluster: the nodes that run jobs and whose
+/// hardware is known (inventory order), those not heard from yet, the
+/// partitions over the known nodes, and whether cgroups are used.
+#[derive(Debug, Default, serde::Serialize)]
+struct SlurmTemplate {
+    nodes: Vec<SlurmNode>,
+    missing: Vec<String>,
+    partitions: Vec<SlurmPartition>,
+    cgroup: bool,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SlurmNode {
+    name: String,
+    addr: std::net::Ipv4Addr,
+    cpus: u32,
+    sockets: u32,
+    cores_per_socket: u32,
+    threads_per_core: u32,
+    memory_mib: u64,
+}
+
+#[derive(Debug, serde::Serialize)]
+struct SlurmPartition {
+    name: String,
+    /// Folded; empty when none of its nodes is known yet.
+    nodes: String,
+    default: bool,
+}
+
+fn slurm_template(c: &Cluster) -> SlurmTemplate {
+    if !c.slurm.enabled {
+        return SlurmTemplate::default();
+    }
+    let hw = c
+        .keys
+        .as_ref()
+        .map(|k| k.hardware.as_slice())
+        .unwrap_or(&[]);
+    let mut t = SlurmTemplate {
+        cgroup: crate::catalog::slurm::uses_cgroup(c),
+        ..SlurmTemplate::default()
+    };
+    for name in crate::catalog::slurm::compute_nodes(c) {
+        match (hw.iter().find(|h| h.name == name), c.node(&name)) {
+            (Some(h), Some(node)) => t.nodes.push(SlurmNode {
+                addr: node.ip(),
+                cpus: h.cpus,
+                sockets: h.sockets,
+                cores_per_socket: h.cores_per_socket,
+                threads_per_core: h.threads_per_core,
+                memory_mib: h.memory_mib,
+                name,
+            }),
+            _ => t.missing.push(name),
+        }
+    }
+    for p in &c.slurm.partitions {
+        let known: Vec<&str> = p
+            .nodes
+            .iter()
+            .filter(|n| t.nodes.iter().any(|k| k.name == **n))
+            .map(String::as_str)
+            .collect();
+        t.partitions.push(SlurmPartition {
+            name: p.name.clone(),
+            nodes: match known.is_empty() {
+                true => String::new(),
+                false => hostlist::fold(&known),
+            },
+            default: p.default,
+        });
+    }
+    t
+}
+
 /// What every node's templates share, converted to template values once
 /// per cluster: `cluster`, `hosts` and `workers_folded` are O(workers) to
 /// build, so building them per node (or per template) made rendering every
@@ -78,6 +154,10 @@ pub struct Shared {
     keys: minijinja::Value,
     /// The cluster key's private half (empty until gathered): one template uses it.
     private_key: minijinja::Value,
+    /// The munge key (empty until gathered): one template uses it.
+    munge_key: minijinja::Value,
+    /// slurm.conf's node lines, partitions and plugins ([`SlurmTemplate`]).
+    slurm: minijinja::Value,
     /// Output of the templates that do not depend on the node (`/etc/hosts`,
     /// the MPI hostfiles: O(workers) each), rendered once per cluster.
     same_for_all: std::sync::Mutex<std::collections::HashMap<&'static str, String>>,
@@ -105,6 +185,14 @@ impl Shared {
                     .and_then(|k| k.private.clone())
                     .unwrap_or_default(),
             ),
+            munge_key: minijinja::Value::from(
+                cluster
+                    .keys
+                    .as_ref()
+                    .and_then(|k| k.munge.clone())
+                    .unwrap_or_default(),
+            ),
+            slurm: minijinja::Value::from(minijinja::value::Serde(slurm_template(cluster))),
             same_for_all: Default::default(),
         }
     }
@@ -147,6 +235,8 @@ impl Shared {
             workers_folded => self.workers_folded.clone(),
             keys => self.keys.clone(),
             private_key => self.private_key.clone(),
+            munge_key => self.munge_key.clone(),
+            slurm => self.slurm.clone(),
             header => HEADER,
         }
     }

@@ -74,6 +74,8 @@ const fn rules_file(
         manage: Manage::Whole,
         when,
         validator: None,
+        owner: "root",
+        group: "root",
         secret: false,
     }
 }

@@ -35,6 +35,11 @@ pub enum Handler {
     /// Set the running host name, and the name on a `127.0.1.1` line in
     /// /etc/hosts (Debian's installer writes one with the old name).
     Hostname,
+    /// Restart (and enable) the node's Slurm daemons: slurmctld on the
+    /// head (and slurmd when it runs jobs), slurmd on a worker. A restart,
+    /// not `scontrol reconfigure`: Slurm 22.05 takes a changed node list
+    /// only that way; running jobs survive it (`catalog/slurm.rs`).
+    Slurm,
 }
 
 impl std::fmt::Display for Handler {
@@ -49,6 +54,7 @@ impl std::fmt::Display for Handler {
             Handler::MountNfs => f.write_str("mount NFS shares"),
             Handler::Hostname => f.write_str("set the host name"),
             Handler::TimeSync => f.write_str("restart chrony"),
+            Handler::Slurm => f.write_str("restart the Slurm daemons"),
         }
     }
 }
@@ -114,6 +120,21 @@ impl Handler {
                     parts.join(" && ")
                 }
             }
+            Handler::Slurm => {
+                let f = family(s)?;
+                let mut units = Vec::new();
+                if s.node.role() == crate::cluster::Role::Head {
+                    units.push(f.unit(Service::Slurmctld));
+                }
+                if s.node.role() == crate::cluster::Role::Worker || s.cluster.slurm.head_runs_jobs {
+                    units.push(f.unit(Service::Slurmd));
+                }
+                units
+                    .into_iter()
+                    .map(|u| restart(s, u))
+                    .collect::<Result<Vec<_>, _>>()?
+                    .join(" && ")
+            }
             Handler::ExportfsReload => "exportfs -ra".to_string(),
             Handler::Hostname => {
                 let (name, fqdn) = (s.node.name(), s.node.fqdn());
@@ -160,7 +181,7 @@ impl Handler {
             Handler::ExportfsReload => vec![Tool::new("exportfs", Pkg::NfsServer)],
             Handler::MountNfs => vec![Tool::new("mount.nfs", Pkg::NfsClient)],
             Handler::Hostname => vec![Tool::new("hostname", Pkg::Hostname)],
-            Handler::Restart(_) | Handler::TimeSync => init_tool(s),
+            Handler::Restart(_) | Handler::TimeSync | Handler::Slurm => init_tool(s),
         }
     }
 }

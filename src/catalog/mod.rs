@@ -14,6 +14,7 @@ mod handler;
 mod mpi_ssh;
 pub mod network;
 mod nfs;
+pub mod slurm;
 pub mod time;
 mod users;
 mod validator;
@@ -135,6 +136,10 @@ pub struct FileSpec {
     pub secret: bool,
     /// What checks a candidate of this file (else the step's validator).
     pub validator: Option<Validator>,
+    /// Its owner and group on the node (`root` unless a service reads it
+    /// as itself: munge's key).
+    pub owner: &'static str,
+    pub group: &'static str,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -172,6 +177,8 @@ const fn whole(template: &'static str, path: &'static str, when: fn(&Subject) ->
         when,
         secret: false,
         validator: None,
+        owner: "root",
+        group: "root",
     }
 }
 const fn block(template: &'static str, path: &'static str, when: fn(&Subject) -> bool) -> FileSpec {
@@ -183,6 +190,8 @@ const fn block(template: &'static str, path: &'static str, when: fn(&Subject) ->
         when,
         secret: false,
         validator: None,
+        owner: "root",
+        group: "root",
     }
 }
 
@@ -305,6 +314,8 @@ pub const STEPS: &[Step] = &[
     mpi_ssh::HEAD_CLUSTER_KEY,
     users::HEAD_USERS_KEYS,
     users::HEAD_USERS_SSH,
+    slurm::HEAD_MUNGE,
+    slurm::HEAD_SLURM,
     // ---- workers
     Step {
         id: "worker-hostname",
@@ -374,6 +385,8 @@ pub const STEPS: &[Step] = &[
     mpi_ssh::WORKER_CLUSTER_KEY,
     users::WORKER_USERS_KEYS,
     users::WORKER_USERS_SSH,
+    slurm::WORKER_MUNGE,
+    slurm::WORKER_SLURM,
 ];
 
 /// The steps for one role, in order.

@@ -34,6 +34,8 @@ const fn root_block(template: &'static str, path: &'static str, mode: u32) -> Fi
         when: keyed,
         secret: false,
         validator: None,
+        owner: "root",
+        group: "root",
     }
 }
 

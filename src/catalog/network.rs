@@ -131,6 +131,8 @@ const fn spec(
         manage: Manage::Whole,
         when,
         validator: None,
+        owner: "root",
+        group: "root",
         secret: false,
     }
 }

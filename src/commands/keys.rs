@@ -5,8 +5,10 @@
 //! run before anything on any node changes.
 
 use super::remote::Prepared;
+use crate::catalog::slurm;
 use crate::cluster_key::{self, Answer};
 use crate::desired;
+use crate::engine::Ask;
 use crate::hostlist;
 use crate::plan::{plan_accounts, HomeShare};
 use crate::pool::head_first;
@@ -41,12 +43,14 @@ impl Prepared {
     /// when it is.
     pub fn gather(&mut self, generate: bool, check_accounts: bool, forks: usize) -> Gathered {
         let keys_on = self.cluster.mpi.cluster_key;
-        let accounts = check_accounts && !self.cluster.users.is_empty();
-        if !keys_on && !accounts {
+        let slurm = self.cluster.slurm.enabled;
+        let accounts = check_accounts && (!self.cluster.users.is_empty() || slurm);
+        if !keys_on && !accounts && !slurm {
             return Gathered::default();
         }
         let head = self.cluster.head.name.to_string();
-        let names: Vec<String> = match keys_on {
+        // known_hosts and slurm.conf list every node, selected or not.
+        let names: Vec<String> = match keys_on || slurm {
             true => self
                 .cluster
                 .node_names()
@@ -70,12 +74,14 @@ impl Prepared {
             |(name, _)| *name == head,
             |(name, t)| {
                 let selected = self.nodes.contains(name);
-                let answer = crate::engine::ask_keys(
-                    t.as_ref(),
-                    (*name == head).then_some(&head),
-                    generate_now,
-                    accounts && selected,
-                );
+                let ask = Ask {
+                    head: (*name == head).then_some(head.as_str()),
+                    generate: generate_now,
+                    cluster_key: keys_on,
+                    accounts: accounts && selected,
+                    slurm,
+                };
+                let answer = crate::engine::ask_keys(t.as_ref(), ask);
                 if *name != head {
                     t.close();
                 }
@@ -92,7 +98,9 @@ impl Prepared {
                     continue;
                 }
                 let share = HomeShare::of(&self.cluster, node.role());
-                if let Err(e) = plan_accounts(&self.cluster.users, share, &a.accounts) {
+                // Only a clash matters here: any family's shell will do.
+                let system = slurm::system_accounts(&self.cluster, &crate::family::DEBIAN);
+                if let Err(e) = plan_accounts(&self.cluster.users, &system, share, &a.accounts) {
                     out.clashes.push(format!("{name}: {e}"));
                 }
             }
@@ -100,23 +108,40 @@ impl Prepared {
                 return out;
             }
         }
-        if !keys_on {
-            return out;
-        }
-        // The head has no cluster key yet and may now make it.
+        // The head has no cluster key or munge key yet and may now make them.
         if let (true, false, Some(i)) = (
             generate,
             generate_now,
             nodes.iter().position(|(n, _)| *n == head),
         ) {
-            if answers[i].as_ref().is_ok_and(|a| a.public.is_none()) {
-                answers[i] = crate::engine::ask_keys(nodes[i].1.as_ref(), Some(&head), true, false);
+            let lacks =
+                |a: &Answer| (keys_on && a.public.is_none()) || (slurm && a.munge.is_none());
+            if answers[i].as_ref().is_ok_and(lacks) {
+                let ask = Ask {
+                    head: Some(head.as_str()),
+                    generate: true,
+                    cluster_key: keys_on,
+                    accounts: false,
+                    slurm,
+                };
+                answers[i] = crate::engine::ask_keys(nodes[i].1.as_ref(), ask);
             }
         }
         let names = nodes.into_iter().map(|(n, _)| n);
         let answers: Vec<(String, Result<Answer, String>)> = names.zip(answers).collect();
         let (keys, mut notes) = cluster_key::assemble(&self.cluster, answers);
-        if keys.public.is_none() {
+        if slurm && keys.munge.is_none() {
+            notes.push(format!(
+                "slurm: no munge key on {head} yet (apply generates it); munge.key is not planned"
+            ));
+        }
+        if !keys.hardware_missing.is_empty() {
+            notes.push(format!(
+                "slurm: hardware of {} unknown (unreachable now): slurm.conf lists it once it answers",
+                hostlist::fold(&keys.hardware_missing)
+            ));
+        }
+        if keys_on && keys.public.is_none() {
             notes.push(format!(
                 "cluster key: none on {head} yet (apply generates it); its files are not planned"
             ));

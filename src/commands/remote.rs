@@ -43,9 +43,13 @@ impl Prepared {
         }
     }
 
-    /// Nodes whose host key the last [`Prepared::gather_keys`] could not read.
+    /// Nodes whose host key or (with Slurm) hardware the last
+    /// [`Prepared::gather_keys`] could not read.
     pub fn keys_missing(&self) -> usize {
-        self.cluster.keys.as_ref().map_or(0, |k| k.missing.len())
+        self.cluster
+            .keys
+            .as_ref()
+            .map_or(0, |k| k.missing.len() + k.hardware_missing.len())
     }
 }
 

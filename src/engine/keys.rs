@@ -9,17 +9,37 @@ use crate::facts::ACCOUNTS_SH;
 use crate::node_state::USERS_FILE;
 use crate::transport::{protocol, shell_quote, Transport};
 
-/// The gather script: the node's ed25519 host key and, on the head (`head`
-/// is its name), the cluster key (generated first when `generate`); its
-/// accounts first when `accounts`.
-pub fn key_script(head: Option<&str>, generate: bool, accounts: bool) -> String {
+/// What to ask one node.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ask<'a> {
+    /// The node is the head, by this name.
+    pub head: Option<&'a str>,
+    /// Make the head's missing keys (the cluster key, the munge key).
+    pub generate: bool,
+    /// The inventory has a cluster key.
+    pub cluster_key: bool,
+    /// The node's accounts (`facts/accounts.sh`).
+    pub accounts: bool,
+    /// Slurm is on: the head's munge key, the node's hardware.
+    pub slurm: bool,
+}
+
+/// Where the head keeps the cluster's munge key (the source of every
+/// node's `/etc/munge/munge.key`).
+pub const MUNGE_KEY_PATH: &str = "/var/lib/clusterctl/munge.key";
+
+/// The gather script for one node.
+pub fn key_script(ask: Ask) -> String {
     let mut s = format!(
-        "k={}\nhead={}\ngenerate={}\n",
+        "k={}\nck={}\nhead={}\ngenerate={}\nslurm={}\nmk={}\n",
         shell_quote(KEY_PATH),
-        shell_quote(head.unwrap_or("")),
-        u8::from(generate),
+        u8::from(ask.cluster_key),
+        shell_quote(ask.head.unwrap_or("")),
+        u8::from(ask.generate),
+        u8::from(ask.slurm),
+        shell_quote(MUNGE_KEY_PATH),
     );
-    if accounts {
+    if ask.accounts {
         s.push_str(&format!("users_file={}\n", shell_quote(USERS_FILE)));
         s.push_str(ACCOUNTS_SH);
         s.push_str("probe_accounts </dev/null\n");
@@ -28,15 +48,9 @@ pub fn key_script(head: Option<&str>, generate: bool, accounts: bool) -> String 
     s
 }
 
-/// Ask one node (`head`: it is the head, by this name); `Err` when it could
-/// not be asked.
-pub fn ask_keys(
-    t: &dyn Transport,
-    head: Option<&str>,
-    generate: bool,
-    accounts: bool,
-) -> Result<Answer, String> {
-    t.run(&key_script(head, generate, accounts))
+/// Ask one node; `Err` when it could not be asked.
+pub fn ask_keys(t: &dyn Transport, ask: Ask) -> Result<Answer, String> {
+    t.run(&key_script(ask))
         .map(|o| parse_keys(&String::from_utf8_lossy(&o.stdout)))
         .map_err(|e| e.message)
 }
@@ -55,6 +69,26 @@ pub fn parse_keys(stdout: &str) -> Answer {
                     .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
                 a.private = bytes.and_then(|b| String::from_utf8(b).ok());
             }
+            "@@munge" => {
+                let bytes = lines
+                    .block()
+                    .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok());
+                // Only the key clusterctl makes: base64 text, nothing else.
+                a.munge = bytes.and_then(|b| String::from_utf8(b).ok()).filter(|k| {
+                    k.len() >= 32
+                        && k.bytes()
+                            .all(|c| c.is_ascii_alphanumeric() || b"+/=".contains(&c))
+                });
+            }
+            "@@cpu" => {
+                if let Some((p, c)) = rest.split_once(' ') {
+                    if let (Ok(p), Ok(c)) = (p.trim().parse(), c.trim().parse()) {
+                        a.cpus.push((p, c));
+                    }
+                }
+            }
+            "@@memkb" => a.memkb = rest.trim().parse().ok(),
+            "@@cgroup" => a.cgroup = Some(rest.trim() == "yes"),
             "@@error" => a.error = Some(rest.to_string()),
             _ => {
                 a.accounts.parse_line(key, rest);
@@ -85,11 +119,53 @@ mod tests {
         assert!(parse_keys("@@hostkey rsa AAAA\n").host_key.is_none());
     }
 
+    /// With Slurm, this machine's processors and memory come back, and on
+    /// the head a munge key made once (kept where `mk` says).
+    #[test]
+    fn slurm_asks_for_hardware_and_the_munge_key_once() {
+        let d = tempfile::tempdir().unwrap();
+        let mk = d.path().join("munge.key");
+        let s = key_script(Ask {
+            head: Some("head"),
+            generate: true,
+            slurm: true,
+            ..Ask::default()
+        })
+        .replace(MUNGE_KEY_PATH, &mk.display().to_string());
+        let run = || {
+            let out = crate::transport::Local::default().run(&s).unwrap();
+            parse_keys(&String::from_utf8_lossy(&out.stdout))
+        };
+        let a = run();
+        assert!(a.error.is_none(), "{:?}", a.error);
+        let key = a.munge.clone().expect("a munge key");
+        assert_eq!(key.len(), 1024);
+        assert_eq!(std::fs::read_to_string(&mk).unwrap(), key);
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&mk).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(run().munge, Some(key), "made once, never again");
+        assert!(!a.cpus.is_empty() && a.memkb.is_some_and(|m| m > 0));
+        assert!(a.cgroup.is_some());
+        assert!(
+            a.public.is_none(),
+            "no cluster key unless the inventory has one"
+        );
+    }
+
     #[test]
     fn the_script_is_valid_sh() {
         for s in [
-            key_script(Some("head"), true, true),
-            key_script(None, false, false),
+            key_script(Ask {
+                head: Some("head"),
+                generate: true,
+                cluster_key: true,
+                accounts: true,
+                slurm: true,
+            }),
+            key_script(Ask::default()),
         ] {
             let out = std::process::Command::new("sh")
                 .args(["-n", "-c", &s])
@@ -103,7 +179,7 @@ mod tests {
     /// cluster key (not generated when not asked), and it finishes.
     #[test]
     fn a_node_without_keys_answers_nothing_but_done() {
-        let s = key_script(None, false, false).replace("/etc/ssh/", "/nonexistent/");
+        let s = key_script(Ask::default()).replace("/etc/ssh/", "/nonexistent/");
         let out = crate::transport::Local::default().run(&s).unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(protocol::find(&text, "@@done"), Some(""), "{text}");
@@ -115,7 +191,11 @@ mod tests {
     /// With `accounts`, this machine's own accounts come back with the keys.
     #[test]
     fn accounts_come_back_when_asked() {
-        let s = key_script(None, false, true).replace("/etc/ssh/", "/nonexistent/");
+        let s = key_script(Ask {
+            accounts: true,
+            ..Ask::default()
+        })
+        .replace("/etc/ssh/", "/nonexistent/");
         let out = crate::transport::Local::default().run(&s).unwrap();
         let a = parse_keys(&String::from_utf8_lossy(&out.stdout));
         assert!(a.accounts.read);

@@ -8,8 +8,9 @@ use crate::transport::shell_quote;
 
 const USERS_SH: &str = include_str!("users.sh");
 
-/// The functions and an `accounts` function making these changes in order
-/// (None: nothing to do). `root`: a scratch root (tests).
+/// The functions, an `accounts` function making the people's changes in
+/// order and a `sysaccounts` function making the services' accounts (None:
+/// nothing to do). `root`: a scratch root (tests).
 pub fn accounts_script(changes: &[AccountChange], root: Option<&str>) -> Option<String> {
     if changes.is_empty() {
         return None;
@@ -51,10 +52,31 @@ pub fn accounts_script(changes: &[AccountChange], root: Option<&str>) -> Option<
                 if *unlock { "yes" } else { "no" }
             ),
             AccountChange::Lock { name } => format!("acct_lock {}", shell_quote(name)),
+            AccountChange::CreateSystem { .. } => continue,
         };
         s.push_str(&format!("  {line} || return 1\n"));
     }
-    s.push_str("}\n");
+    s.push_str("  :\n}\n");
+    // Services' accounts come before the install (write.rs runs
+    // `sysaccounts` first): their packages must find them made.
+    s.push_str("sysaccounts() {\n");
+    for c in changes {
+        if let AccountChange::CreateSystem {
+            name,
+            id,
+            make_group,
+            shell,
+        } = c
+        {
+            s.push_str(&format!(
+                "  acct_system {} {id} {} {} || return 1\n",
+                shell_quote(name),
+                shell_quote(shell),
+                if *make_group { "yes" } else { "no" }
+            ));
+        }
+    }
+    s.push_str("  :\n}\n");
     Some(s)
 }
 
@@ -119,13 +141,13 @@ mod tests {
 
     fn run(root: &Path, changes: &[AccountChange]) -> String {
         let s = accounts_script(changes, Some(&root.display().to_string())).unwrap();
-        let script = format!("fail=0\n{s}accounts\necho \"@@fail $fail\"\n");
+        let script = format!("fail=0\n{s}sysaccounts\naccounts\necho \"@@fail $fail\"\n");
         let out = Command::new("sh").arg("-c").arg(&script).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     fn plan_accounts_t(users: &[User], acc: &Accounts) -> Result<Vec<AccountChange>, String> {
-        plan_accounts(users, HomeShare::None, acc)
+        plan_accounts(users, &[], HomeShare::None, acc)
     }
 
     fn can_run() -> bool {
@@ -191,7 +213,7 @@ mod tests {
         let d = scratch();
         let root = d.path();
         let users = [user("alice", 2001, &["video"]), user("carol", 2002, &[])];
-        let changes = plan_accounts(&users, HomeShare::None, &probe(root)).unwrap();
+        let changes = plan_accounts(&users, &[], HomeShare::None, &probe(root)).unwrap();
         assert_eq!(
             changes.iter().map(|c| c.describe()).collect::<Vec<_>>(),
             [
@@ -215,7 +237,10 @@ mod tests {
 
         // Converged: a second plan changes nothing.
         let acc = probe(root);
-        assert_eq!(plan_accounts(&users, HomeShare::None, &acc).unwrap(), []);
+        assert_eq!(
+            plan_accounts(&users, &[], HomeShare::None, &acc).unwrap(),
+            []
+        );
 
         // bob is not clusterctl's: never touched, and his name or UID refused.
         let e = plan_accounts_t(&[user("bob", 2005, &[])], &acc).unwrap_err();
@@ -254,7 +279,7 @@ mod tests {
         acc.home_fs = Some("nfs4".into());
         let mut all = back.to_vec();
         all.push(user("dave", 2004, &[]));
-        let changes = plan_accounts(&all, HomeShare::Mounted, &acc).unwrap();
+        let changes = plan_accounts(&all, &[], HomeShare::Mounted, &acc).unwrap();
         assert_eq!(
             changes.iter().map(|c| c.describe()).collect::<Vec<_>>(),
             ["user: create dave (2004:2004, shell /bin/sh, home /home/dave on the head's NFS share)"]

@@ -59,6 +59,18 @@ acct_update() { # NAME SHELL(or -) GROUPS(or -: unchanged; empty: none) UNLOCK(y
   if [ "$3" = yes ]; then usermod $ropt -U -- "$n" >/dev/null 2>&1 || :; fi
   echo "@@account update $n"
 }
+acct_system() { # NAME ID SHELL MAKEGROUP(yes|no): a service's account (munge, slurm), UID = GID = ID, no home, never recorded
+  acct_opts
+  # shellcheck disable=SC2086
+  if [ "$4" = yes ] && ! out=$(groupadd $ropt -r -g "$2" -- "$1" 2>&1); then
+    echo "@@error system account $1: groupadd failed"; printf '%s\n' "$out" | sed 's/^/@@| /'; fail=1; return 1
+  fi
+  # shellcheck disable=SC2086
+  if ! out=$(useradd $ropt -r -u "$2" -g "$2" -d /nonexistent -M -s "$3" -- "$1" 2>&1); then
+    echo "@@error system account $1: useradd failed"; printf '%s\n' "$out" | sed 's/^/@@| /'; fail=1; return 1
+  fi
+  echo "@@account system $1"
+}
 acct_lock() { # NAME: out of the inventory: locked and expired (day 1), files kept
   acct_opts
   # shellcheck disable=SC2086

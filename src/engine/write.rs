@@ -67,6 +67,10 @@ pub fn write_script(plan: &NodePlan, ctx: &WriteCtx) -> String {
         }
     }
     s.push_str("[ \"$fail\" -eq 0 ] || abort\n");
+    // Services' accounts before the packages that would make their own.
+    if ctx.accounts.is_some() {
+        s.push_str("sysaccounts\n[ \"$fail\" -eq 0 ] || abort\n");
+    }
     if ctx.install.is_some() {
         s.push_str("pkg_install\n[ \"$fail\" -eq 0 ] || abort\n");
     }

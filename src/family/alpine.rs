@@ -17,6 +17,7 @@ pub const ALPINE: Family = Family {
     init: "openrc",
     chrony_conf: "/etc/chrony/chrony.conf",
     ntp_pool: "pool.ntp.org",
+    nologin: "/sbin/nologin",
 };
 
 fn package(p: Pkg) -> Option<&'static str> {
@@ -43,6 +44,11 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::Shadow => "shadow",
         Pkg::OpensshServer => "openssh-server",
         Pkg::SshKeysign => "openssh-keysign",
+        // Slurm is not in Alpine's main or community repositories.
+        Pkg::Munge => "munge",
+        Pkg::Slurmctld => return None,
+        Pkg::Slurmd => return None,
+        Pkg::SlurmClient => return None,
     })
 }
 
@@ -54,5 +60,8 @@ fn unit(s: Service) -> &'static str {
         Service::Nftables => "nftables",
         Service::Chrony => "chronyd",
         Service::Ssh => "sshd",
+        Service::Munge => "munge",
+        Service::Slurmctld => "slurmctld",
+        Service::Slurmd => "slurmd",
     }
 }

@@ -17,6 +17,7 @@ pub const DEBIAN: Family = Family {
     init: "systemd",
     chrony_conf: "/etc/chrony/chrony.conf",
     ntp_pool: "2.debian.pool.ntp.org",
+    nologin: "/usr/sbin/nologin",
 };
 
 fn package(p: Pkg) -> Option<&'static str> {
@@ -43,6 +44,10 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::Shadow => "passwd",
         Pkg::OpensshServer => "openssh-server",
         Pkg::SshKeysign => "openssh-client",
+        Pkg::Munge => "munge",
+        Pkg::Slurmctld => "slurmctld",
+        Pkg::Slurmd => "slurmd",
+        Pkg::SlurmClient => "slurm-client",
     })
 }
 
@@ -54,5 +59,8 @@ fn unit(s: Service) -> &'static str {
         Service::Nftables => "nftables",
         Service::Chrony => "chrony",
         Service::Ssh => "ssh",
+        Service::Munge => "munge",
+        Service::Slurmctld => "slurmctld",
+        Service::Slurmd => "slurmd",
     }
 }

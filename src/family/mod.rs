@@ -111,6 +111,14 @@ pkg_keys! {
     /// `ssh-keysign`, setuid (host-based SSH for cluster users): part of
     /// the client on Debian, its own package on RHEL and Alpine.
     SshKeysign,
+    /// munged and its tools (Slurm's authentication).
+    Munge,
+    /// The Slurm controller (the head).
+    Slurmctld,
+    /// The Slurm node daemon (every node that runs jobs).
+    Slurmd,
+    /// `sinfo`, `srun`, `sbatch`, `scontrol`.
+    SlurmClient,
 }
 
 /// Time daemons other than chrony that a fresh node may run, by their unit
@@ -134,6 +142,9 @@ pub enum Service {
     Chrony,
     /// The SSH server (host-based authentication for cluster users).
     Ssh,
+    Munge,
+    Slurmctld,
+    Slurmd,
 }
 
 impl Service {
@@ -146,6 +157,9 @@ impl Service {
             Service::Nftables => "nftables",
             Service::Chrony => "chrony",
             Service::Ssh => "ssh",
+            Service::Munge => "munge",
+            Service::Slurmctld => "slurmctld",
+            Service::Slurmd => "slurmd",
         }
     }
 }
@@ -184,6 +198,8 @@ pub struct Family {
     /// The NTP pool its own chrony.conf names: the head's upstream when the
     /// inventory names none.
     pub ntp_pool: &'static str,
+    /// The shell of system accounts (munge, slurm).
+    pub nologin: &'static str,
 }
 
 impl Family {

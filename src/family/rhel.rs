@@ -17,6 +17,7 @@ pub const RHEL: Family = Family {
     init: "systemd",
     chrony_conf: "/etc/chrony.conf",
     ntp_pool: "2.rhel.pool.ntp.org",
+    nologin: "/sbin/nologin",
 };
 
 fn package(p: Pkg) -> Option<&'static str> {
@@ -43,6 +44,11 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::Shadow => "shadow-utils",
         Pkg::OpensshServer => "openssh-server",
         Pkg::SshKeysign => "openssh-keysign",
+        // Slurm and munge from EPEL (or OpenHPC).
+        Pkg::Munge => "munge",
+        Pkg::Slurmctld => "slurm-slurmctld",
+        Pkg::Slurmd => "slurm-slurmd",
+        Pkg::SlurmClient => "slurm",
     })
 }
 
@@ -54,5 +60,8 @@ fn unit(s: Service) -> &'static str {
         Service::Nftables => "nftables",
         Service::Chrony => "chronyd",
         Service::Ssh => "sshd",
+        Service::Munge => "munge",
+        Service::Slurmctld => "slurmctld",
+        Service::Slurmd => "slurmd",
     }
 }

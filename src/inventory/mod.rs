@@ -50,6 +50,42 @@ pub struct RawInventory {
     /// The cluster's people (the same accounts on every node).
     #[serde(default)]
     pub users: Vec<S<RawUser>>,
+    /// A scheduler: Slurm and munge (off unless the section is there).
+    #[serde(default)]
+    pub slurm: Option<RawSlurm>,
+}
+
+/// Slurm and munge (docs/inventory.md, `slurm`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlurm {
+    /// Default: on (the section is there).
+    #[serde(default)]
+    pub enabled: Option<S<bool>>,
+    /// The head runs jobs too (slurmd there) [default: no].
+    #[serde(default)]
+    pub head_runs_jobs: Option<S<bool>>,
+    /// Default: one partition `batch` of every node that runs jobs.
+    #[serde(default)]
+    pub partitions: Vec<S<RawPartition>>,
+    /// The `munge` account's UID and GID on every node [default: 64029].
+    #[serde(default)]
+    pub munge_uid: Option<S<u32>>,
+    /// The `slurm` account's UID and GID on every node [default: 64030, Debian's].
+    #[serde(default)]
+    pub slurm_uid: Option<S<u32>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPartition {
+    pub name: S<String>,
+    /// A host list (`node[01-04]`) [default: every node that runs jobs].
+    #[serde(default)]
+    pub nodes: Option<S<String>>,
+    /// Jobs go here when they name no partition [default: the first].
+    #[serde(default)]
+    pub default: Option<S<bool>>,
 }
 
 /// One cluster user.

@@ -571,6 +571,7 @@ mod tests {
                 "iptables",
                 "iptables-persistent",
                 "libnfs-utils",
+                "munge",
                 "netfilter-persistent",
                 "nfs-common",
                 "nfs-ganesha",
@@ -578,6 +579,9 @@ mod tests {
                 "nfs-kernel-server",
                 "nftables",
                 "openmpi-bin",
+                "slurm-client",
+                "slurmctld",
+                "slurmd",
             ]
         );
     }

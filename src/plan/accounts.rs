@@ -108,6 +108,26 @@ pub enum AccountChange {
     },
     /// Out of the inventory: locked and expired, its files kept.
     Lock { name: String },
+    /// A service's account (munge, slurm) with the cluster's fixed IDs,
+    /// made before the package that would make it with an ID of its own
+    /// (`groupadd -r`, `useradd -r`, no home).
+    CreateSystem {
+        name: String,
+        id: u32,
+        make_group: bool,
+        shell: String,
+    },
+}
+
+/// An account a service needs, the same IDs on every node (UID = GID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SystemAccount {
+    pub name: &'static str,
+    pub id: u32,
+    /// The inventory field that sets the ID (for messages).
+    pub field: &'static str,
+    /// Its shell: the node family's nologin.
+    pub shell: &'static str,
 }
 
 impl AccountChange {
@@ -116,7 +136,8 @@ impl AccountChange {
         match self {
             AccountChange::Create { name, .. }
             | AccountChange::Update { name, .. }
-            | AccountChange::Lock { name } => name,
+            | AccountChange::Lock { name }
+            | AccountChange::CreateSystem { name, .. } => name,
         }
     }
 
@@ -163,8 +184,54 @@ impl AccountChange {
             AccountChange::Lock { name } => {
                 format!("user: lock {name} (not in the inventory; its files are kept)")
             }
+            AccountChange::CreateSystem { name, id, .. } => {
+                format!("user: create system account {name} ({id}:{id}, before its package)")
+            }
         }
     }
+}
+
+/// A service's account: there with the cluster's IDs (whoever made it),
+/// to be made, or a clash.
+fn plan_system(a: &SystemAccount, acc: &Accounts) -> Result<Option<AccountChange>, String> {
+    let (name, id, field) = (a.name, a.id, a.field);
+    if let Some(pw) = acc.user(name) {
+        if pw.uid == id && pw.gid == id {
+            return Ok(None);
+        }
+        return Err(format!(
+            "{name}: the account {name} has uid:gid {}:{} on this node, the cluster uses {id}:{id} (set slurm.{field}: {} if every node has that, or renumber {name} by hand)",
+            pw.uid, pw.gid, pw.uid
+        ));
+    }
+    if let Some(other) = acc.user_by_uid(id) {
+        return Err(format!(
+            "{name}: uid {id} is already {}'s on this node (choose another slurm.{field})",
+            other.name
+        ));
+    }
+    let make_group = match (acc.group(name), acc.group_by_gid(id)) {
+        (Some(g), _) if g.gid == id => false,
+        (Some(g), _) => {
+            return Err(format!(
+                "{name}: a group {name} (gid {}) is already on this node, the cluster uses {id} (renumber it by hand, or set slurm.{field}: {})",
+                g.gid, g.gid
+            ))
+        }
+        (None, Some(g)) => {
+            return Err(format!(
+                "{name}: gid {id} is already group {}'s on this node (choose another slurm.{field})",
+                g.name
+            ))
+        }
+        (None, None) => true,
+    };
+    Ok(Some(AccountChange::CreateSystem {
+        name: name.to_string(),
+        id,
+        make_group,
+        shell: a.shell.to_string(),
+    }))
 }
 
 /// The expiry day `usermod -e 1` sets: a locked account.
@@ -175,15 +242,21 @@ pub const LOCKED_EXPIRY: u64 = 1;
 /// what the inventory says about `/home` on this node.
 pub fn plan_accounts(
     users: &[User],
+    system: &[SystemAccount],
     share: HomeShare,
     acc: &Accounts,
 ) -> Result<Vec<AccountChange>, String> {
     let mut out = Vec::new();
-    if users.is_empty() && acc.managed.is_empty() {
+    if users.is_empty() && system.is_empty() && acc.managed.is_empty() {
         return Ok(out);
     }
     if !acc.read {
         return Err("cannot read /etc/passwd on this node".into());
+    }
+    for a in system {
+        if let Some(c) = plan_system(a, acc)? {
+            out.push(c);
+        }
     }
     for u in users {
         let name = u.name.as_str();
@@ -292,7 +365,7 @@ mod tests {
     }
 
     fn plan_accounts_t(users: &[User], acc: &Accounts) -> Result<Vec<AccountChange>, String> {
-        plan_accounts(users, HomeShare::None, acc)
+        plan_accounts(users, &[], HomeShare::None, acc)
     }
 
     fn node() -> Accounts {
@@ -396,12 +469,13 @@ mod tests {
     #[test]
     fn the_plan_says_where_each_home_goes() {
         let mut n = node();
-        let home = |share, n: &Accounts| match &plan_accounts(&[user("dave", 2004, 2004)], share, n)
-            .unwrap()[..]
-        {
-            [AccountChange::Create { home, .. }, ..] => *home,
-            other => panic!("{other:?}"),
-        };
+        let home =
+            |share, n: &Accounts| match &plan_accounts(&[user("dave", 2004, 2004)], &[], share, n)
+                .unwrap()[..]
+            {
+                [AccountChange::Create { home, .. }, ..] => *home,
+                other => panic!("{other:?}"),
+            };
         assert_eq!(home(HomeShare::None, &n), Home::Local);
         assert_eq!(home(HomeShare::Exported, &n), Home::Exported);
         assert_eq!(home(HomeShare::Mounted, &n), Home::LocalNotMounted);
@@ -433,6 +507,71 @@ mod tests {
         assert_eq!(HomeShare::of(&c, Role::Worker), HomeShare::None);
         let c = with("    - path: /srv/data\n");
         assert_eq!(HomeShare::of(&c, Role::Head), HomeShare::None);
+    }
+
+    /// munge and slurm get the cluster's IDs before their packages make
+    /// them; an account already there with those IDs is taken as it is
+    /// (the package or an earlier apply made it), other IDs are a clash.
+    #[test]
+    fn system_accounts_are_made_once_with_the_clusters_ids() {
+        let munge = SystemAccount {
+            name: "munge",
+            id: 64029,
+            field: "munge_uid",
+            shell: "/usr/sbin/nologin",
+        };
+        let mut n = node();
+        let plan =
+            |n: &Accounts| plan_accounts(&[], std::slice::from_ref(&munge), HomeShare::None, n);
+        assert_eq!(
+            plan(&n).unwrap()[0],
+            AccountChange::CreateSystem {
+                name: "munge".into(),
+                id: 64029,
+                make_group: true,
+                shell: "/usr/sbin/nologin".into()
+            }
+        );
+        assert_eq!(
+            plan(&n).unwrap()[0].describe(),
+            "user: create system account munge (64029:64029, before its package)"
+        );
+        n.users.push(PasswdEntry {
+            name: "munge".into(),
+            uid: 64029,
+            gid: 64029,
+            shell: "/usr/sbin/nologin".into(),
+        });
+        assert!(plan(&n).unwrap().iter().all(|c| c.name() != "munge"));
+        n.users.last_mut().unwrap().uid = 105;
+        assert_eq!(
+            plan(&n).unwrap_err(),
+            "munge: the account munge has uid:gid 105:64029 on this node, the cluster uses 64029:64029 (set slurm.munge_uid: 105 if every node has that, or renumber munge by hand)"
+        );
+        n.users.pop();
+        n.users.push(PasswdEntry {
+            name: "svc".into(),
+            uid: 64029,
+            gid: 64029,
+            shell: "/bin/sh".into(),
+        });
+        assert_eq!(
+            plan(&n).unwrap_err(),
+            "munge: uid 64029 is already svc's on this node (choose another slurm.munge_uid)"
+        );
+        n.users.pop();
+        n.groups.push(GroupEntry {
+            name: "munge".into(),
+            gid: 64029,
+            members: Vec::new(),
+        });
+        assert!(matches!(
+            plan(&n).unwrap()[0],
+            AccountChange::CreateSystem {
+                make_group: false,
+                ..
+            }
+        ));
     }
 
     #[test]

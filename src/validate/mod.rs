@@ -8,6 +8,7 @@
 mod head;
 mod lan;
 mod services;
+mod slurm;
 mod users;
 mod workers;
 
@@ -168,6 +169,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
     let firewall = services::firewall(&mut d, raw.firewall.as_ref(), h.ssh.as_ref());
     let time = services::time(&mut d, raw.time.as_ref());
     let users = users::users(&mut d, &raw.users);
+    let slurm = slurm::slurm(&mut d, raw.slurm.as_ref(), &h, &workers, &users);
 
     let mut diags = d.0;
     if !diags.is_empty() {
@@ -186,6 +188,7 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
         time,
         ssh,
         users,
+        slurm,
     };
     build(raw, parts)
 }
@@ -203,6 +206,7 @@ struct Parts {
     time: Time,
     ssh: SshSettings,
     users: Vec<crate::cluster::User>,
+    slurm: crate::cluster::Slurm,
 }
 
 /// The cluster from checked parts; every part is there when no diagnostic
@@ -275,6 +279,7 @@ fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagn
         ssh: p.ssh,
         packages: raw.packages.as_ref().map(|x| x.value).unwrap_or_default(),
         users: p.users,
+        slurm: p.slurm,
         keys: None,
     })
 }

@@ -1,0 +1,147 @@
+//! A scheduler (`slurm:`): munge and Slurm on every node. The head runs
+//! slurmctld (and slurmd when it runs jobs), the workers slurmd. The
+//! `munge` and `slurm` accounts get the inventory's fixed IDs before their
+//! packages would make them (`system_accounts`, made in the write round
+//! trip before the install). One munge key for the cluster, made once on
+//! the head by the gather (`engine/keys.sh`, kept in
+//! `/var/lib/clusterctl/munge.key`), lands on every node as
+//! `/etc/munge/munge.key`, munge's own, 0400, masked in every diff.
+//! `slurm.conf` is the same on every node: each node line carries the
+//! processors and memory the gather read on that node, so slurmctld never
+//! drains a node for a mismatch; nodes not heard from yet are left out
+//! (apply lists them once they answer). What every node's cgroups allow
+//! picks the process tracking and task plugins.
+
+use super::{whole, FileSpec, Handler, Step, Subject};
+use crate::cluster::{Cluster, Role};
+use crate::family::{Family, Pkg};
+use crate::plan::SystemAccount;
+
+/// munge reads its key as itself; nobody else may.
+const MUNGE_KEY: FileSpec = FileSpec {
+    mode: 0o400,
+    owner: "munge",
+    group: "munge",
+    secret: true,
+    ..whole(
+        "common/etc/munge/munge.key.j2",
+        "/etc/munge/munge.key",
+        munge_key_known,
+    )
+};
+
+const SLURM_FILES: &[FileSpec] = &[
+    whole(
+        "common/etc/slurm/slurm.conf.j2",
+        "/etc/slurm/slurm.conf",
+        on,
+    ),
+    whole(
+        "common/etc/slurm/cgroup.conf.j2",
+        "/etc/slurm/cgroup.conf",
+        cgroup_plugins,
+    ),
+];
+
+fn on(s: &Subject) -> bool {
+    s.cluster.slurm.enabled
+}
+
+fn munge_key_known(s: &Subject) -> bool {
+    on(s) && s.cluster.keys.as_ref().is_some_and(|k| k.munge.is_some())
+}
+
+/// Slurm's cgroup plugins: only when every node that runs jobs was heard
+/// from and has a pure cgroup v2 hierarchy under systemd, outside a
+/// container (slurm.conf is one file for all).
+pub fn cgroup_plugins(s: &Subject) -> bool {
+    on(s) && uses_cgroup(s.cluster)
+}
+
+/// See [`cgroup_plugins`].
+pub fn uses_cgroup(c: &Cluster) -> bool {
+    let Some(k) = &c.keys else {
+        return false;
+    };
+    let compute = compute_nodes(c);
+    !compute.is_empty()
+        && compute
+            .iter()
+            .all(|n| k.hardware.iter().any(|h| h.name == *n && h.cgroup))
+}
+
+/// The nodes that run jobs, in inventory order.
+pub fn compute_nodes(c: &Cluster) -> Vec<String> {
+    let mut v = Vec::new();
+    if c.slurm.head_runs_jobs {
+        v.push(c.head.name.to_string());
+    }
+    v.extend(c.workers.iter().map(|w| w.name.to_string()));
+    v
+}
+
+/// munge's and slurm's accounts with the cluster's IDs (none without Slurm).
+pub fn system_accounts(c: &Cluster, family: &Family) -> Vec<SystemAccount> {
+    if !c.slurm.enabled {
+        return Vec::new();
+    }
+    vec![
+        SystemAccount {
+            name: "munge",
+            id: c.slurm.munge_uid,
+            field: "munge_uid",
+            shell: family.nologin,
+        },
+        SystemAccount {
+            name: "slurm",
+            id: c.slurm.slurm_uid,
+            field: "slurm_uid",
+            shell: family.nologin,
+        },
+    ]
+}
+
+/// slurmd's package on the head when it runs jobs (the head's step names
+/// slurmctld's; this one depends on the inventory).
+pub fn head_extra_packages(c: &Cluster) -> Vec<Pkg> {
+    match c.slurm.enabled && c.slurm.head_runs_jobs {
+        true => vec![Pkg::Slurmd],
+        false => Vec::new(),
+    }
+}
+
+pub(super) const HEAD_MUNGE: Step = Step {
+    id: "head-munge",
+    title: "munge (Slurm's authentication)",
+    role: Role::Head,
+    files: &[MUNGE_KEY],
+    validator: None,
+    handler: Some(Handler::Restart(crate::family::Service::Munge)),
+    packages: &[Pkg::Munge],
+};
+
+pub(super) const WORKER_MUNGE: Step = Step {
+    id: "worker-munge",
+    role: Role::Worker,
+    ..HEAD_MUNGE
+};
+
+pub(super) const HEAD_SLURM: Step = Step {
+    id: "head-slurm",
+    title: "Slurm controller",
+    role: Role::Head,
+    files: SLURM_FILES,
+    validator: None,
+    handler: Some(Handler::Slurm),
+    packages: &[Pkg::Slurmctld, Pkg::SlurmClient],
+};
+
+pub(super) const WORKER_SLURM: Step = Step {
+    id: "worker-slurm",
+    title: "Slurm node daemon",
+    role: Role::Worker,
+    files: SLURM_FILES,
+    validator: None,
+    handler: Some(Handler::Slurm),
+    packages: &[Pkg::Slurmd, Pkg::SlurmClient],
+};
