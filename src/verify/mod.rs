@@ -4,7 +4,9 @@
 //! resolver against the inventory, asks the head's DNS for every node's
 //! name, reaches the WAN target, the NFS server, every other node over SSH
 //! (batch mode, strict host keys) and, on the head, runs an MPI job over
-//! the generated hostfile. `table.rs` prints the results.
+//! the generated hostfile and, with Slurm, checks every node of the default
+//! partition is up, runs a job on all of them and an MPI job through Slurm.
+//! `table.rs` prints the results.
 
 mod table;
 
@@ -17,7 +19,7 @@ use crate::transport::{protocol, shell_quote, Transport};
 
 /// The checks, in the table's column order.
 pub const CHECKS: &[&str] = &[
-    "address", "route", "resolver", "names", "wan", "nfs", "ssh", "users", "time", "mpi",
+    "address", "route", "resolver", "names", "wan", "nfs", "ssh", "users", "time", "mpi", "slurm",
 ];
 
 /// The `time` check's bound on a worker's offset to the head, in seconds.
@@ -140,7 +142,25 @@ pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> Stri
         (Some(u), true) => u.name.to_string(),
         _ => String::new(),
     };
-    let vars: [(&str, String); 19] = [
+    // Slurm, checked from the head: the default partition's nodes.
+    let slurm = match (cluster.slurm.enabled, is_head) {
+        (false, _) => "0",
+        (true, false) => "worker",
+        (true, true) => "1",
+    };
+    let slurm_nodes = cluster
+        .slurm
+        .partitions
+        .iter()
+        .find(|p| p.default)
+        .map(|p| p.nodes.join(" "))
+        .unwrap_or_default();
+    let slurm_user = cluster
+        .users
+        .first()
+        .map(|u| u.name.to_string())
+        .unwrap_or_default();
+    let vars: [(&str, String); 22] = [
         ("role", node.role().as_str().to_string()),
         ("iface", node.lan_iface().to_string()),
         ("addr", format!("{}/{}", node.ip(), cluster.lan.prefix)),
@@ -182,6 +202,9 @@ pub fn script(cluster: &Cluster, node: NodeRef, wan: Option<&WanTarget>) -> Stri
             },
         ),
         ("max_offset", MAX_TIME_OFFSET.to_string()),
+        ("slurm", slurm.to_string()),
+        ("slurm_nodes", slurm_nodes),
+        ("slurm_user", slurm_user),
     ];
     let mut s = String::new();
     for (k, v) in vars {

@@ -9,7 +9,10 @@
 # users), `runas` (the first user, when host-based SSH is on: SSH and the
 # MPI job run as them), `mpi` (1: run the MPI job; nokey: no cluster key),
 # `hostfile`, `time` (1: chrony is clusterctl's), `ntp_src` (a worker's
-# time source: the head's LAN address) and `max_offset` (seconds). Prints
+# time source: the head's LAN address), `max_offset` (seconds), `slurm`
+# (1: check Slurm from here; worker: from the head; 0: not configured),
+# `slurm_nodes` (the default partition's nodes) and `slurm_user` (the job's
+# user; empty: root). Prints
 # `@@check CHECK ok|fail|skip DETAIL` lines, then @@done (verify/mod.rs).
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # the values above are assigned before this text
@@ -259,6 +262,62 @@ else
     say mpi ok "$ranks ranks$as: ${got% }"
   else
     say mpi fail "mpirun exit $rc; ranks from ${got:-none}; want ${want:-nodes in $hostfile}: $(printf '%s\n' "$out" | grep -v '^@@rank' | tail -n 3)"
+  fi
+fi
+
+# slurm: every node of the default partition known and up (idle, or busy
+# with jobs), a job on all of them as a user, and an MPI job through Slurm.
+if [ "$slurm" = 0 ]; then
+  say slurm skip "not configured (slurm.enabled)"
+elif [ "$slurm" != 1 ]; then
+  say slurm skip "run from the head"
+elif ! command -v sinfo >/dev/null 2>&1; then
+  say slurm fail "sinfo not found (slurm-client)"
+else
+  # Nodes register within seconds of a (re)start: wait up to 60 s.
+  i=0
+  while :; do
+    st=$(sinfo -h -N -o '%N %t %E' 2>&1)
+    bad=""
+    for n in $slurm_nodes; do
+      line=$(printf '%s\n' "$st" | awk -v n="$n" '$1 == n { print; exit }')
+      state=$(printf '%s' "$line" | awk '{ print $2 }')
+      reason=$(printf '%s' "$line" | cut -d' ' -f3-)
+      case "$state" in
+        idle | mix | alloc | comp) ;;
+        "") bad="$bad; $n unknown to slurmctld" ;;
+        *) bad="$bad; $n $state${reason:+ ($reason)}" ;;
+      esac
+    done
+    if [ -z "$bad" ] || [ "$i" -ge 60 ]; then break; fi
+    sleep 2; i=$((i + 2))
+  done
+  # shellcheck disable=SC2086 # node names (checked host names), one a word
+  count=$(printf '%s\n' $slurm_nodes | grep -c .)
+  # shellcheck disable=SC2086
+  want=$(printf '%s\n' $slurm_nodes | sort -u | tr '\n' ' ')
+  if [ -n "$slurm_user" ]; then set -- runuser -u "$slurm_user" --; as=" as $slurm_user"; else set --; as=""; fi
+  if [ -n "$bad" ]; then
+    say slurm fail "${bad#; }"
+  elif ! out=$(cd / && "$@" timeout 120 srun -N "$count" --immediate=60 -t 2 hostname -s 2>&1); then
+    say slurm fail "srun -N $count$as: $(printf '%s\n' "$out" | tail -n 3)"
+  elif [ "$(printf '%s\n' "$out" | sort -u | tr '\n' ' ')" != "$want" ]; then
+    say slurm fail "srun -N $count$as ran on $(printf '%s\n' "$out" | sort -u | tr '\n' ' '), want $want"
+  elif ! command -v mpirun >/dev/null 2>&1; then
+    say slurm ok "$count node(s) up; srun$as on $want(no MPI installed)"
+  else
+    # shellcheck disable=SC2016 # each rank's own shell expands its rank and name
+    mo=$(cd / && "$@" timeout 120 salloc -N "$count" --immediate=60 -t 2 \
+      mpirun --map-by ppr:1:node \
+      --mca oob_tcp_if_include "$lan" --mca btl_tcp_if_include "$lan" \
+      sh -c 'echo "@@rank ${OMPI_COMM_WORLD_RANK:-?} $(hostname -s)"' 2>&1)
+    rc=$?
+    got=$(printf '%s\n' "$mo" | sed -n 's/^@@rank [^ ]* //p' | sort -u | tr '\n' ' ')
+    if [ "$rc" -eq 0 ] && [ "$got" = "$want" ]; then
+      say slurm ok "$count node(s) up; srun and an MPI job$as through Slurm on ${want% }"
+    else
+      say slurm fail "MPI through Slurm (salloc mpirun) exit $rc; ranks from ${got:-none}; want $want: $(printf '%s\n' "$mo" | grep -v '^@@rank' | tail -n 3)"
+    fi
   fi
 fi
 echo @@done

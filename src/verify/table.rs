@@ -80,7 +80,7 @@ mod tests {
 
     #[test]
     fn a_failure_shows_in_the_table_and_with_its_reason() {
-        let ok = "@@check address ok a\n@@check route ok b\n@@check resolver skip c\n@@check names ok d\n@@check wan ok e\n@@check nfs skip f\n@@check ssh ok g\n@@check users skip i\n@@check time ok t\n@@check mpi ok h\n";
+        let ok = "@@check address ok a\n@@check route ok b\n@@check resolver skip c\n@@check names ok d\n@@check wan ok e\n@@check nfs skip f\n@@check ssh ok g\n@@check users skip i\n@@check time ok t\n@@check mpi ok h\n@@check slurm skip s\n";
         let nodes = vec![
             NodeChecks {
                 node: "head".into(),
@@ -94,9 +94,9 @@ mod tests {
         let t = text(&nodes, 0);
         assert_eq!(
             t,
-            "node  address   route     resolver  names     wan       nfs       ssh       users     time      mpi\n\
-             head  ok        ok        -         ok        ok        -         ok        -         ok        ok\n\
-             w1    ok        ok        -         FAIL      ok        -         ok        -         ok        ok\n\
+            "node  address   route     resolver  names     wan       nfs       ssh       users     time      mpi       slurm\n\
+             head  ok        ok        -         ok        ok        -         ok        -         ok        ok        -\n\
+             w1    ok        ok        -         FAIL      ok        -         ok        -         ok        ok        -\n\
              \n\
              FAIL w1 names: w2: no answer\n\
              \n\
