@@ -8,6 +8,7 @@ mod completion;
 mod corpus;
 mod inventory_doc;
 pub(crate) mod lab;
+mod lab_slurm;
 mod lab_stacks;
 mod lab_users;
 mod layout;

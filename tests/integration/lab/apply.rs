@@ -339,14 +339,14 @@ fn add_node_applies_to_every_node() {
 }
 
 /// A clusterctl run in the background whose stderr lines are watched.
-pub(super) struct Watched {
+pub(crate) struct Watched {
     pub(super) child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Watched {
-    pub(super) fn spawn(mut cmd: Command) -> Watched {
+    pub(crate) fn spawn(mut cmd: Command) -> Watched {
         let mut child = cmd
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -371,7 +371,7 @@ impl Watched {
     }
 
     /// Wait until a stderr line matches (panics after `secs`).
-    pub(super) fn wait_for(&mut self, pred: impl Fn(&str) -> bool, secs: u64) {
+    pub(crate) fn wait_for(&mut self, pred: impl Fn(&str) -> bool, secs: u64) {
         let deadline = Instant::now() + Duration::from_secs(secs);
         while !self.seen.iter().any(|l| pred(l)) {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -383,7 +383,7 @@ impl Watched {
     }
 
     /// Wait for the end: exit status, stdout, every stderr line.
-    pub(super) fn finish(mut self) -> (std::process::ExitStatus, String, Vec<String>) {
+    pub(crate) fn finish(mut self) -> (std::process::ExitStatus, String, Vec<String>) {
         let status = self.child.wait().expect("wait");
         let mut stdout = String::new();
         use std::io::Read as _;

@@ -31,6 +31,7 @@ mod lifecycle;
 mod subnets;
 mod systemd;
 
+pub(crate) use apply::Watched;
 pub(crate) use subnets::TestLab;
 
 static SERIAL: Mutex<()> = Mutex::new(());

@@ -115,6 +115,8 @@ test_labs! {
     TerminalWizard => "u15wiz", 71;
     // lab_users
     Users => "tusers", 85;
+    // lab_slurm
+    Slurm => "tslurm", 86;
 }
 
 /// Which test took which row, by the test's thread name (libtest names each
