@@ -179,6 +179,7 @@ pub fn desired_for(
     };
     // A node of no known distro family is refused: never treated as Debian.
     let family = facts.family().map_err(node_err)?;
+    catalog::slurm::packaged(cluster, node.role(), family).map_err(node_err)?;
     catalog::network::decide(&s).map_err(node_err)?;
     catalog::firewall::backend(&s).map_err(|m| Error::Usage {
         message: m,
@@ -645,5 +646,148 @@ mod tests {
             hostile_accepted >= 5,
             "only {hostile_accepted} mutated ones accepted"
         );
+    }
+
+    // ---- Slurm (catalog/slurm.rs) as rendered
+
+    fn slurm_cluster(extra: &str) -> Cluster {
+        let text = format!(
+            "{}users:\n  - name: alice\n    uid: 2001\nslurm:\n  enabled: true\n{extra}",
+            include_str!("../inventories/lab.yaml")
+        );
+        let mut c = Cluster::from_str(&text, std::path::Path::new("c.yaml")).unwrap();
+        c.keys = Some(crate::cluster::ClusterKeys {
+            munge: Some("k".repeat(64)),
+            ..Default::default()
+        });
+        c
+    }
+
+    /// Each family's packages and units come from its table: Debian's and
+    /// RHEL's names; Alpine (no Slurm package) is refused, not skipped.
+    #[test]
+    fn slurm_each_family_names_its_packages_and_units() {
+        let c = slurm_cluster("  head_runs_jobs: true\n");
+        let t = Templates::load(None).unwrap();
+        for (probe, head_pkgs, worker_pkgs, nologin) in [
+            (
+                include_str!("facts/fixtures/debian12.probe"),
+                &["munge", "slurmctld", "slurm-client", "slurmd"][..],
+                &["munge", "slurmd", "slurm-client"][..],
+                "/usr/sbin/nologin",
+            ),
+            (
+                include_str!("facts/fixtures/rhel9.probe"),
+                &["munge", "slurm-slurmctld", "slurm", "slurm-slurmd"][..],
+                &["munge", "slurm-slurmd", "slurm"][..],
+                "/sbin/nologin",
+            ),
+        ] {
+            let mut facts = crate::facts::parse(probe).unwrap();
+            facts.active.remove("firewalld");
+            for (node, want) in [("head", head_pkgs), ("w1", worker_pkgs)] {
+                let Ok(d) = desired(&c, &t, node, &facts) else {
+                    continue; // a stack this fixture cannot give the lab's LAN port
+                };
+                for p in want {
+                    assert!(d.packages.contains(p), "{node}: {p} in {:?}", d.packages);
+                }
+                assert!(d.system_accounts.iter().all(|a| a.shell == nologin));
+                let s = crate::catalog::Subject {
+                    cluster: &c,
+                    node: c.node(node).unwrap(),
+                    facts: &facts,
+                };
+                let cmd = crate::catalog::Handler::Slurm.command(&s, &[]).unwrap();
+                let want = match node {
+                    "head" => "systemctl restart slurmctld && systemctl enable --quiet slurmd 2>/dev/null; systemctl restart slurmd",
+                    _ => "systemctl restart slurmd",
+                };
+                assert!(cmd.ends_with(want), "{node}: {cmd}");
+            }
+        }
+        let mut facts =
+            crate::facts::parse(include_str!("facts/fixtures/alpine319.probe")).unwrap();
+        facts.active.remove("firewalld");
+        let e = desired(&c, &t, "w1", &facts).unwrap_err().to_string();
+        assert!(
+            e.contains("slurm: Alpine (apk) packages no slurmclient, slurmd"),
+            "{e}"
+        );
+    }
+
+    /// slurm.conf lists the nodes whose hardware is known, with it, and the
+    /// partitions over them; the rest are named as not heard from yet.
+    #[test]
+    fn slurm_conf_lists_known_nodes_with_their_hardware() {
+        let mut c = slurm_cluster("");
+        let hw = |name: &str| crate::cluster::NodeHardware {
+            name: name.into(),
+            cpus: 4,
+            sockets: 1,
+            cores_per_socket: 4,
+            threads_per_core: 1,
+            memory_mib: 3792,
+            cgroup: false,
+        };
+        let w: Vec<String> = c.workers.iter().map(|w| w.name.to_string()).collect();
+        c.keys = Some(crate::cluster::ClusterKeys {
+            munge: Some("k".repeat(64)),
+            hardware: vec![hw(&w[0])],
+            hardware_missing: w[1..].to_vec(),
+            ..Default::default()
+        });
+        let t = Templates::load(None).unwrap();
+        let d = desired(&c, &t, "head", &Facts::assumed()).unwrap();
+        let conf = &d
+            .files
+            .iter()
+            .find(|f| f.path == "/etc/slurm/slurm.conf")
+            .unwrap()
+            .content;
+        let ip = c.workers[0].ip;
+        assert!(conf.contains(&format!(
+            "\nNodeName={} NodeAddr={ip} CPUs=4 Sockets=1 CoresPerSocket=4 ThreadsPerCore=1 RealMemory=3792 State=UNKNOWN\n",
+            w[0]
+        )), "{conf}");
+        assert!(
+            conf.contains(&format!("\n# {}: not heard from yet", w[1])),
+            "{conf}"
+        );
+        assert!(
+            conf.contains(&format!("\nPartitionName=batch Nodes={} Default=YES", w[0])),
+            "{conf}"
+        );
+        assert!(
+            conf.contains("ProctrackType=proctrack/linuxproc"),
+            "no cgroup: {conf}"
+        );
+        let key = d
+            .files
+            .iter()
+            .find(|f| f.path == "/etc/munge/munge.key")
+            .unwrap();
+        assert!(key.secret && key.mode == 0o400 && key.owner == "munge");
+        assert_eq!(key.content, "k".repeat(64));
+
+        // Every node on cgroup v2: the cgroup plugins and cgroup.conf.
+        let keys = c.keys.as_mut().unwrap();
+        keys.hardware = w
+            .iter()
+            .map(|n| crate::cluster::NodeHardware {
+                cgroup: true,
+                ..hw(n)
+            })
+            .collect();
+        keys.hardware_missing.clear();
+        let d = desired(&c, &t, "w1", &Facts::assumed()).unwrap();
+        let conf = &d
+            .files
+            .iter()
+            .find(|f| f.path == "/etc/slurm/slurm.conf")
+            .unwrap()
+            .content;
+        assert!(conf.contains("ProctrackType=proctrack/cgroup"), "{conf}");
+        assert!(d.files.iter().any(|f| f.path == "/etc/slurm/cgroup.conf"));
     }
 }

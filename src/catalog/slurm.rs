@@ -101,6 +101,36 @@ pub fn system_accounts(c: &Cluster, family: &Family) -> Vec<SystemAccount> {
     ]
 }
 
+/// With Slurm on: the node's family packages what the node needs, else
+/// the reason (Alpine packages no Slurm): refused, never skipped.
+pub fn packaged(c: &Cluster, role: Role, family: &Family) -> Result<(), String> {
+    if !c.slurm.enabled {
+        return Ok(());
+    }
+    let mut need = vec![Pkg::Munge, Pkg::SlurmClient];
+    match role {
+        Role::Head => need.push(Pkg::Slurmctld),
+        Role::Worker => need.push(Pkg::Slurmd),
+    }
+    need.extend(match role {
+        Role::Head => head_extra_packages(c),
+        Role::Worker => Vec::new(),
+    });
+    let missing: Vec<String> = need
+        .into_iter()
+        .filter(|p| family.package(*p).is_none())
+        .map(|p| format!("{p:?}").to_lowercase())
+        .collect();
+    match missing.is_empty() {
+        true => Ok(()),
+        false => Err(format!(
+            "slurm: {} packages no {} (Slurm needs it on this node; turn slurm off or use another distribution)",
+            family.title,
+            missing.join(", ")
+        )),
+    }
+}
+
 /// slurmd's package on the head when it runs jobs (the head's step names
 /// slurmctld's; this one depends on the inventory).
 pub fn head_extra_packages(c: &Cluster) -> Vec<Pkg> {

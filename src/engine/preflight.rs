@@ -113,6 +113,7 @@ mod tests {
         .unwrap();
         // Packages and tools only: the fixtures carry no accounts.
         c.users.clear();
+        c.slurm = Default::default();
         let t = Templates::load(None).unwrap();
         let mut facts = crate::facts::parse(probe).unwrap();
         // firewalld would be refused before any of this (see facts/firewall.rs).
