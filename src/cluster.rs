@@ -214,6 +214,29 @@ pub struct HostEntry {
 }
 
 impl Cluster {
+    /// With Slurm: the nodes that run jobs (the head first when it does),
+    /// in inventory order.
+    pub fn slurm_compute_nodes(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.slurm.head_runs_jobs {
+            v.push(self.head.name.to_string());
+        }
+        v.extend(self.workers.iter().map(|w| w.name.to_string()));
+        v
+    }
+
+    /// Of those, the ones whose hardware is known (now, or from the head's
+    /// record of the last apply), in order: slurm.conf's node lines.
+    pub fn slurm_hardware(&self) -> Vec<&NodeHardware> {
+        let Some(k) = &self.keys else {
+            return Vec::new();
+        };
+        self.slurm_compute_nodes()
+            .iter()
+            .filter_map(|n| k.hardware.iter().find(|h| h.name == *n))
+            .collect()
+    }
+
     /// Every node, head first, then workers in inventory order.
     pub fn hosts(&self) -> Vec<HostEntry> {
         let mut v = vec![HostEntry {

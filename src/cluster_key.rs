@@ -29,6 +29,8 @@ pub struct Answer {
     pub cpus: Vec<(u32, u32)>,
     pub memkb: Option<u64>,
     pub cgroup: Option<bool>,
+    /// On the head: the hardware the last apply listed (its record).
+    pub known: Vec<NodeHardware>,
 }
 
 impl std::fmt::Debug for Answer {
@@ -53,26 +55,56 @@ pub fn hardware(name: &str, a: &Answer) -> Option<NodeHardware> {
     if a.cpus.is_empty() {
         return None;
     }
+    // As `slurmd -C` counts: online processors; packages; cores (package,
+    // core) per package; the most threads any core has.
     let cpus = a.cpus.len() as u32;
+    let mut per_core: std::collections::BTreeMap<(u32, u32), u32> = Default::default();
+    for c in &a.cpus {
+        *per_core.entry(*c).or_default() += 1;
+    }
     let packages: std::collections::BTreeSet<u32> = a.cpus.iter().map(|c| c.0).collect();
-    let cores: std::collections::BTreeSet<(u32, u32)> = a.cpus.iter().copied().collect();
     let sockets = packages.len() as u32;
-    let cores_per_socket = (cores.len() as u32 / sockets).max(1);
-    let threads_per_core = (cpus / (sockets * cores_per_socket)).max(1);
-    // An uneven layout (cores missing from one package): say only CPUs.
-    let (sockets, cores_per_socket, threads_per_core) =
-        match sockets * cores_per_socket * threads_per_core == cpus {
-            true => (sockets, cores_per_socket, threads_per_core),
-            false => (1, cpus, 1),
-        };
+    let cores_per_socket = (per_core.len() as u32 / sockets).max(1);
+    let threads_per_core = per_core.values().copied().max().unwrap_or(1);
     Some(NodeHardware {
         name: name.to_string(),
         cpus,
         sockets,
         cores_per_socket,
         threads_per_core,
-        memory_mib: memkb / 1024,
+        memory_mib: usable_memory(memkb),
         cgroup: a.cgroup.unwrap_or(false),
+    })
+}
+
+/// RealMemory: MemTotal in MiB less 1% (at least 1 MiB), so a kernel that
+/// reserves a little more after an update does not drain the node.
+pub fn usable_memory(memkb: u64) -> u64 {
+    let mib = memkb / 1024;
+    mib.saturating_sub((mib / 100).max(1))
+}
+
+/// One line of the head's record: `NAME CPUS SOCKETS CORES THREADS MIB
+/// yes|no`, every number in range; the name is checked against the
+/// inventory by [`assemble`].
+pub fn recorded_hardware(line: &str) -> Option<NodeHardware> {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let [name, cpus, sockets, cores, threads, mem, cg] = w[..] else {
+        return None;
+    };
+    let n = |v: &str| v.parse::<u32>().ok().filter(|n| (1..=65536).contains(n));
+    Some(NodeHardware {
+        name: name.to_string(),
+        cpus: n(cpus)?,
+        sockets: n(sockets)?,
+        cores_per_socket: n(cores)?,
+        threads_per_core: n(threads)?,
+        memory_mib: mem.parse::<u64>().ok().filter(|m| *m > 0)?,
+        cgroup: match cg {
+            "yes" => true,
+            "no" => false,
+            _ => return None,
+        },
     })
 }
 
@@ -100,6 +132,7 @@ pub fn assemble(
     let head = cluster.head.name.as_str();
     let mut keys = ClusterKeys::default();
     let mut notes = Vec::new();
+    let mut recorded: Vec<NodeHardware> = Vec::new();
     for (name, answer) in answers {
         let key_on = cluster.mpi.cluster_key;
         let slurm_on = cluster.slurm.enabled;
@@ -125,6 +158,7 @@ pub fn assemble(
             keys.public = a.public;
             keys.private = a.private;
             keys.munge = a.munge;
+            recorded = a.known;
         }
         if !key_on {
             continue;
@@ -135,6 +169,31 @@ pub fn assemble(
                 key,
             }),
             _ => keys.missing.push(name),
+        }
+    }
+    // Nodes that did not answer keep the hardware the last apply listed
+    // (the head's record): their line, and their jobs, stay.
+    if cluster.slurm.enabled {
+        let compute = cluster.slurm_compute_nodes();
+        let mut kept = Vec::new();
+        keys.hardware_missing.retain(|n| {
+            match recorded
+                .iter()
+                .find(|h| h.name == *n && compute.contains(n))
+            {
+                Some(h) => {
+                    keys.hardware.push(h.clone());
+                    kept.push(n.clone());
+                    false
+                }
+                None => true,
+            }
+        });
+        if !kept.is_empty() {
+            notes.push(format!(
+                "slurm: {} did not answer: slurm.conf keeps the hardware the last apply listed",
+                crate::hostlist::fold(&kept)
+            ));
         }
     }
     (keys, notes)
@@ -178,20 +237,82 @@ mod tests {
             (h.cpus, h.sockets, h.cores_per_socket, h.threads_per_core),
             (8, 2, 2, 2)
         );
-        assert_eq!(h.memory_mib, 3906);
+        assert_eq!(h.memory_mib, 3906 - 39, "MemTotal less 1%");
         // A Raspberry Pi: one package, four cores.
         let h = hardware("n", &answer(&[(0, 0), (0, 1), (0, 2), (0, 3)])).unwrap();
         assert_eq!(
             (h.sockets, h.cores_per_socket, h.threads_per_core),
             (1, 4, 1)
         );
-        // Uneven: CPUs only.
-        let h = hardware("n", &answer(&[(0, 0), (0, 1), (1, 0)])).unwrap();
+        // A hybrid CPU as slurmd -C counts it: 8 performance cores with two
+        // threads, 4 efficiency cores with one: 20 CPUs, 12 cores, 2 threads.
+        let mut hybrid: Vec<(u32, u32)> = (0..8).flat_map(|c| [(0, c), (0, c)]).collect();
+        hybrid.extend((8..12).map(|c| (0, c)));
+        let h = hardware("n", &answer(&hybrid)).unwrap();
         assert_eq!(
             (h.cpus, h.sockets, h.cores_per_socket, h.threads_per_core),
-            (3, 1, 3, 1)
+            (20, 1, 12, 2)
         );
+
         assert!(hardware("n", &Answer::default()).is_none());
+    }
+
+    /// A node that does not answer keeps the hardware the head recorded;
+    /// a record line for a node not in the inventory, or a bad one, is not taken.
+    #[test]
+    fn the_heads_record_stands_in_for_a_node_that_does_not_answer() {
+        let text = format!(
+            "{}slurm:\n  enabled: true\n",
+            include_str!("../inventories/lab.yaml")
+        );
+        let c = Cluster::from_str(&text, std::path::Path::new("c.yaml")).unwrap();
+        let w: Vec<String> = c.workers.iter().map(|w| w.name.to_string()).collect();
+        let head = Answer {
+            known: [
+                format!("{} 4 1 4 1 3000 no", w[1]),
+                "intruder 4 1 4 1 3000 no".to_string(),
+            ]
+            .iter()
+            .filter_map(|l| recorded_hardware(l))
+            .collect(),
+            ..answer(&[(0, 0)])
+        };
+        let mut answers = vec![
+            ("head".to_string(), Ok(head)),
+            (w[0].clone(), Ok(answer(&[(0, 0), (0, 1)]))),
+        ];
+        answers.extend(
+            w[1..]
+                .iter()
+                .map(|n| (n.clone(), Err("unreachable".to_string()))),
+        );
+        let (keys, notes) = assemble(&c, answers);
+        let names: Vec<&str> = keys.hardware.iter().map(|h| h.name.as_str()).collect();
+        assert!(
+            names.contains(&w[1].as_str()) && !names.contains(&"intruder"),
+            "{names:?}"
+        );
+        assert_eq!(
+            keys.hardware
+                .iter()
+                .find(|h| h.name == w[1])
+                .unwrap()
+                .memory_mib,
+            3000
+        );
+        assert!(!keys.hardware_missing.contains(&w[1]));
+        assert!(
+            notes.iter().any(|n| n.contains("did not answer")),
+            "{notes:?}"
+        );
+        for bad in [
+            "w1 4 1 4 1",
+            "w1 0 1 4 1 3000 no",
+            "w1 4 1 4 1 3000 maybe",
+            "w1 x 1 4 1 3000 no",
+        ] {
+            assert!(recorded_hardware(bad).is_none(), "{bad}");
+        }
     }
 
     #[test]

@@ -656,8 +656,22 @@ mod tests {
             include_str!("../inventories/lab.yaml")
         );
         let mut c = Cluster::from_str(&text, std::path::Path::new("c.yaml")).unwrap();
+        let hardware = c
+            .node_names()
+            .iter()
+            .map(|n| crate::cluster::NodeHardware {
+                name: n.to_string(),
+                cpus: 2,
+                sockets: 1,
+                cores_per_socket: 2,
+                threads_per_core: 1,
+                memory_mib: 1000,
+                cgroup: false,
+            })
+            .collect();
         c.keys = Some(crate::cluster::ClusterKeys {
             munge: Some("k".repeat(64)),
+            hardware,
             ..Default::default()
         });
         c
@@ -685,10 +699,12 @@ mod tests {
         ] {
             let mut facts = crate::facts::parse(probe).unwrap();
             facts.active.remove("firewalld");
+            let mut rendered = 0;
             for (node, want) in [("head", head_pkgs), ("w1", worker_pkgs)] {
                 let Ok(d) = desired(&c, &t, node, &facts) else {
                     continue; // a stack this fixture cannot give the lab's LAN port
                 };
+                rendered += 1;
                 for p in want {
                     assert!(d.packages.contains(p), "{node}: {p} in {:?}", d.packages);
                 }
@@ -700,18 +716,30 @@ mod tests {
                 };
                 let cmd = crate::catalog::Handler::Slurm.command(&s, &[]).unwrap();
                 let want = match node {
-                    "head" => "systemctl restart slurmctld && systemctl enable --quiet slurmd 2>/dev/null; systemctl restart slurmd",
-                    _ => "systemctl restart slurmd",
+                    "head" => "{ systemctl enable --quiet slurmctld 2>/dev/null; systemctl restart slurmctld; } && { systemctl enable --quiet slurmd 2>/dev/null; systemctl restart slurmd; }",
+                    _ => "{ systemctl enable --quiet slurmd 2>/dev/null; systemctl restart slurmd; }",
                 };
-                assert!(cmd.ends_with(want), "{node}: {cmd}");
+                assert_eq!(cmd, want, "{node}");
+                // Not in slurm.conf yet (never heard from): enabled, not
+                // started (slurmd would exit; Type=notify units would fail).
+                let mut unheard = c.clone();
+                unheard.keys.as_mut().unwrap().hardware.clear();
+                let s = crate::catalog::Subject {
+                    cluster: &unheard,
+                    node: unheard.node(node).unwrap(),
+                    facts: &facts,
+                };
+                let cmd = crate::catalog::Handler::Slurm.command(&s, &[]).unwrap();
+                assert!(!cmd.contains("restart"), "{node}: {cmd}");
             }
+            assert!(rendered > 0, "{nologin}: no node rendered");
         }
         let mut facts =
             crate::facts::parse(include_str!("facts/fixtures/alpine319.probe")).unwrap();
         facts.active.remove("firewalld");
         let e = desired(&c, &t, "w1", &facts).unwrap_err().to_string();
         assert!(
-            e.contains("slurm: Alpine (apk) packages no slurmclient, slurmd"),
+            e.contains("slurm: Alpine (apk) packages no slurmd, Slurm's client tools"),
             "{e}"
         );
     }

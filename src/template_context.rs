@@ -85,6 +85,8 @@ struct SlurmNode {
     cores_per_socket: u32,
     threads_per_core: u32,
     memory_mib: u64,
+    /// For the head's record.
+    cgroup: bool,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -99,16 +101,12 @@ fn slurm_template(c: &Cluster) -> SlurmTemplate {
     if !c.slurm.enabled {
         return SlurmTemplate::default();
     }
-    let hw = c
-        .keys
-        .as_ref()
-        .map(|k| k.hardware.as_slice())
-        .unwrap_or(&[]);
+    let hw = c.slurm_hardware();
     let mut t = SlurmTemplate {
         cgroup: crate::catalog::slurm::uses_cgroup(c),
         ..SlurmTemplate::default()
     };
-    for name in crate::catalog::slurm::compute_nodes(c) {
+    for name in c.slurm_compute_nodes() {
         match (hw.iter().find(|h| h.name == name), c.node(&name)) {
             (Some(h), Some(node)) => t.nodes.push(SlurmNode {
                 addr: node.ip(),
@@ -117,6 +115,7 @@ fn slurm_template(c: &Cluster) -> SlurmTemplate {
                 cores_per_socket: h.cores_per_socket,
                 threads_per_core: h.threads_per_core,
                 memory_mib: h.memory_mib,
+                cgroup: h.cgroup,
                 name,
             }),
             _ => t.missing.push(name),

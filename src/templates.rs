@@ -49,6 +49,7 @@ pub const BUILTIN: &[(&str, &str)] = embed![
     "head/etc/sysconfig/iptables.j2",
     "head/etc/sysconfig/nftables.conf.j2",
     "head/etc/sysctl.d/90-clusterctl.conf.j2",
+    "head/var/lib/clusterctl/slurm-nodes.j2",
     "worker/etc/chrony/chrony.conf.j2",
     "worker/etc/chrony.conf.j2",
     "worker/etc/fstab.j2",

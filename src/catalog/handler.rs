@@ -122,16 +122,25 @@ impl Handler {
             }
             Handler::Slurm => {
                 let f = family(s)?;
-                let mut units = Vec::new();
+                let known = s.cluster.slurm_hardware();
+                let mut parts = Vec::new();
+                // (unit, whether it can start: slurmctld with no node line
+                // exits, slurmd on a node not in its own slurm.conf too;
+                // then it is only enabled, and the pass that lists them
+                // restarts it.)
                 if s.node.role() == crate::cluster::Role::Head {
-                    units.push(f.unit(Service::Slurmctld));
+                    parts.push((f.unit(Service::Slurmctld), !known.is_empty()));
                 }
                 if s.node.role() == crate::cluster::Role::Worker || s.cluster.slurm.head_runs_jobs {
-                    units.push(f.unit(Service::Slurmd));
+                    let me = known.iter().any(|h| h.name == s.node.name());
+                    parts.push((f.unit(Service::Slurmd), me));
                 }
-                units
+                parts
                     .into_iter()
-                    .map(|u| restart(s, u))
+                    .map(|(u, start)| match start {
+                        true => restart(s, u).map(|c| format!("{{ {c}; }}")),
+                        false => enable(s, u),
+                    })
                     .collect::<Result<Vec<_>, _>>()?
                     .join(" && ")
             }

@@ -315,6 +315,7 @@ pub const STEPS: &[Step] = &[
     users::HEAD_USERS_KEYS,
     users::HEAD_USERS_SSH,
     slurm::HEAD_MUNGE,
+    slurm::HEAD_SLURM_RECORD,
     slurm::HEAD_SLURM,
     // ---- workers
     Step {

@@ -58,27 +58,16 @@ pub fn cgroup_plugins(s: &Subject) -> bool {
     on(s) && uses_cgroup(s.cluster)
 }
 
-/// See [`cgroup_plugins`].
+/// See [`cgroup_plugins`]: decided over the nodes slurm.conf lists (a
+/// node not heard from yet cannot flip every other node's plugins).
 pub fn uses_cgroup(c: &Cluster) -> bool {
-    let Some(k) = &c.keys else {
-        return false;
-    };
-    let compute = compute_nodes(c);
-    !compute.is_empty()
-        && compute
-            .iter()
-            .all(|n| k.hardware.iter().any(|h| h.name == *n && h.cgroup))
+    let hw = c.slurm_hardware();
+    !hw.is_empty() && hw.iter().all(|h| h.cgroup)
 }
 
-/// The nodes that run jobs, in inventory order.
-pub fn compute_nodes(c: &Cluster) -> Vec<String> {
-    let mut v = Vec::new();
-    if c.slurm.head_runs_jobs {
-        v.push(c.head.name.to_string());
-    }
-    v.extend(c.workers.iter().map(|w| w.name.to_string()));
-    v
-}
+/// Where the head records the hardware slurm.conf lists, so a node that
+/// is down at the next apply keeps its line (and its jobs).
+pub const HARDWARE_RECORD: &str = "/var/lib/clusterctl/slurm-nodes";
 
 /// munge's and slurm's accounts with the cluster's IDs (none without Slurm).
 pub fn system_accounts(c: &Cluster, family: &Family) -> Vec<SystemAccount> {
@@ -107,19 +96,25 @@ pub fn packaged(c: &Cluster, role: Role, family: &Family) -> Result<(), String> 
     if !c.slurm.enabled {
         return Ok(());
     }
-    let mut need = vec![Pkg::Munge, Pkg::SlurmClient];
+    let mut need = vec![Pkg::Munge];
     match role {
         Role::Head => need.push(Pkg::Slurmctld),
         Role::Worker => need.push(Pkg::Slurmd),
     }
+    need.push(Pkg::SlurmClient);
     need.extend(match role {
         Role::Head => head_extra_packages(c),
         Role::Worker => Vec::new(),
     });
-    let missing: Vec<String> = need
+    let missing: Vec<&str> = need
         .into_iter()
         .filter(|p| family.package(*p).is_none())
-        .map(|p| format!("{p:?}").to_lowercase())
+        .map(|p| match p {
+            Pkg::Munge => "munge",
+            Pkg::Slurmctld => "slurmctld",
+            Pkg::Slurmd => "slurmd",
+            _ => "Slurm's client tools",
+        })
         .collect();
     match missing.is_empty() {
         true => Ok(()),
@@ -154,6 +149,22 @@ pub(super) const WORKER_MUNGE: Step = Step {
     id: "worker-munge",
     role: Role::Worker,
     ..HEAD_MUNGE
+};
+
+/// The head's record of the listed nodes' hardware (read back by the
+/// gather): no handler, nothing reads it but clusterctl.
+pub(super) const HEAD_SLURM_RECORD: Step = Step {
+    id: "head-slurm-record",
+    title: "record of the nodes slurm.conf lists",
+    role: Role::Head,
+    files: &[whole(
+        "head/var/lib/clusterctl/slurm-nodes.j2",
+        HARDWARE_RECORD,
+        on,
+    )],
+    validator: None,
+    handler: None,
+    packages: &[],
 };
 
 pub(super) const HEAD_SLURM: Step = Step {

@@ -26,15 +26,15 @@ fn hostbased(s: &Subject) -> bool {
         && s.cluster.keys.as_ref().is_some_and(|k| k.public.is_some())
 }
 
-/// Some user has keys of their own (`ssh_authorized_keys`).
+/// With users, their own keys' file and command are managed whether or not
+/// anyone has keys: the last key taken out is then taken off every node
+/// (the file empties, the sshd drop-in loses the command).
 fn authorized_keys(s: &Subject) -> bool {
-    s.cluster
-        .users
-        .iter()
-        .any(|u| !u.ssh_authorized_keys.is_empty())
+    !s.cluster.users.is_empty()
 }
 
-/// The sshd drop-in carries either or both.
+/// The sshd drop-in carries host-based authentication, the users' keys'
+/// command, both, or (no keys, no cluster key) nothing but its header.
 fn sshd_drop_in(s: &Subject) -> bool {
     hostbased(s) || authorized_keys(s)
 }

@@ -64,6 +64,20 @@ impl Node {
 pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
     let r = &args.remote;
     let mut prepared = remote::prepare(r)?;
+    // What the nodes have (keys, hardware), and with users or Slurm every
+    // selected node's accounts: a clash on any node stops the run here,
+    // before anything on any node changes. Nothing is generated yet.
+    let gathered = prepared.gather(false, true, r.forks as usize);
+    if !gathered.clashes.is_empty() {
+        return Err(Error::Usage {
+            message: format!(
+                "accounts on {} node(s) clash with the inventory's; nothing was changed on any node:\n  {}",
+                gathered.clashes.len(),
+                gathered.clashes.join("\n  ")
+            ),
+            help: Some("give the user (or slurm.munge_uid / slurm_uid) another name or ID in the inventory, or fix the account on the node".into()),
+        });
+    }
     if confirm_plan::should_ask(args.yes) && !confirm_plan::ask(&prepared, r.forks as usize)? {
         eprintln!("apply cancelled: nothing was changed");
         return Ok(EXIT_ERROR);
@@ -79,22 +93,19 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
         lease: u64::from(r.timeout) + u64::from(args.confirm.confirm_timeout) + 30,
         skip_packages: args.skip_packages || prepared.cluster.packages == PackagePolicy::Skip,
     };
-    // Keys, and with users every selected node's accounts: a clash on any
-    // node stops the run here, before anything on any node changes.
-    let gathered = prepared.gather(true, true, r.forks as usize);
-    for note in &gathered.notes {
+    // The head makes the keys it lacks (the first apply), read again.
+    let notes = match prepared.lacks_keys() {
+        true => prepared.gather_keys(true, r.forks as usize),
+        false => gathered.notes,
+    };
+    for note in &notes {
         log.line(note);
     }
-    if !gathered.clashes.is_empty() {
-        log.finish();
-        return Err(Error::Usage {
-            message: format!(
-                "the inventory's users clash with accounts already on {} node(s); nothing was changed on any node:\n  {}",
-                gathered.clashes.len(),
-                gathered.clashes.join("\n  ")
-            ),
-            help: Some("give the user another name or ID in the inventory, or remove the account on the node".into()),
-        });
+    let head = prepared.cluster.head.name.to_string();
+    if prepared.cluster.slurm.enabled && !prepared.nodes.contains(&head) {
+        log.line(&format!(
+            "slurm: {head} is not among the selected nodes: a change to slurm.conf or munge.key reaches only the nodes selected (apply {head} too)"
+        ));
     }
     let mut reports = apply_pass(&prepared, args, opts, &log);
     // Workers first reached in this run (their lease came from the head
@@ -106,7 +117,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
             log.line(&note);
         }
         if prepared.keys_missing() < missing {
-            log.line("cluster key: host keys learned after their nodes' first apply; applying again so that every node knows them");
+            log.line("host keys or hardware learned after their nodes' first apply; applying again so that every node's known_hosts and slurm.conf list them");
             let second = apply_pass(&prepared, args, opts, &log);
             reports = merge(reports, second);
         }

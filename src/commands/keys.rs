@@ -26,6 +26,14 @@ pub struct Gathered {
 }
 
 impl Prepared {
+    /// The head lacks a key the inventory needs (the cluster key, the
+    /// munge key): apply makes it once the user has said yes.
+    pub fn lacks_keys(&self) -> bool {
+        let k = self.cluster.keys.as_ref();
+        (self.cluster.mpi.cluster_key && k.is_none_or(|k| k.public.is_none()))
+            || (self.cluster.slurm.enabled && k.is_none_or(|k| k.munge.is_none()))
+    }
+
     /// With a cluster key in the inventory: its public and private halves
     /// from the head (`generate`: made there first when it has none) and
     /// every node's host key, one round trip per node in parallel (every
@@ -35,12 +43,12 @@ impl Prepared {
         self.gather(generate, false, forks).notes
     }
 
-    /// [`Prepared::gather_keys`] and, with `check_accounts` and users in
-    /// the inventory, every selected node's accounts in the same round
-    /// trip, planned against the users. The cluster key is generated only
-    /// once no node clashes (one more round trip to the head, the first
-    /// time). A node that cannot be reached now is checked by its own plan
-    /// when it is.
+    /// [`Prepared::gather_keys`] and, with `check_accounts` and users (or
+    /// Slurm's accounts) in the inventory, every selected node's accounts
+    /// in the same round trip, planned against them. Apply asks first
+    /// without generating (`generate` false): a clash stops it before
+    /// anything changes. A node that cannot be reached now is checked by
+    /// its own plan when it is.
     pub fn gather(&mut self, generate: bool, check_accounts: bool, forks: usize) -> Gathered {
         let keys_on = self.cluster.mpi.cluster_key;
         let slurm = self.cluster.slurm.enabled;
@@ -66,9 +74,7 @@ impl Prepared {
                 (n, t)
             })
             .collect();
-        // Checking accounts: nothing is generated until no node clashes.
-        let generate_now = generate && !accounts;
-        let mut answers = head_first(
+        let answers = head_first(
             &nodes,
             forks,
             |(name, _)| *name == head,
@@ -76,7 +82,7 @@ impl Prepared {
                 let selected = self.nodes.contains(name);
                 let ask = Ask {
                     head: (*name == head).then_some(head.as_str()),
-                    generate: generate_now,
+                    generate,
                     cluster_key: keys_on,
                     accounts: accounts && selected,
                     slurm,
@@ -108,25 +114,6 @@ impl Prepared {
                 return out;
             }
         }
-        // The head has no cluster key or munge key yet and may now make them.
-        if let (true, false, Some(i)) = (
-            generate,
-            generate_now,
-            nodes.iter().position(|(n, _)| *n == head),
-        ) {
-            let lacks =
-                |a: &Answer| (keys_on && a.public.is_none()) || (slurm && a.munge.is_none());
-            if answers[i].as_ref().is_ok_and(lacks) {
-                let ask = Ask {
-                    head: Some(head.as_str()),
-                    generate: true,
-                    cluster_key: keys_on,
-                    accounts: false,
-                    slurm,
-                };
-                answers[i] = crate::engine::ask_keys(nodes[i].1.as_ref(), ask);
-            }
-        }
         let names = nodes.into_iter().map(|(n, _)| n);
         let answers: Vec<(String, Result<Answer, String>)> = names.zip(answers).collect();
         let (keys, mut notes) = cluster_key::assemble(&self.cluster, answers);
@@ -137,7 +124,7 @@ impl Prepared {
         }
         if !keys.hardware_missing.is_empty() {
             notes.push(format!(
-                "slurm: hardware of {} unknown (unreachable now): slurm.conf lists it once it answers",
+                "slurm: hardware of {} not known yet (no answer): slurm.conf lists it once it answers",
                 hostlist::fold(&keys.hardware_missing)
             ));
         }

@@ -31,13 +31,14 @@ pub const MUNGE_KEY_PATH: &str = "/var/lib/clusterctl/munge.key";
 /// The gather script for one node.
 pub fn key_script(ask: Ask) -> String {
     let mut s = format!(
-        "k={}\nck={}\nhead={}\ngenerate={}\nslurm={}\nmk={}\n",
+        "k={}\nck={}\nhead={}\ngenerate={}\nslurm={}\nmk={}\nhw={}\n",
         shell_quote(KEY_PATH),
         u8::from(ask.cluster_key),
         shell_quote(ask.head.unwrap_or("")),
         u8::from(ask.generate),
         u8::from(ask.slurm),
         shell_quote(MUNGE_KEY_PATH),
+        shell_quote(crate::catalog::slurm::HARDWARE_RECORD),
     );
     if ask.accounts {
         s.push_str(&format!("users_file={}\n", shell_quote(USERS_FILE)));
@@ -81,10 +82,22 @@ pub fn parse_keys(stdout: &str) -> Answer {
                 });
             }
             "@@cpu" => {
+                // A package ID of -1 (some ARM kernels): one package.
+                let id = |v: &str| {
+                    v.trim()
+                        .parse::<i64>()
+                        .ok()
+                        .map(|n| n.clamp(0, u32::MAX.into()) as u32)
+                };
                 if let Some((p, c)) = rest.split_once(' ') {
-                    if let (Ok(p), Ok(c)) = (p.trim().parse(), c.trim().parse()) {
+                    if let (Some(p), Some(c)) = (id(p), id(c)) {
                         a.cpus.push((p, c));
                     }
+                }
+            }
+            "@@known" => {
+                if let Some(h) = crate::cluster_key::recorded_hardware(rest) {
+                    a.known.push(h);
                 }
             }
             "@@memkb" => a.memkb = rest.trim().parse().ok(),
@@ -153,6 +166,12 @@ mod tests {
             a.public.is_none(),
             "no cluster key unless the inventory has one"
         );
+    }
+
+    #[test]
+    fn a_package_id_of_minus_one_is_read_as_zero() {
+        let a = parse_keys("@@cpu -1 0\n@@cpu -1 1\n@@memkb 1000\n");
+        assert_eq!(a.cpus, [(0, 0), (0, 1)]);
     }
 
     #[test]

@@ -3,13 +3,14 @@
 # quoted assignments of k (the cluster key's private half), ck (1: the
 # inventory has a cluster key), head (the head's name on the head, empty
 # elsewhere), generate (1: make the head's missing keys), slurm (1: Slurm is
-# on) and mk (the munge key clusterctl keeps on the head). Output: @@hostkey
-# (the node's ed25519 host key); on the head @@public and @@private (base64
-# up to @@end) with ck, @@munge (base64 up to @@end) with slurm; with slurm
-# the node's hardware: @@cpu PACKAGE CORE (each online processor),
-# @@memkb, @@cgroup (yes: pure cgroup v2, systemd, no container); @@error,
-# @@done.
-# shellcheck disable=SC2154 # k, ck, head, generate, slurm and mk are assigned before this text
+# on), mk (the munge key clusterctl keeps on the head) and hw (the head's
+# record of the hardware slurm.conf lists). Output: @@hostkey (the node's
+# ed25519 host key); on the head @@public and @@private (base64 up to @@end)
+# with ck, @@munge (base64 up to @@end) and the record's lines as @@known
+# with slurm; with slurm the node's hardware: @@cpu PACKAGE CORE (each
+# online processor), @@memkb, @@cgroup (yes: pure cgroup v2, systemd, no
+# container); @@error, @@done.
+# shellcheck disable=SC2154 # k, ck, head, generate, slurm, mk and hw are assigned before this text
 set -u
 host_key=/etc/ssh/ssh_host_ed25519_key.pub
 if [ -f "$host_key" ]; then echo "@@hostkey $(cut -d' ' -f1,2 "$host_key")"; fi
@@ -27,12 +28,24 @@ fi
 if [ "$slurm" = 1 ]; then
   if [ -n "$head" ]; then
     # One munge key for the cluster, made once: 1024 characters of base64
-    # (munge takes any bytes; text travels as a managed file).
+    # (munge takes any bytes; text travels as a managed file). `ln` makes
+    # it exclusively: of two runs at once, the first key stays.
     if [ "$generate" = 1 ] && [ ! -s "$mk" ]; then
-      { mkdir -p -- "${mk%/*}" && (umask 077 && head -c 768 /dev/urandom | base64 | tr -d '\n' >"$mk.new") &&
-        mv -f -- "$mk.new" "$mk"; } || echo '@@error cannot generate the munge key'
+      if mkdir -p -- "${mk%/*}" && t=$(umask 077 && mktemp -- "$mk.XXXXXX") &&
+        head -c 768 /dev/urandom | base64 | tr -d '\n' >"$t"; then
+        ln -- "$t" "$mk" 2>/dev/null || [ -s "$mk" ] || echo '@@error cannot generate the munge key'
+      else
+        echo '@@error cannot generate the munge key'
+      fi
+      rm -f -- "${t:-}"
     fi
     if [ -s "$mk" ]; then echo @@munge; base64 <"$mk"; echo @@end; fi
+    if [ -r "$hw" ]; then
+      while read -r n c so co th m cg _; do
+        case "$n" in '' | '#'*) continue ;; esac
+        echo "@@known $n $c $so $co $th $m $cg"
+      done <"$hw"
+    fi
   fi
   for c in /sys/devices/system/cpu/cpu[0-9]*; do
     [ -r "$c/topology/core_id" ] || continue

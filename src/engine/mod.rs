@@ -25,7 +25,7 @@ mod users;
 mod write;
 
 pub use handlers::{handler_script, parse_handlers, HandlerResult};
-pub use keys::{ask_keys, Ask, MUNGE_KEY_PATH};
+pub use keys::{ask_keys, parse_keys, Ask, MUNGE_KEY_PATH};
 pub use lease::{forget_lease, Lease};
 pub use preflight::preflight;
 pub use run::{apply_node, RunOptions};

@@ -296,4 +296,45 @@ mod tests {
             "{passwd}"
         );
     }
+
+    /// munge's account with the cluster's IDs on a scratch root: made by
+    /// `sysaccounts` (no home, nologin, not in clusterctl's record of
+    /// people), then taken as it is.
+    #[test]
+    fn sysaccounts_make_a_services_account_with_fixed_ids_on_a_scratch_root() {
+        if !can_run() {
+            eprintln!("skipped: needs root and useradd");
+            return;
+        }
+        let d = scratch();
+        let root = d.path();
+        let munge = crate::plan::SystemAccount {
+            name: "munge",
+            id: 64029,
+            field: "munge_uid",
+            shell: "/usr/sbin/nologin",
+        };
+        let sys = std::slice::from_ref(&munge);
+        let changes = plan_accounts(&[], sys, HomeShare::None, &probe(root)).unwrap();
+        assert_eq!(changes.len(), 1, "{changes:?}");
+        let out = run(root, &changes);
+        assert!(
+            out.contains("@@account system munge") && out.contains("@@fail 0"),
+            "{out}"
+        );
+        let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap();
+        assert!(
+            passwd.contains("munge:x:64029:64029::/nonexistent:/usr/sbin/nologin"),
+            "{passwd}"
+        );
+        assert!(!root.join("nonexistent").exists(), "no home");
+        assert!(
+            !root.join("var/lib/clusterctl/users").exists(),
+            "not one of the people clusterctl locks when they leave the inventory"
+        );
+        assert_eq!(
+            plan_accounts(&[], sys, HomeShare::None, &probe(root)).unwrap(),
+            []
+        );
+    }
 }

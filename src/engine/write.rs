@@ -32,8 +32,9 @@ pub struct WriteCtx {
     /// A `pkg_install` function to run before anything is staged (the
     /// validators may come with the packages).
     pub install: Option<String>,
-    /// An `accounts` function (`users.rs`) to run after the install and
-    /// before anything is staged.
+    /// The `sysaccounts` and `accounts` functions (`users.rs`): services'
+    /// accounts before the install (their packages must find them made),
+    /// people's after it and before anything is staged.
     pub accounts: Option<String>,
 }
 

@@ -76,11 +76,11 @@ fn slurm_runs_a_users_mpi_job_across_every_worker_and_follows_add_and_remove_nod
 
     let out = lab.run(&["apply", "-i", inv, "--wait", "60"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
-    let stdout = text(&out.stdout);
-    assert!(
-        !stdout.contains(&lab.sh("head", "cat /var/lib/clusterctl/munge.key")),
-        "the munge key is never shown"
-    );
+    let key = lab.sh("head", "cat /var/lib/clusterctl/munge.key");
+    assert_eq!(key.len(), 1024);
+    for shown in [text(&out.stdout), text(&out.stderr)] {
+        assert!(!shown.contains(&key), "the munge key is never shown");
+    }
     for n in ["head", "w1", "w2"] {
         assert_eq!(
             lab.sh(n, "id munge; id slurm"),
@@ -103,21 +103,38 @@ fn slurm_runs_a_users_mpi_job_across_every_worker_and_follows_add_and_remove_nod
         lab.sh("w2", "cat /etc/slurm/slurm.conf"),
         "the same file everywhere"
     );
+    // w1's line against what slurmd itself reads there.
     let c = lab.sh("w1", "slurmd -C | head -n 1");
-    let real = |k: &str| {
+    let real = |k: &str| -> u64 {
         c.split_whitespace()
             .find_map(|f| f.strip_prefix(k))
             .unwrap()
-            .to_string()
+            .parse()
+            .unwrap()
     };
     let line = conf
         .lines()
         .find(|l| l.starts_with("NodeName=w1 "))
         .expect("w1's node line");
+    let ours = |k: &str| -> u64 {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(k))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    for k in ["CPUs=", "CoresPerSocket=", "ThreadsPerCore="] {
+        assert_eq!(ours(k), real(k), "{k} in {line} against slurmd -C {c}");
+    }
+    assert_eq!(
+        ours("Sockets="),
+        real("SocketsPerBoard=") * real("Boards="),
+        "{line} / {c}"
+    );
+    let (mem, got) = (ours("RealMemory="), real("RealMemory="));
     assert!(
-        line.contains(&format!(" CPUs={} ", real("CPUs=")))
-            && line.contains(&format!(" RealMemory={} ", real("RealMemory="))),
-        "w1's line {line} against slurmd -C {c}"
+        mem <= got && mem >= got * 98 / 100,
+        "RealMemory {mem} against {got}: 1% below"
     );
 
     let out = lab.run(&["verify", "-i", inv, "-v"]);
@@ -179,10 +196,11 @@ fn slurm_runs_a_users_mpi_job_across_every_worker_and_follows_add_and_remove_nod
     );
     assert_eq!(batch_job(&lab, 3, "added"), "w1 w2 w3");
 
-    // remove-node w3 while a job runs on w1 and w2: it keeps running.
+    // remove-node w3 while a job runs on w1 and w2: the daemons restart
+    // with the new node list and the job keeps running.
     let job = lab.sh(
         "head",
-        "cd /tmp && runuser -u alice -- sbatch --parsable -N 2 -w w1,w2 -t 2 --chdir=/tmp -o /dev/null --wrap 'sleep 30'",
+        "cd /tmp && runuser -u alice -- sbatch --parsable -N 2 -w w1,w2 -t 10 --chdir=/tmp -o /dev/null --wrap 'sleep 300'",
     );
     let job = job.trim().to_string();
     let state = |lab: &Lab| {
@@ -198,15 +216,23 @@ fn slurm_runs_a_users_mpi_job_across_every_worker_and_follows_add_and_remove_nod
         std::thread::sleep(std::time::Duration::from_secs(1));
     }
     assert_eq!(state(&lab), "RUNNING\n", "job {job} started");
-    let out = lab.run(&["remove-node", "-i", inv, "w3", "--yes"]);
+    let out = lab.run(&["remove-node", "-i", inv, "w3", "--yes", "-v"]);
     assert_eq!(
         out.status.code(),
         Some(0),
         "{}",
         describe("remove-node", &out)
     );
+    let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(
+        all.contains("head: ran handler of head-slurm")
+            && all.contains("w1: ran handler of worker-slurm"),
+        "{}",
+        describe("remove-node restarts the daemons", &out)
+    );
     assert_eq!(state(&lab), "RUNNING\n", "job {job} survived the restarts");
     assert!(!lab.sh("w1", "cat /etc/slurm/slurm.conf").contains("w3"));
     assert_eq!(lab.sh("head", "sinfo -h -N -o '%N'"), "w1\nw2\n");
+    lab.sh("head", &format!("scancel {job}"));
     lab.down();
 }

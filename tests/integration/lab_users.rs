@@ -185,7 +185,7 @@ fn users_are_the_same_on_every_node_and_a_clash_is_refused() {
     assert_eq!(out.status.code(), Some(1), "{}", describe("clash", &out));
     let stderr = text(&out.stderr);
     assert!(
-        stderr.contains("the inventory's users clash with accounts already on 1 node(s); nothing was changed on any node:\n  w2: user carol: uid 2003 is already mallory's on this node"),
+        stderr.contains("accounts on 1 node(s) clash with the inventory's; nothing was changed on any node:\n  w2: user carol: uid 2003 is already mallory's on this node"),
         "{}",
         describe("clash", &out)
     );
