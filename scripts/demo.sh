@@ -6,12 +6,18 @@
 # inventory the lab wrote over SSH (it installs what each node lacks from the
 # lab's mirror), and show the result: leases, routes, names, NAT, hostfile, a
 # second apply that changes nothing, and the cluster after a reboot.
-# Leaves the lab up to look around; `sudo target/debug/clusterctl lab down` removes it.
+# Run as root, or as a user with sudo (it asks). Leaves the lab up to look
+# around; `target/debug/clusterctl lab down` (as root) removes it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The lab needs root: a user with sudo is asked for it (keeping their cargo).
 if [ "$(id -u)" -ne 0 ]; then
-  echo "demo.sh: the lab needs root (try: sudo $0)" >&2
+  if command -v sudo >/dev/null 2>&1; then
+    exec sudo env "PATH=$PATH" "RUSTUP_HOME=${RUSTUP_HOME:-$HOME/.rustup}" \
+      "CARGO_HOME=${CARGO_HOME:-$HOME/.cargo}" "$0" "$@"
+  fi
+  echo "demo.sh: the lab needs root, and there is no sudo here: run it as root" >&2
   exit 1
 fi
 
