@@ -69,14 +69,22 @@ pub(super) fn upstream(
     lan: &LanCtx,
     nodes: &std::collections::BTreeMap<Ipv4Addr, String>,
     head_ip: Option<Ipv4Addr>,
+    head_wan: Option<Ipv4Addr>,
 ) -> Vec<Ipv4Addr> {
     let mut upstream = Vec::new();
+    // Seen addresses in a set: 199,000 entries were checked pairwise.
+    let mut seen = std::collections::HashSet::new();
     for s in &raw.upstream_dns {
         let Some(ip) = d.ip(s, "upstream DNS server", None) else {
             continue;
         };
         let why = if Some(ip) == head_ip {
             Some("is the head's own LAN address: dnsmasq would forward to itself".to_string())
+        } else if Some(ip) == head_wan {
+            Some(
+                "is the head itself (its address in head.ssh): dnsmasq would forward to itself"
+                    .to_string(),
+            )
         } else if let (Some(name), true) =
             (nodes.get(&ip), lan.net.is_some_and(|n| n.contains(&ip)))
         {
@@ -93,7 +101,7 @@ pub(super) fn upstream(
                 format!("upstream DNS server {ip} {why}"),
                 Some("name the resolvers the head's WAN side uses (`resolvectl status` or /etc/resolv.conf there), like 1.1.1.1"),
             );
-        } else if !upstream.contains(&ip) {
+        } else if seen.insert(ip) {
             upstream.push(ip);
         }
     }

@@ -9,6 +9,7 @@ mod head;
 mod lan;
 mod services;
 mod slurm;
+mod targets;
 mod users;
 mod workers;
 
@@ -163,7 +164,9 @@ pub fn validate(raw: &RawInventory, base: &Path) -> std::result::Result<Cluster,
         head_ip: h.lan_ip,
     };
     let (workers, taken) = workers::resolve(&mut d, &drafts, taken, &lan, &defaults);
-    let upstream = lan::upstream(&mut d, &raw.lan, &lan, &taken, h.lan_ip);
+    targets::same_machine(&mut d, raw, &h, &workers);
+    let head_wan = h.ssh.as_ref().and_then(|t| t.host.parse().ok());
+    let upstream = lan::upstream(&mut d, &raw.lan, &lan, &taken, h.lan_ip, head_wan);
     workers::check_macs(&mut d, &drafts);
     let nfs = services::nfs(&mut d, raw.nfs.as_ref());
     let firewall = services::firewall(&mut d, raw.firewall.as_ref(), h.ssh.as_ref());

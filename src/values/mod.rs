@@ -62,6 +62,7 @@ macro_rules! checked_string {
 }
 
 mod accounts;
+mod names;
 mod ntp;
 mod ssh_key;
 pub use accounts::{check_account_id, check_account_name, MAX_ACCOUNT_ID, MIN_ACCOUNT_ID};
@@ -114,9 +115,10 @@ checked_string!(
     |s| check_account_name(s).map(|()| s.to_string())
 );
 
-/// RFC 1123 host name label, lowercase: `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`,
-/// not all digits. This is also what makes a name safe in templates and shells.
-pub fn check_hostname(name: &str) -> Result<(), String> {
+/// One DNS label, lowercase: `[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?`, not all
+/// digits, not a word dnsmasq reads otherwise. This is also what makes a
+/// name safe in templates and shells.
+fn check_label(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("is empty".into());
     }
@@ -152,6 +154,16 @@ pub fn check_hostname(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A node's (or the cluster's) name: an RFC 1123 label, and not one
+/// /etc/hosts already gives to loopback or multicast addresses.
+pub fn check_hostname(name: &str) -> Result<(), String> {
+    check_label(name)?;
+    if names::RESERVED.contains(&name) {
+        return Err("is a name /etc/hosts already gives to loopback or multicast addresses".into());
+    }
+    Ok(())
+}
+
 /// `/home/` and `/home/./` are `/home`: compare paths by what they name.
 pub fn normalize_path(p: &str) -> String {
     let segs: Vec<&str> = p
@@ -177,13 +189,19 @@ pub fn check_domain(domain: &str) -> Result<(), String> {
         ));
     }
     for label in domain.split('.') {
-        check_hostname(label).map_err(|e| format!("label `{}` {e}", shown(label)))?;
+        check_label(label).map_err(|e| format!("label `{}` {e}", shown(label)))?;
     }
     let labels: Vec<&str> = domain.split('.').collect();
     let tld = labels[labels.len() - 1];
     if labels.len() < 2 {
         return Err(
             "is a single label, a top-level domain: the head's dnsmasq would claim every name under it"
+                .into(),
+        );
+    }
+    if names::PUBLIC_SUFFIXES.contains(&domain) {
+        return Err(
+            "is a public suffix: the head's dnsmasq would claim every name registered under it; use a name under it you own, or home.arpa"
                 .into(),
         );
     }
