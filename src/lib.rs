@@ -20,6 +20,7 @@ pub mod engine;
 pub mod error;
 pub mod facts;
 pub mod family;
+pub mod fnv;
 pub mod hostlist;
 pub mod inventory;
 pub mod lab;

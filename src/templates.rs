@@ -193,7 +193,7 @@ fn read_template(file: &Path) -> Result<String> {
         source,
     };
     let mut bytes = Vec::new();
-    std::fs::File::open(file)
+    crate::validate::open_no_hang(file)
         .map_err(err)?
         .take(MAX_TEMPLATE_BYTES + 1)
         .read_to_end(&mut bytes)
@@ -239,7 +239,20 @@ fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
                 source,
             })?;
             let p = entry.path();
-            if p.is_dir() {
+            let kind = std::fs::symlink_metadata(&p).map_err(|source| Error::Read {
+                path: p.clone(),
+                source,
+            })?;
+            // An override is a file of the user's own: a link would make a
+            // node's file whatever it points at (`/etc/shadow` as every
+            // node's hostname), and a link to a directory can loop.
+            if kind.file_type().is_symlink() {
+                return Err(Error::Template {
+                    name: p.display().to_string(),
+                    message: "is a symbolic link; an override must be a file of its own (copy the file instead)".into(),
+                });
+            }
+            if kind.is_dir() {
                 stack.push(p);
             } else {
                 out.push(p);
@@ -301,7 +314,40 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(".", dir.path().join("loop")).unwrap();
         let err = Templates::load(Some(dir.path())).err().expect("refused");
-        assert!(err.to_string().contains("symlink loop"), "{err}");
+        assert!(err.to_string().contains("is a symbolic link"), "{err}");
+    }
+
+    /// Regression (#22): an override that is a link to another file was
+    /// followed (every node's /etc/hostname became the target's contents).
+    #[test]
+    fn an_override_that_is_a_symlink_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("common/etc")).unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.path().join("common/etc/hostname.j2"))
+            .unwrap();
+        let err = Templates::load(Some(dir.path())).err().expect("refused");
+        assert!(
+            err.to_string().contains("hostname.j2: is a symbolic link"),
+            "{err}"
+        );
+    }
+
+    /// Regression (#22): an override (or inventory) that is a named pipe
+    /// nobody writes hung `check`; it reads as empty now.
+    #[test]
+    fn a_fifo_override_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("common/etc")).unwrap();
+        let fifo = dir.path().join("common/etc/hostname.j2");
+        let c = std::ffi::CString::new(fifo.display().to_string()).unwrap();
+        // SAFETY: mkfifo with a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(read_template(&fifo).unwrap(), "");
+        let inv = dir.path().join("inventory.yaml");
+        let c = std::ffi::CString::new(inv.display().to_string()).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        assert_eq!(crate::validate::read_bounded(&inv).unwrap(), "");
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub fn run(args: RenderArgs) -> Result<i32> {
                 for f in &files {
                     let rel = f.path.trim_start_matches('/');
                     node_dir.write(Path::new(rel), &f.content)?;
-                    written.push(rel.to_string());
+                    written.push((rel.to_string(), f.content.as_str()));
                 }
                 manifest.rendered(node, written);
                 println!(

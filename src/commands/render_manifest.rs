@@ -5,7 +5,7 @@
 //! relative path, a symlink on the way is refused, and only regular files
 //! are removed (then their directories, when empty).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::path::{Component, Path};
 
 use crate::error::{Error, Result};
@@ -15,8 +15,8 @@ pub const MANIFEST: &str = ".clusterctl-render";
 
 /// The files of each node as the last run left them, updated as nodes render.
 pub struct Manifest {
-    old: BTreeMap<String, BTreeSet<String>>,
-    new: BTreeMap<String, BTreeSet<String>>,
+    old: BTreeMap<String, BTreeMap<String, Option<u64>>>,
+    new: BTreeMap<String, BTreeMap<String, Option<u64>>>,
 }
 
 impl Manifest {
@@ -28,12 +28,21 @@ impl Manifest {
             Ok(m) if m.is_file() => crate::validate::read_bounded(&path)?,
             _ => String::new(),
         };
-        let mut old: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for line in text.lines().filter(|l| plain(l)) {
-            if let Some((node, rel)) = line.split_once('/') {
+        let mut old: BTreeMap<String, BTreeMap<String, Option<u64>>> = BTreeMap::new();
+        for line in text.lines() {
+            // An entry without its fingerprint (an older manifest) is
+            // forgotten, never removed.
+            let (entry, print) = match line.split_once('\t') {
+                Some((e, p)) => (e, u64::from_str_radix(p, 16).ok()),
+                None => (line, None),
+            };
+            if !plain(entry) {
+                continue;
+            }
+            if let Some((node, rel)) = entry.split_once('/') {
                 old.entry(node.to_string())
                     .or_default()
-                    .insert(rel.to_string());
+                    .insert(rel.to_string(), print);
             }
         }
         Ok(Manifest {
@@ -42,10 +51,13 @@ impl Manifest {
         })
     }
 
-    /// `node` was rendered now with these files.
-    pub fn rendered(&mut self, node: &str, files: Vec<String>) {
-        self.new
-            .insert(node.to_string(), files.into_iter().collect());
+    /// `node` was rendered now with these files (relative path, content).
+    pub fn rendered(&mut self, node: &str, files: Vec<(String, &str)>) {
+        let files = files
+            .into_iter()
+            .map(|(rel, content)| (rel, Some(crate::fnv::fnv1a64(content.as_bytes()))))
+            .collect();
+        self.new.insert(node.to_string(), files);
     }
 
     /// Remove what is stale and write the new manifest. Nodes not rendered
@@ -62,20 +74,34 @@ impl Manifest {
                 }
                 None => {
                     gone.push(node.clone());
-                    BTreeSet::new()
+                    BTreeMap::new()
                 }
             };
-            for rel in files.difference(&now) {
-                remove_owned(dir, &node, rel)?;
+            for (rel, print) in files.iter().filter(|(r, _)| !now.contains_key(*r)) {
+                if let Some(print) = print {
+                    remove_owned(dir, &node, rel, *print)?;
+                }
             }
         }
         let mut text = String::new();
         for (node, files) in &self.new {
-            for f in files {
-                text.push_str(&format!("{node}/{f}\n"));
+            for (f, print) in files {
+                match print {
+                    Some(p) => text.push_str(&format!("{node}/{f}\t{p:016x}\n")),
+                    None => text.push_str(&format!("{node}/{f}\n")),
+                }
             }
         }
-        super::write_atomic(&dir.join(MANIFEST), &text, true)?;
+        // A link planted in place of the manifest is replaced, never
+        // written through.
+        let path = dir.join(MANIFEST);
+        if std::fs::symlink_metadata(&path).is_ok_and(|m| !m.is_file()) {
+            std::fs::remove_file(&path).map_err(|source| Error::Write {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        super::write_atomic(&path, &text, true)?;
         Ok(gone)
     }
 }
@@ -89,8 +115,9 @@ fn plain(line: &str) -> bool {
 }
 
 /// Remove `dir/node/rel` if it is a regular file reached without a
-/// symlink, then its parent directories up to `dir/node` while empty.
-fn remove_owned(dir: &Path, node: &str, rel: &str) -> Result<()> {
+/// symlink and still holds what clusterctl wrote (`print`), then its parent
+/// directories up to `dir/node` while empty.
+fn remove_owned(dir: &Path, node: &str, rel: &str, print: u64) -> Result<()> {
     let base = dir.join(node);
     let target = base.join(rel);
     let mut walked = dir.to_path_buf();
@@ -112,6 +139,10 @@ fn remove_owned(dir: &Path, node: &str, rel: &str) -> Result<()> {
     }
     if !std::fs::symlink_metadata(&target).is_ok_and(|m| m.is_file()) {
         return Ok(());
+    }
+    let ours = std::fs::read(&target).is_ok_and(|b| crate::fnv::fnv1a64(&b) == print);
+    if !ours {
+        return Ok(()); // changed since, or never clusterctl's: kept
     }
     std::fs::remove_file(&target).map_err(|source| Error::Write {
         path: target.clone(),

@@ -53,6 +53,26 @@ impl Cluster {
 /// hostfiles list them all; see the render benchmark in README).
 pub const MAX_WORKERS: usize = 10_000;
 
+/// Open a file for reading without hanging on a named pipe nobody writes
+/// (open(2) would wait for a writer): opened non-blocking, then made
+/// blocking again, so such a pipe reads as empty and a pipe with a writer
+/// (`-i <(…)`) reads as usual.
+pub(crate) fn open_no_hang(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let fd = f.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this function owns.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(f)
+}
+
 /// The largest inventory file read (`check -i /dev/zero` stops here).
 pub const MAX_INVENTORY_BYTES: u64 = 4 * 1024 * 1024;
 
@@ -65,7 +85,7 @@ pub fn read_bounded(path: &Path) -> Result<String> {
         path: path.to_path_buf(),
         source,
     };
-    let file = std::fs::File::open(path).map_err(err)?;
+    let file = open_no_hang(path).map_err(err)?;
     let mut bytes = Vec::new();
     file.take(MAX_INVENTORY_BYTES + 1)
         .read_to_end(&mut bytes)

@@ -137,6 +137,12 @@ fn render_out_removes_only_what_it_wrote_for_nodes_that_are_gone() {
     assert!(r.join("node04/etc/hosts").is_file());
     std::fs::write(r.join("node04/etc/mine.txt"), "the user's").unwrap();
     std::fs::write(r.join("notes.txt"), "the user's").unwrap();
+    // Regression (#22): a planted manifest listing files clusterctl never
+    // wrote (without a fingerprint, or with a wrong one) removes nothing.
+    std::fs::write(r.join("node04/etc/theirs.txt"), "the user's").unwrap();
+    let mut planted = std::fs::read_to_string(r.join(".clusterctl-render")).unwrap();
+    planted.push_str("node04/etc/mine.txt\nnode04/etc/theirs.txt\t0123456789abcdef\n");
+    std::fs::write(r.join(".clusterctl-render"), planted).unwrap();
     // node04 leaves the inventory; only head and node01 are rendered now.
     let text = std::fs::read_to_string(dir.path().join("cluster.yaml")).unwrap();
     let text = text
@@ -152,6 +158,7 @@ fn render_out_removes_only_what_it_wrote_for_nodes_that_are_gone() {
         ));
     assert!(!r.join("node04/etc/hosts").exists());
     assert!(r.join("node04/etc/mine.txt").is_file(), "not ours: kept");
+    assert!(r.join("node04/etc/theirs.txt").is_file(), "not ours: kept");
     assert!(r.join("notes.txt").is_file());
     assert!(
         r.join("node02/etc/hosts").is_file(),
@@ -159,7 +166,22 @@ fn render_out_removes_only_what_it_wrote_for_nodes_that_are_gone() {
     );
     let manifest = std::fs::read_to_string(r.join(".clusterctl-render")).unwrap();
     assert!(!manifest.contains("node04/"), "{manifest}");
-    assert!(manifest.contains("node02/etc/hosts\n"), "{manifest}");
+    assert!(manifest.contains("node02/etc/hosts\t"), "{manifest}");
+
+    // A link planted in place of the manifest is replaced, never written
+    // through (it sent the manifest's lines into the file it pointed at).
+    let outside = dir.path().join("outside.txt");
+    std::fs::write(&outside, "untouched\n").unwrap();
+    std::fs::remove_file(r.join(".clusterctl-render")).unwrap();
+    std::os::unix::fs::symlink(&outside, r.join(".clusterctl-render")).unwrap();
+    clusterctl(dir.path())
+        .args(["render", "--out", "r"])
+        .assert()
+        .success();
+    assert_eq!(std::fs::read_to_string(&outside).unwrap(), "untouched\n");
+    assert!(std::fs::symlink_metadata(r.join(".clusterctl-render"))
+        .unwrap()
+        .is_file());
 }
 
 #[test]

@@ -15,19 +15,9 @@ use super::lab::{describe, serial, text, Lab, TestLab, Watched};
 /// with Open MPI, one user and Slurm.
 fn with_slurm(lab: &Lab, drop: &str) -> (&'static str, String) {
     let inv = "lab/cluster.yaml";
+    let mac = lab.drop_worker(inv, drop);
     let path = lab.dir.path().join(inv);
     let mut yaml = fs::read_to_string(&path).unwrap();
-    let at = yaml
-        .find(&format!("  - name: {drop}\n"))
-        .expect("the worker's entry");
-    let end = yaml[at..].find("\n\n").map_or(yaml.len(), |e| at + e + 1);
-    let mac_line = yaml[at..end]
-        .lines()
-        .find(|l| l.trim_start().starts_with("mac:"))
-        .expect("mac line")
-        .to_string();
-    let mac = mac_line.split('"').nth(1).expect("quoted mac").to_string();
-    yaml = format!("{}{}", &yaml[..at], &yaml[end..]);
     let at = yaml
         .find("\nmpi:\n")
         .expect("the lab inventory has an mpi section");

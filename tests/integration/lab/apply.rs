@@ -287,17 +287,7 @@ fn add_node_applies_to_every_node() {
     lab.up(2);
     let inv = "lab/cluster.yaml";
     // Start from an inventory without w2 (the lab has it running).
-    let path = lab.dir.path().join(inv);
-    let yaml = fs::read_to_string(&path).unwrap();
-    let at = yaml.find("  - name: w2\n").expect("w2 entry");
-    let end = yaml[at..].find("\n\n").map_or(yaml.len(), |e| at + e + 1);
-    let mac_line = yaml[at..end]
-        .lines()
-        .find(|l| l.trim_start().starts_with("mac:"))
-        .expect("mac line")
-        .to_string();
-    let mac = mac_line.split('"').nth(1).expect("quoted mac").to_string();
-    fs::write(&path, format!("{}{}", &yaml[..at], &yaml[end..])).unwrap();
+    let mac = lab.drop_worker(inv, "w2");
     // w2 is "switched off" until it is added (its DHCP client stopped), so
     // it cannot take a pool address from the head first.
     lab.sh("w2", "kill $(cat /run/dhclient.eth0.pid)");

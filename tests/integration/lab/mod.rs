@@ -207,6 +207,25 @@ impl Lab {
         self.dir.path().join("lab")
     }
 
+    /// Take worker `name` out of the lab's inventory `inv` (the lab keeps
+    /// it running) and return its MAC, for a later `add-node`.
+    pub(crate) fn drop_worker(&self, inv: &str, name: &str) -> String {
+        let path = self.dir.path().join(inv);
+        let yaml = std::fs::read_to_string(&path).unwrap();
+        let at = yaml
+            .find(&format!("  - name: {name}\n"))
+            .expect("the worker's entry");
+        let end = yaml[at..].find("\n\n").map_or(yaml.len(), |e| at + e + 1);
+        let mac_line = yaml[at..end]
+            .lines()
+            .find(|l| l.trim_start().starts_with("mac:"))
+            .expect("mac line")
+            .to_string();
+        let mac = mac_line.split('"').nth(1).expect("quoted mac").to_string();
+        std::fs::write(&path, format!("{}{}", &yaml[..at], &yaml[end..])).unwrap();
+        mac
+    }
+
     /// Address `host` in the first /24 of the LAN (`10.78.N.host`).
     pub(crate) fn lan_ip(&self, host: u8) -> String {
         let net = self.lan.split('/').next().unwrap_or_default();
