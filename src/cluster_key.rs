@@ -133,9 +133,8 @@ pub fn assemble(
     let mut keys = ClusterKeys::default();
     let mut notes = Vec::new();
     let mut recorded: Vec<NodeHardware> = Vec::new();
+    let (key_on, slurm_on) = (cluster.mpi.cluster_key, cluster.slurm.enabled);
     for (name, answer) in answers {
-        let key_on = cluster.mpi.cluster_key;
-        let slurm_on = cluster.slurm.enabled;
         let Ok(a) = answer else {
             if key_on {
                 keys.missing.push(name.clone());
@@ -173,7 +172,7 @@ pub fn assemble(
     }
     // Nodes that did not answer keep the hardware the last apply listed
     // (the head's record): their line, and their jobs, stay.
-    if cluster.slurm.enabled {
+    if slurm_on {
         let compute = cluster.slurm_compute_nodes();
         let mut kept = Vec::new();
         keys.hardware_missing.retain(|n| {

@@ -650,6 +650,11 @@ mod tests {
 
     // ---- Slurm (catalog/slurm.rs) as rendered
 
+    /// The rendered file at `path`.
+    fn file<'a>(d: &'a Desired, path: &str) -> &'a RenderedFile {
+        d.files.iter().find(|f| f.path == path).unwrap()
+    }
+
     fn slurm_cluster(extra: &str) -> Cluster {
         let text = format!(
             "{}users:\n  - name: alice\n    uid: 2001\nslurm:\n  enabled: true\n{extra}",
@@ -767,12 +772,7 @@ mod tests {
         });
         let t = Templates::load(None).unwrap();
         let d = desired(&c, &t, "head", &Facts::assumed()).unwrap();
-        let conf = &d
-            .files
-            .iter()
-            .find(|f| f.path == "/etc/slurm/slurm.conf")
-            .unwrap()
-            .content;
+        let conf = &file(&d, "/etc/slurm/slurm.conf").content;
         let ip = c.workers[0].ip;
         assert!(conf.contains(&format!(
             "\nNodeName={} NodeAddr={ip} CPUs=4 Sockets=1 CoresPerSocket=4 ThreadsPerCore=1 RealMemory=3792 State=UNKNOWN\n",
@@ -790,11 +790,7 @@ mod tests {
             conf.contains("ProctrackType=proctrack/linuxproc"),
             "no cgroup: {conf}"
         );
-        let key = d
-            .files
-            .iter()
-            .find(|f| f.path == "/etc/munge/munge.key")
-            .unwrap();
+        let key = file(&d, "/etc/munge/munge.key");
         assert!(key.secret && key.mode == 0o400 && key.owner == "munge");
         assert_eq!(key.content, "k".repeat(64));
 
@@ -809,12 +805,7 @@ mod tests {
             .collect();
         keys.hardware_missing.clear();
         let d = desired(&c, &t, "w1", &Facts::assumed()).unwrap();
-        let conf = &d
-            .files
-            .iter()
-            .find(|f| f.path == "/etc/slurm/slurm.conf")
-            .unwrap()
-            .content;
+        let conf = &file(&d, "/etc/slurm/slurm.conf").content;
         assert!(conf.contains("ProctrackType=proctrack/cgroup"), "{conf}");
         assert!(d.files.iter().any(|f| f.path == "/etc/slurm/cgroup.conf"));
     }

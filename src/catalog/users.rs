@@ -28,15 +28,10 @@ fn hostbased(s: &Subject) -> bool {
 
 /// With users, their own keys' file and command are managed whether or not
 /// anyone has keys: the last key taken out is then taken off every node
-/// (the file empties, the sshd drop-in loses the command).
+/// (the file empties). The sshd drop-in comes with them too: it names the
+/// command, and host-based authentication when that is on.
 fn authorized_keys(s: &Subject) -> bool {
     !s.cluster.users.is_empty()
-}
-
-/// The sshd drop-in carries host-based authentication, the users' keys'
-/// command, both, or (no keys, no cluster key) nothing but its header.
-fn sshd_drop_in(s: &Subject) -> bool {
-    hostbased(s) || authorized_keys(s)
 }
 
 const FILES: &[FileSpec] = &[
@@ -55,7 +50,7 @@ const FILES: &[FileSpec] = &[
         ..whole(
             "common/etc/ssh/sshd_config.d/clusterctl-users.conf.j2",
             "/etc/ssh/sshd_config.d/clusterctl-users.conf",
-            sshd_drop_in,
+            authorized_keys,
         )
     },
 ];
