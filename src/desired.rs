@@ -604,6 +604,37 @@ mod tests {
         }
     }
 
+    /// The render budget (`templates::RENDER_FUEL`) leaves the built-ins
+    /// room: the head and a worker of a 10,000-worker cluster with every
+    /// service on render in a twentieth of it.
+    #[test]
+    fn the_builtins_fit_their_budget() {
+        let mut text = String::from(
+            "name: big\ndomain: cluster.lan\nlan:\n  cidr: 10.64.0.0/18\n  dhcp_range: 10.64.60.1-10.64.60.200\n  upstream_dns: [1.1.1.1]\nhead:\n  name: head\n  ssh: root@192.168.1.50\n  wan_iface: eth0\n  lan_iface: eth1\n  lan_ip: 10.64.0.1\nslurm:\n  enabled: true\nusers:\n  - name: alice\n    uid: 2001\nworkers:\n",
+        );
+        for i in 0..crate::validate::MAX_WORKERS {
+            let ip = 10 + i as u32;
+            text.push_str(&format!(
+                "  - name: n{i:05}\n    mac: \"02:00:00:00:{:02x}:{:02x}\"\n    ip: 10.64.{}.{}\n",
+                i >> 8,
+                i & 0xff,
+                ip >> 8,
+                ip & 0xff
+            ));
+        }
+        let cluster = Cluster::from_str(&text, Path::new("big.yaml")).unwrap();
+        let mut templates = Templates::load(None).unwrap();
+        templates.set_fuel(crate::templates::RENDER_FUEL / 20);
+        let names = vec!["head".to_string(), "n00000".to_string()];
+        let mut rendered = 0;
+        render_some(&cluster, &templates, &names, |_, files| {
+            rendered += files.len();
+            Ok(())
+        })
+        .unwrap();
+        assert!(rendered > 20, "{rendered}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 

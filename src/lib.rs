@@ -9,6 +9,9 @@
 //! `report` (text or JSON). `commands` are the short scripts that wire these
 //! up; only `facts`, `engine` and `lab` reach a system, through `transport`.
 
+#[global_allocator]
+static ALLOC: render_budget::Budgeted = render_budget::Budgeted;
+
 pub mod block;
 pub mod catalog;
 pub mod cli;
@@ -27,6 +30,7 @@ pub mod lab;
 pub mod node_state;
 pub mod plan;
 pub mod pool;
+pub mod render_budget;
 pub mod report;
 pub mod run_id;
 pub mod style;

@@ -1,6 +1,9 @@
 //! Templates: the built-in set embedded in the binary, a user override
 //! directory (same relative paths), and the minijinja environment (strict
-//! undefined, trim_blocks, lstrip_blocks, keep_trailing_newline).
+//! undefined, trim_blocks, lstrip_blocks, keep_trailing_newline). Every
+//! render is bounded: [`RENDER_FUEL`] steps and [`MAX_RENDER_BYTES`] of
+//! output, so an override with runaway loops or a string bomb is an error
+//! naming it, not a hang; `render_budget` bounds its memory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,6 +67,15 @@ pub const BUILTIN: &[(&str, &str)] = embed![
     "worker/root/.ssh/id_clusterctl.pub.j2",
 ];
 
+/// The steps (minijinja instructions) one render may take. The built-ins
+/// take under 1,000,000 for 10,000 workers (`the_builtins_fit_their_budget`
+/// measures it); this many run out in well under a second.
+pub const RENDER_FUEL: u64 = 20_000_000;
+
+/// The most one render may write: every built-in file of a 10,000-worker
+/// cluster is under 2 MiB.
+pub const MAX_RENDER_BYTES: usize = 16 * 1024 * 1024;
+
 /// The first line of every whole file clusterctl owns.
 pub const HEADER: &str =
     "# Managed by clusterctl: do not edit, changes are overwritten by `clusterctl apply`.";
@@ -108,6 +120,7 @@ impl Templates {
         }
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(RENDER_FUEL));
         let syntax = minijinja::syntax::SyntaxConfig::builder()
             .trim_blocks(true)
             .lstrip_blocks(true)
@@ -148,6 +161,12 @@ impl Templates {
         self.render_value(name, minijinja::Value::from(minijinja::value::Serde(ctx)))
     }
 
+    /// A smaller step budget, for tests that measure the built-ins.
+    #[cfg(test)]
+    pub fn set_fuel(&mut self, fuel: u64) {
+        self.env.set_fuel(Some(fuel));
+    }
+
     /// The template's output is the same for every node of a cluster.
     pub fn is_node_independent(&self, name: &str) -> bool {
         self.node_independent.contains(name)
@@ -160,13 +179,68 @@ impl Templates {
             name: name.to_string(),
             message: describe(&e),
         })?;
-        tmpl.render(ctx).map_err(|e| Error::Template {
-            name: match self.overridden.get(name) {
-                Some(p) => format!("{name} (override {})", p.display()),
-                None => name.to_string(),
-            },
-            message: describe(&e),
+        let label = match self.overridden.get(name) {
+            Some(p) => format!("{name} (override {})", p.display()),
+            None => name.to_string(),
+        };
+        let name_of = || label.clone();
+        let mut out = Capped::default();
+        let rendered = {
+            let _armed = crate::render_budget::Armed::new(&label);
+            tmpl.render_captured_to(ctx, &mut out).map(drop)
+        };
+        match rendered {
+            Ok(_) => {}
+            Err(_) if out.over => {
+                return Err(Error::Template {
+                    name: name_of(),
+                    message: format!(
+                        "writes more than {} MiB; no file clusterctl manages is that large (a runaway loop or string?)",
+                        MAX_RENDER_BYTES >> 20
+                    ),
+                })
+            }
+            Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
+                return Err(Error::Template {
+                    name: name_of(),
+                    message: format!(
+                        "takes more than {RENDER_FUEL} steps to render; stopped (a runaway loop?)"
+                    ),
+                })
+            }
+            Err(e) => {
+                return Err(Error::Template {
+                    name: name_of(),
+                    message: describe(&e),
+                })
+            }
+        }
+        String::from_utf8(out.buf).map_err(|_| Error::Template {
+            name: name_of(),
+            message: "wrote bytes that are not UTF-8".into(),
         })
+    }
+}
+
+/// A render's output, refused past [`MAX_RENDER_BYTES`].
+#[derive(Default)]
+struct Capped {
+    buf: Vec<u8>,
+    over: bool,
+}
+
+impl std::io::Write for Capped {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.buf.len() + b.len() > MAX_RENDER_BYTES {
+            self.over = true;
+            return Err(std::io::Error::other("output too large"));
+        }
+        self.buf.extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -357,6 +431,43 @@ mod tests {
             .render("common/etc/hosts.j2", &serde_json_like())
             .unwrap_err();
         assert!(err.to_string().contains("undefined"), "{err}");
+    }
+
+    /// An override directory holding `common/etc/hostname.j2` = `text`.
+    fn hostname_override(text: &str) -> (tempfile::TempDir, Templates) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("common/etc");
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("hostname.j2"), text).unwrap();
+        let t = Templates::load(Some(dir.path())).unwrap();
+        (dir, t)
+    }
+
+    #[test]
+    fn a_runaway_loop_in_an_override_stops_with_its_name() {
+        let (_dir, t) = hostname_override(
+            "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+        );
+        let started = std::time::Instant::now();
+        let err = t.render("common/etc/hostname.j2", &()).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("common/etc/hostname.j2 (override "), "{msg}");
+        assert!(msg.contains("takes more than 20000000 steps"), "{msg}");
+        // Not a timed assertion: a figure for whoever reads the test output.
+        eprintln!("out of fuel after {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_string_bomb_in_an_override_stops_with_its_name() {
+        // Each piece is under minijinja's own 100 MB repeat limit; together
+        // they would be gigabytes.
+        let (_dir, t) =
+            hostname_override("{% for i in range(1000) %}{{ 'x' * 10000000 }}{% endfor %}");
+        let msg = t
+            .render("common/etc/hostname.j2", &())
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("writes more than 16 MiB"), "{msg}");
     }
 
     fn serde_json_like() -> BTreeMap<String, String> {

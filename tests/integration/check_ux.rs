@@ -228,3 +228,41 @@ fn colour_only_when_asked_or_on_a_terminal() {
         .clone();
     assert!(!out.stderr.contains(&0x1b));
 }
+
+/// Issue 22: an override is code, and it cannot exhaust the machine: a
+/// runaway loop, a string bomb written out and one held in memory each
+/// stop `check` with the template's name.
+#[test]
+fn runaway_overrides_stop_check_with_the_templates_name() {
+    let dir = with_example();
+    let t = dir.path().join("templates/common/etc");
+    std::fs::create_dir_all(&t).unwrap();
+    for (text, says) in [
+        (
+            "{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}",
+            "takes more than 20000000 steps",
+        ),
+        (
+            "{% for i in range(1000) %}{{ 'x' * 10000000 }}{% endfor %}",
+            "writes more than 16 MiB",
+        ),
+        (
+            "{% set a = 'x' * 60000000 %}{% set b = a ~ a ~ a %}{{ b | length }}",
+            "needs more than 64 MiB of memory",
+        ),
+    ] {
+        std::fs::write(t.join("hostname.j2"), text).unwrap();
+        let out = clusterctl(dir.path())
+            .arg("check")
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{text}: {err}");
+        assert!(
+            err.contains("common/etc/hostname.j2 (override templates/common/etc/hostname.j2)"),
+            "{text}: {err}"
+        );
+    }
+}

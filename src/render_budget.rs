@@ -1,0 +1,136 @@
+//! The memory one template render may take: a counting global allocator
+//! with a per-thread budget, armed only while a render runs
+//! ([`Armed`], held by `Templates::render_value`). Fuel bounds a template's
+//! steps and a cap its output, but one step can build a huge string
+//! (`a ~ a ~ a` of a 90 MB `'x' * N`); past [`RENDER_MEMORY`] the process
+//! stops at once, naming the template. An allocator cannot hand minijinja
+//! an error, and the alternative is the machine swapping. Nothing is
+//! half-written on a node: a render precedes its node's write round trip.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+/// Bytes one render may hold at once beyond what its thread held before.
+/// The built-ins of a 10,000-worker cluster need a few MiB.
+pub const RENDER_MEMORY: usize = 64 * 1024 * 1024;
+
+/// The process's allocator: the system's, counted while a render is armed.
+pub struct Budgeted;
+
+thread_local! {
+    /// Bytes the armed render may still allocate (negative: over).
+    static LEFT: Cell<isize> = const { Cell::new(0) };
+    /// The armed render's template name (borrowed from the [`Armed`] guard).
+    static NAME: Cell<(*const u8, usize)> = const { Cell::new((std::ptr::null(), 0)) };
+}
+
+/// While alive, this thread's allocations count against [`RENDER_MEMORY`].
+pub struct Armed<'a> {
+    _name: &'a str,
+}
+
+impl<'a> Armed<'a> {
+    pub fn new(name: &'a str) -> Armed<'a> {
+        let _ = NAME.try_with(|n| n.set((name.as_ptr(), name.len())));
+        let _ = LEFT.try_with(|l| l.set(RENDER_MEMORY as isize));
+        Armed { _name: name }
+    }
+}
+
+impl Drop for Armed<'_> {
+    fn drop(&mut self) {
+        let _ = NAME.try_with(|n| n.set((std::ptr::null(), 0)));
+    }
+}
+
+fn armed() -> bool {
+    NAME.try_with(|n| !n.get().0.is_null()).unwrap_or(false)
+}
+
+/// Count `delta` bytes (positive: allocated) against an armed render.
+fn count(delta: isize) {
+    if !armed() {
+        return;
+    }
+    let left = LEFT
+        .try_with(|l| {
+            let v = l.get().saturating_sub(delta);
+            l.set(v);
+            v
+        })
+        .unwrap_or(0);
+    if left < 0 {
+        over();
+    }
+}
+
+/// Say which template and stop, without allocating.
+#[cold]
+fn over() -> ! {
+    let (ptr, len) = NAME.try_with(|n| n.get()).unwrap_or((std::ptr::null(), 0));
+    // SAFETY: the pointer and length come from the live `Armed` guard's
+    // `&str`, which outlives the render that is allocating now.
+    let name: &[u8] = match ptr.is_null() {
+        true => b"?",
+        false => unsafe { std::slice::from_raw_parts(ptr, len) },
+    };
+    let parts: [&[u8]; 3] = [
+        b"error: template ",
+        name,
+        b": needs more than 64 MiB of memory to render; stopped (a runaway string or list?)\n  help: fix the template (an override in your templates/ directory?) or remove the override\n",
+    ];
+    for p in parts {
+        // SAFETY: writing a valid buffer to stderr; the result is moot.
+        unsafe { libc::write(2, p.as_ptr().cast(), p.len()) };
+    }
+    // SAFETY: ends the process at once, as an allocation failure would.
+    unsafe { libc::_exit(1) }
+}
+
+// SAFETY: every call is forwarded to `System` unchanged; the counting
+// touches only const-initialised thread-locals without destructors.
+unsafe impl GlobalAlloc for Budgeted {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size() as isize);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(-(layout.size() as isize));
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(new_size as isize - layout.size() as isize);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_armed_render_counts_what_it_holds_not_what_it_freed() {
+        let _a = Armed::new("t");
+        for _ in 0..100 {
+            // 100 x 16 MiB allocated and freed: never 64 MiB at once.
+            let v = vec![0u8; 16 << 20];
+            std::hint::black_box(&v);
+        }
+        let left = LEFT.with(|l| l.get());
+        assert!(left > (RENDER_MEMORY as isize) / 2, "{left}");
+    }
+
+    #[test]
+    fn disarmed_threads_are_not_counted() {
+        let v = vec![0u8; 128 << 20];
+        std::hint::black_box(&v);
+        assert!(!armed());
+    }
+}
