@@ -8,7 +8,7 @@ use super::select::select;
 use crate::cli::{RemoteArgs, TransportArg};
 use crate::cluster::{Cluster, TransportKind};
 use crate::desired;
-use crate::engine::Job;
+use crate::engine::{Job, Machines};
 use crate::error::Result;
 use crate::templates::{self, Templates};
 use crate::transport::{Connector, Transport};
@@ -20,6 +20,8 @@ pub struct Prepared {
     pub cluster: Cluster,
     pub templates: Templates,
     pub shared: desired::Shared,
+    /// The machines this run's nodes turned out to be.
+    pub machines: Machines,
     pub nodes: Vec<String>,
     pub connector: Connector,
 }
@@ -31,6 +33,7 @@ impl Prepared {
             cluster: &self.cluster,
             templates: &self.templates,
             shared: &self.shared,
+            machines: &self.machines,
             node,
         }
     }
@@ -72,6 +75,7 @@ pub fn prepare(args: &RemoteArgs) -> Result<Prepared> {
         shared: desired::Shared::new(&cluster),
         cluster,
         templates,
+        machines: Machines::default(),
         nodes,
         connector,
     })

@@ -166,6 +166,7 @@ mod tests {
                 dir: format!("{d}/state/lock"),
                 run_id: "TEST".into(),
                 lease: 600,
+                node: "head".into(),
             },
         }
     }

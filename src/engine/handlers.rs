@@ -5,6 +5,7 @@
 //! what they print.
 
 use super::confirm::{arm_lines, Arm};
+use super::machines::same_machine;
 use super::output::{locked, summarize};
 pub use super::shlib::LockRef;
 use super::shlib::LIB;
@@ -77,6 +78,7 @@ pub fn parse_handlers(text: &str) -> HandlerResult {
             "@@note" => r.notes.push(rest.to_string()),
             "@@armed" => r.armed = true,
             "@@locked" => r.errors.push(locked(rest)),
+            "@@samemachine" => r.errors.push(same_machine(rest, "its apply lock says so")),
             "@@error" => r.errors.push(rest.to_string()),
             "@@done" => r.done = true,
             _ => {}
@@ -97,6 +99,7 @@ mod tests {
             dir: dir.path().join("state/lock").to_str().unwrap().to_string(),
             run_id: "RUN".into(),
             lease: 600,
+            node: "head".into(),
         }
     }
 

@@ -16,6 +16,7 @@ mod confirm;
 mod handlers;
 mod keys;
 mod lease;
+mod machines;
 mod output;
 mod preflight;
 mod run;
@@ -27,6 +28,7 @@ mod write;
 pub use handlers::{handler_script, parse_handlers, HandlerResult};
 pub use keys::{ask_keys, parse_keys, Ask, MUNGE_KEY_PATH};
 pub use lease::{forget_lease, Lease};
+pub use machines::Machines;
 pub use preflight::preflight;
 pub use run::{apply_node, RunOptions};
 pub use safety::refuse_lockout;
@@ -49,6 +51,8 @@ pub struct Job<'a> {
     pub templates: &'a Templates,
     /// The template values every node shares, built once per run.
     pub shared: &'a desired::Shared,
+    /// The machines the run has reached, shared by its nodes.
+    pub machines: &'a Machines,
     pub node: &'a str,
 }
 
@@ -82,6 +86,14 @@ pub fn probe_and_plan(t: &dyn Transport, job: Job) -> Result<(Facts, NodePlan), 
         };
         (status, e.message)
     })?;
+    if let Some(id) = &facts.machine {
+        job.machines.claim(id, job.node).map_err(|other| {
+            (
+                Status::Failed,
+                machines::same_machine(&other, "the same boot id, machine-id and host key"),
+            )
+        })?;
+    }
     let want = desired::desired_for(job.cluster, job.templates, job.shared, node, &facts)
         .map_err(|e| (Status::Failed, e.to_string()))?;
     let plan = plan::compare(&want, &facts)
@@ -115,6 +127,7 @@ mod tests {
         cluster: Cluster,
         templates: Templates,
         shared: desired::Shared,
+        machines: Machines,
     }
 
     impl Lab {
@@ -123,6 +136,7 @@ mod tests {
                 cluster: &self.cluster,
                 templates: &self.templates,
                 shared: &self.shared,
+                machines: &self.machines,
                 node: "head",
             }
         }
@@ -146,6 +160,7 @@ mod tests {
                 cluster,
                 templates,
                 shared,
+                machines: Machines::default(),
             },
             files,
         )
@@ -418,9 +433,12 @@ mod tests {
             &write::WriteCtx {
                 backup_dir: "/b".into(),
                 owed_file: "/o".into(),
-                lock_dir: "/l".into(),
-                run_id: "RUN".into(),
-                lease: 1,
+                lock: shlib::LockRef {
+                    dir: "/l".into(),
+                    run_id: "RUN".into(),
+                    lease: 1,
+                    node: "head".into(),
+                },
                 release: false,
                 install: Some(crate::family::DEBIAN.install_script(&plan.install)),
                 accounts: None,

@@ -69,6 +69,7 @@ fn apply_inner(t: &dyn Transport, job: Job, opts: RunOptions) -> NodeReport {
         dir: LOCK_DIR.to_string(),
         run_id: opts.run_id.to_string(),
         lease: opts.lease,
+        node: job.node.to_string(),
     };
     let written = match write_phase(t, &plan, &facts, &lock, opts, &mut report) {
         Ok(w) => w,
@@ -94,9 +95,7 @@ fn write_phase(
     let ctx = write::WriteCtx {
         backup_dir: backup_dir.clone(),
         owed_file: OWED_FILE.to_string(),
-        lock_dir: lock.dir.clone(),
-        run_id: opts.run_id.to_string(),
-        lease: opts.lease,
+        lock: lock.clone(),
         release: plan.handlers.is_empty(),
         install: match plan.install.is_empty() {
             true => None,

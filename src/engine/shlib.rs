@@ -19,16 +19,21 @@ pub struct LockRef {
     pub run_id: String,
     /// Seconds the lock is held at most if this run dies.
     pub lease: u64,
+    /// The inventory node this run reached here: the lock's claim records
+    /// it, so a second node of the same run that reaches the same machine
+    /// is refused (`@@samemachine`).
+    pub node: String,
 }
 
 impl LockRef {
     /// Quoted assignments for `lock.sh`.
     pub fn assignments(&self) -> String {
         format!(
-            "lk={}\nrun={}\nlease={}\n",
+            "lk={}\nrun={}\nlease={}\nme={}\n",
             shell_quote(&self.dir),
             shell_quote(&self.run_id),
-            self.lease
+            self.lease,
+            shell_quote(&self.node)
         )
     }
 }

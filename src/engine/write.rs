@@ -7,7 +7,9 @@
 
 use base64::Engine;
 
+use super::machines::same_machine;
 use super::output::{locked, stderr_tail, summarize};
+use super::shlib::LockRef;
 use crate::plan::{Action, FileChange, NodePlan};
 use crate::transport::protocol::{messages, Message};
 use crate::transport::{shell_quote, Transport};
@@ -22,11 +24,8 @@ const LIB: &str = concat!(include_str!("write.sh"), include_str!("lock.sh"));
 pub struct WriteCtx {
     pub backup_dir: String,
     pub owed_file: String,
-    /// The node's apply lock (a directory).
-    pub lock_dir: String,
-    pub run_id: String,
-    /// Seconds the lock is held at most if this run dies.
-    pub lease: u64,
+    /// The node's apply lock, as this run takes it.
+    pub lock: LockRef,
     /// Release the lock when the write is done (nothing follows that needs it).
     pub release: bool,
     /// A `pkg_install` function to run before anything is staged (the
@@ -41,12 +40,10 @@ pub struct WriteCtx {
 /// The write script for this plan.
 pub fn write_script(plan: &NodePlan, ctx: &WriteCtx) -> String {
     let mut s = format!(
-        "bk={}\npf={}\nlk={}\nrun={}\nlease={}\n{LIB}{}{}main() {{\nexec </dev/null\nlock || abort\n",
+        "bk={}\npf={}\n{}{LIB}{}{}main() {{\nexec </dev/null\nlock || abort\n",
         shell_quote(&ctx.backup_dir),
         shell_quote(&ctx.owed_file),
-        shell_quote(&ctx.lock_dir),
-        shell_quote(&ctx.run_id),
-        ctx.lease,
+        ctx.lock.assignments(),
         ctx.install.as_deref().unwrap_or(""),
         ctx.accounts.as_deref().unwrap_or(""),
     );
@@ -189,6 +186,7 @@ pub fn parse_write(text: &str) -> WriteResult {
                  it was not overwritten; run apply again to see the new diff"
             )),
             "@@locked" => r.errors.push(locked(rest)),
+            "@@samemachine" => r.errors.push(same_machine(rest, "its apply lock says so")),
             "@@installed" => r.installed = rest.split_whitespace().map(String::from).collect(),
             "@@install-failed" => r.errors.push(format!(
                 "installing {rest} failed: {}",
@@ -270,9 +268,12 @@ mod tests {
         WriteCtx {
             backup_dir: format!("{d}/backups/RUN"),
             owed_file: format!("{d}/owed-handlers"),
-            lock_dir: format!("{d}/state/lock"),
-            run_id: "RUN".into(),
-            lease: 600,
+            lock: LockRef {
+                dir: format!("{d}/state/lock"),
+                run_id: "RUN".into(),
+                lease: 600,
+                node: "head".into(),
+            },
             release: true,
             install: None,
             accounts: None,
@@ -470,6 +471,46 @@ mod tests {
             !Path::new(&format!("{d}/state/lock")).exists(),
             "released at the end"
         );
+    }
+
+    /// Issue 22: a worker whose ssh: target reaches the head (an alias
+    /// check cannot see) got the worker's files on the head. The same run
+    /// reaching one machine as a second node is refused before any change,
+    /// whether the first node's lock is released (its claim stays) or held.
+    #[test]
+    fn two_inventory_nodes_reaching_one_machine_are_refused_before_any_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let plan = a_to_capital_a(d);
+        assert!(run_locally(&plan, d).done);
+        std::fs::write(format!("{d}/a"), "a\n").unwrap();
+        let mut as_w1 = ctx(d);
+        as_w1.lock.node = "w1".into();
+        let run_as_w1 = || {
+            let out = Local::default().run(&write_script(&plan, &as_w1)).unwrap();
+            parse_write(&String::from_utf8_lossy(&out.stdout))
+        };
+        let w = run_as_w1();
+        assert!(!w.done && w.written.is_empty(), "{w:?}");
+        assert!(
+            w.errors[0].starts_with("this is the machine this run already reached as head"),
+            "{w:?}"
+        );
+        assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "a\n");
+
+        // Held right now by the same run as head (two at once): refused too.
+        std::fs::remove_file(format!("{d}/state/claim")).unwrap();
+        std::fs::create_dir_all(format!("{d}/state/lock")).unwrap();
+        std::fs::write(format!("{d}/state/lock/owner"), "RUN 99999999999 head\n").unwrap();
+        let w = run_as_w1();
+        assert!(w.errors[0].contains("already reached as head"), "{w:?}");
+        assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "a\n");
+
+        // Another run's claim is history (a renamed node): not refused.
+        std::fs::remove_dir_all(format!("{d}/state/lock")).unwrap();
+        std::fs::write(format!("{d}/state/claim"), "EARLIER head\n").unwrap();
+        assert!(run_as_w1().done);
+        assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "A\n");
     }
 
     /// A script cut short in transit (a dropped connection) runs nothing.

@@ -44,6 +44,9 @@ pub struct Facts {
     pub iptables: String,
     pub nft: bool,
     pub hostname: String,
+    /// The running machine: boot id, machine-id and ed25519 host key
+    /// (`engine/machines.rs`); None when the node lacks any of them.
+    pub machine: Option<String>,
     /// (name, MAC)
     pub ifaces: Vec<(String, String)>,
     pub cpus: u32,
@@ -263,6 +266,7 @@ impl Facts {
             iptables: "unknown".into(),
             nft: false,
             hostname: String::new(),
+            machine: None,
             ifaces: Vec::new(),
             cpus: 0,
             mem_kib: 0,
@@ -380,6 +384,9 @@ pub fn parse(text: &str) -> Result<Facts, String> {
             "@@iptables" => f.iptables = rest.to_string(),
             "@@nft" => f.nft = rest == "yes",
             "@@hostname" => f.hostname = rest.to_string(),
+            "@@machine" => {
+                f.machine = (rest.split_whitespace().count() == 3).then(|| rest.to_string())
+            }
             "@@cpus" => f.cpus = rest.trim().parse().unwrap_or(0),
             "@@cpus-online" => f.cpus = count_cpu_list(rest.trim()),
             "@@mem" => f.mem_kib = rest.trim().parse().unwrap_or(0),

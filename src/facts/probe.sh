@@ -36,6 +36,13 @@ echo "@@iptables $b"
 if command -v nft >/dev/null 2>&1; then echo "@@nft yes"; else echo "@@nft no"; fi
 h=; read -r h 2>/dev/null </proc/sys/kernel/hostname
 echo "@@hostname $h"
+# Which machine this is (engine/machines.rs), with builtins only.
+b=; m=; k=
+read -r b 2>/dev/null </proc/sys/kernel/random/boot_id
+read -r m 2>/dev/null </etc/machine-id
+read -r k 2>/dev/null </etc/ssh/ssh_host_ed25519_key.pub
+k=${k#* }; k=${k%% *}
+echo "@@machine $b $m $k"
 if [ -r /sys/devices/system/cpu/online ]; then
   read -r c </sys/devices/system/cpu/online; echo "@@cpus-online $c"
 else echo "@@cpus $(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 0)"; fi

@@ -273,6 +273,37 @@ fn apply_scenarios(transport: &str, id: TestLab) {
     assert!(rules.contains("--dport 8080 -j ACCEPT"), "{rules}");
     let out = run_with(&lab, transport, &["diff", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("diff", &out));
+
+    // 9. Issue 22: a worker whose target is an ssh_config alias of the
+    //    head (check cannot see it) is refused from the facts before any
+    //    change to it: the head keeps its NAT, not a worker's firewall.
+    if transport == "openssh" {
+        let cfg = lab.dir.path().join("lab/ssh_config");
+        let mut c = fs::read_to_string(&cfg).unwrap();
+        c.push_str(&format!("\nHost headagain\n  HostName {head_wan}\n"));
+        fs::write(&cfg, c).unwrap();
+        let yaml = fs::read_to_string(&path).unwrap().replace(
+            "\nnfs:",
+            &format!(
+                "  - name: w9\n    mac: \"02:00:00:00:99:09\"\n    ip: {}\n    ssh: root@headagain\n\nnfs:",
+                lab.lan_ip(19)
+            ),
+        );
+        let twin = lab.dir.path().join("lab/twin.yaml");
+        fs::write(&twin, yaml).unwrap();
+        let out = run_with(&lab, transport, &["apply", "-i", "lab/twin.yaml"]);
+        assert_eq!(out.status.code(), Some(1), "{}", describe("apply", &out));
+        let stdout = text(&out.stdout);
+        assert_eq!(recap_status(&stdout, "w9"), "failed", "{stdout}");
+        assert!(
+            stdout.contains("this is the machine this run already reached as head (the same boot id, machine-id and host key)"),
+            "{stdout}"
+        );
+        let nat = lab.sh("head", "iptables -t nat -S POSTROUTING");
+        assert!(nat.contains("MASQUERADE"), "{nat}");
+        let out = run_with(&lab, transport, &["apply", "-i", inv]);
+        assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
+    }
     lab.down();
 }
 
