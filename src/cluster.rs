@@ -108,6 +108,12 @@ pub struct Export {
     pub mount_options: String,
     /// `rw` or `ro` (from the export options).
     pub access: &'static str,
+    /// ganesha's `Squash`, `Anonymous_Uid`/`_Gid` and `SecType`: what the
+    /// options say, for the server that does not read /etc/exports.
+    pub squash: &'static str,
+    pub anonuid: Option<u32>,
+    pub anongid: Option<u32>,
+    pub sec: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -672,7 +672,9 @@ mod tests {
                 }
             }
         }
-        assert!(accepted > 100, "only {accepted} of 400 accepted");
+        // Export options are words exports(5) knows since issue 22: a
+        // mutated one is refused more often than it was (100 of 400 at that time).
+        assert!(accepted >= 80, "only {accepted} of 400 accepted");
         assert!(
             hostile_accepted >= 5,
             "only {hostile_accepted} mutated ones accepted"

@@ -66,4 +66,76 @@ mod tests {
             );
         }
     }
+
+    fn nfs_files(exports: &str, ganesha: bool) -> Vec<crate::desired::RenderedFile> {
+        let mut yaml = include_str!("../../examples/cluster.yaml").to_string();
+        let start = yaml.find("  exports:\n").unwrap();
+        let end = start + yaml[start..].find("\n\n").unwrap();
+        yaml.replace_range(start..end, exports.trim_end());
+        if ganesha {
+            yaml = yaml.replace("  # server: kernel ", "  server: ganesha  ");
+        }
+        let c = Cluster::from_str(&yaml, std::path::Path::new("x.yaml")).unwrap();
+        let t = Templates::load(None).unwrap();
+        let mut files = crate::desired::render_node(&c, &t, "head").unwrap();
+        files.extend(crate::desired::render_node(&c, &t, "node01").unwrap());
+        files
+    }
+
+    fn content(files: &[crate::desired::RenderedFile], path: &str) -> String {
+        files
+            .iter()
+            .find(|f| f.path == path)
+            .expect(path)
+            .content
+            .clone()
+    }
+
+    /// Issue 22: ganesha does not read /etc/exports, and every export used
+    /// to become No_Root_Squash. It now says what the options say (root
+    /// squashed unless `no_root_squash`, as the kernel's server does).
+    #[test]
+    fn ganesha_squashes_as_the_options_say() {
+        let files = nfs_files(
+            "  exports:\n    - path: /srv/a\n      options: rw,sync\n    - path: /srv/b\n      options: ro,all_squash,anonuid=1000,anongid=100,sec=krb5p\n    - path: /srv/c\n      options: rw,no_root_squash\n",
+            true,
+        );
+        let conf = content(&files, "/etc/ganesha/ganesha.conf");
+        let blocks: Vec<&str> = conf.split("EXPORT {").skip(1).collect();
+        assert_eq!(blocks.len(), 3, "{conf}");
+        assert!(blocks[0].contains("Squash = Root_Squash;\n"), "{conf}");
+        assert!(blocks[0].contains("SecType = sys;\n"), "{conf}");
+        assert!(!blocks[0].contains("Anonymous_"), "{conf}");
+        for line in [
+            "Squash = All_Squash;",
+            "Anonymous_Uid = 1000;",
+            "Anonymous_Gid = 100;",
+            "SecType = krb5p;",
+            "Access_Type = RO;",
+        ] {
+            assert!(blocks[1].contains(line), "{line}: {conf}");
+        }
+        assert!(blocks[2].contains("Squash = No_Root_Squash;\n"), "{conf}");
+    }
+
+    /// Issue 22: a share mounted inside another was written to fstab first,
+    /// and `mount -a` then hid it under its parent.
+    #[test]
+    fn a_nested_mount_comes_after_its_parent_in_fstab() {
+        let files = nfs_files(
+            "  exports:\n    - path: /srv/data/scratch\n      mount: /data/scratch\n      options: rw\n    - path: /srv/data\n      mount: /data\n      options: rw\n    - path: /srv/lib\n      mount: /library/data\n      options: ro\n",
+            false,
+        );
+        let fstab = content(&files, "/etc/fstab");
+        let mounts: Vec<&str> = fstab
+            .lines()
+            .filter(|l| l.contains(" nfs") || l.contains("\tnfs\t"))
+            .map(|l| l.split_whitespace().nth(1).unwrap())
+            .collect();
+        assert_eq!(
+            mounts,
+            ["/data", "/data/scratch", "/library/data"],
+            "{fstab}"
+        );
+    }
 }

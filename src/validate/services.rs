@@ -11,7 +11,7 @@ use crate::cluster::{
 };
 use crate::inventory::{loc, RawExport, RawFirewall, RawInventory, RawMpi, RawNfs, RawTime, S};
 use crate::values::{
-    check_export_options, check_ssh_path, check_user, normalize_path, shown, NtpServer, SharedDir,
+    check_ssh_path, check_user, normalize_path, parse_export_options, shown, NtpServer, SharedDir,
 };
 
 pub const MAX_SLOTS: u32 = 4096;
@@ -241,6 +241,9 @@ pub(super) fn nfs(d: &mut Diags, raw: Option<&RawNfs>) -> Nfs {
     }
 }
 
+/// The options of an export that names none.
+const DEFAULT_EXPORT_OPTIONS: &str = "rw,sync,no_subtree_check";
+
 /// One export, or None when a value is wrong (reported).
 fn export(d: &mut Diags, e: &RawExport) -> Option<Export> {
     let path = match SharedDir::parse(&e.path.value) {
@@ -273,26 +276,26 @@ fn export(d: &mut Diags, e: &RawExport) -> Option<Export> {
         },
     };
     let options = match &e.options {
-        None => Some("rw,sync,no_subtree_check".to_string()),
-        Some(o) => match check_export_options(&o.value) {
-            Ok(()) => Some(o.value.clone()),
+        None => Some(DEFAULT_EXPORT_OPTIONS.to_string()),
+        Some(o) => Some(o.value.clone()),
+    };
+    let meaning = match &e.options {
+        None => parse_export_options(DEFAULT_EXPORT_OPTIONS).ok(),
+        Some(o) => match parse_export_options(&o.value) {
+            Ok(m) => Some(m),
             Err(msg) => {
                 d.err(
                     loc(o),
                     None,
                     format!("NFS export options `{}` {msg}", shown(&o.value)),
-                    Some("options are comma-separated words like rw,sync,no_subtree_check"),
+                    Some("options are comma-separated exports(5) words like rw,sync,no_subtree_check"),
                 );
                 None
             }
         },
     };
-    let (path, mount, options) = (path?, mount?, options?);
-    let access = if options.split(',').any(|o| o == "ro") {
-        "ro"
-    } else {
-        "rw"
-    };
+    let (path, mount, options, meaning) = (path?, mount?, options?, meaning?);
+    let access = meaning.access;
     Some(Export {
         path,
         mount,
@@ -301,6 +304,10 @@ fn export(d: &mut Diags, e: &RawExport) -> Option<Export> {
         mount_options: format!("{access},_netdev,nofail,x-systemd.mount-timeout=30"),
         access,
         options,
+        squash: meaning.squash,
+        anonuid: meaning.anonuid,
+        anongid: meaning.anongid,
+        sec: meaning.sec,
     })
 }
 

@@ -62,10 +62,12 @@ macro_rules! checked_string {
 }
 
 mod accounts;
+mod export_options;
 mod names;
 mod ntp;
 mod ssh_key;
 pub use accounts::{check_account_id, check_account_name, MAX_ACCOUNT_ID, MIN_ACCOUNT_ID};
+pub use export_options::{parse_export_options, ExportOptions};
 pub use ntp::check_ntp_server;
 pub use ssh_key::SshPublicKey;
 
@@ -454,9 +456,27 @@ pub fn check_abs_path(p: &str) -> Result<(), String> {
 
 /// Top-level directories that hold the system itself: sharing one (or
 /// anything beneath it) over NFS, or mounting a share on one, would expose
-/// or hide the system. `/lib*` covers `lib32`, `lib64`, `libx32`.
+/// or hide the system. `/library` is an ordinary name; `/lib32`, `/lib64`
+/// and `/libx32` are not.
 const SYSTEM_TREES: &[&str] = &[
-    "bin", "boot", "dev", "etc", "proc", "root", "run", "sbin", "sys", "usr",
+    "bin",
+    "boot",
+    "dev",
+    "efi",
+    "etc",
+    "lib",
+    "lib32",
+    "lib64",
+    "libx32",
+    "lost+found",
+    "nix",
+    "proc",
+    "root",
+    "run",
+    "sbin",
+    "snap",
+    "sys",
+    "usr",
 ];
 
 /// Subtrees refused whole: system state, logs, spool and world-writable
@@ -473,7 +493,13 @@ const SYSTEM_SUBTREES: &[&str] = &[
     "/var/lock",
     "/var/backups",
     "/var/mail",
+    "/var/empty",
+    "/var/opt",
+    "/var/snap",
 ];
+
+/// The longest file name Linux file systems take.
+const NAME_MAX: usize = 255;
 
 /// A normalised absolute path that may be shared or mounted on: not `/`,
 /// not a system directory or anything beneath one (`/etc`, `/usr`, `/bin`,
@@ -484,8 +510,14 @@ pub fn check_shared_dir(normalised: &str) -> Result<(), String> {
     if normalised == "/" {
         return Err("is `/`, the whole filesystem".into());
     }
+    if let Some(seg) = normalised.split('/').find(|s| s.len() > NAME_MAX) {
+        return Err(format!(
+            "has a name of {} bytes; a file name is at most {NAME_MAX}",
+            seg.len()
+        ));
+    }
     let top = normalised[1..].split('/').next().unwrap_or("");
-    if SYSTEM_TREES.contains(&top) || top.starts_with("lib") {
+    if SYSTEM_TREES.contains(&top) {
         return Err(format!(
             "is{} the system directory /{top}",
             if normalised.len() > top.len() + 1 {
@@ -523,21 +555,6 @@ pub fn check_ssh_path(p: &str) -> Result<(), String> {
             "contains {}; ssh would read it as several words",
             shown_char(c)
         ));
-    }
-    Ok(())
-}
-
-pub fn check_export_options(o: &str) -> Result<(), String> {
-    if o.is_empty() {
-        return Err("are empty".into());
-    }
-    if let Some(c) = o.chars().find(|c| {
-        !(c.is_ascii_alphanumeric() || matches!(c, '_' | '=' | ',' | '.' | ':' | '-' | '/'))
-    }) {
-        return Err(format!("contain {}", shown_char(c)));
-    }
-    if o.split(',').any(str::is_empty) {
-        return Err("have an empty option (a leading, trailing or doubled comma)".into());
     }
     Ok(())
 }

@@ -312,6 +312,28 @@ field("value-name-infinite", "worker_name", "infinite", "a name dnsmasq reads as
 field("value-name-too-long", "worker_name", "n" * 64, "a name over 63 characters")
 
 
+# -- issue 22, second round: NFS semantics -----------------------------------
+for slug, v, why in [
+    ("dash-a", "-a", "a command-line flag as an export option"),
+    ("unknown-word", "rw,frobnicate", "a word exports(5) does not know"),
+    ("long-word", "rw," + "x" * 5000, "a 5,000-character option word"),
+    ("rw-and-ro", "rw,ro", "read-write and read-only at once"),
+    ("no-access", "sync,no_subtree_check", "neither rw nor ro: the kernel exports it read-only"),
+    ("squash-both", "rw,root_squash,no_root_squash", "root squashed and not"),
+    ("all-squash-no-root", "rw,all_squash,no_root_squash", "all squashed yet root not"),
+    ("anonuid-text", "rw,anonuid=bob", "an anonymous uid that is not a number"),
+    ("flag-with-value", "rw,sync=yes", "a flag given a value"),
+    ("valued-without", "rw,anonuid", "an option without its value"),
+    ("sec-unknown", "rw,sec=kerberos", "a security flavour nobody knows"),
+    ("twice", "rw,sync,sync", "an option named twice"),
+]:
+    field(f"nfs-options-{slug}", "export_options", f'"{v}"', why)
+for slug, p in [("efi", "/efi"), ("var-empty", "/var/empty"), ("nix", "/nix/store"), ("snap", "/snap"),
+                ("lost-found", "/lost+found"), ("lib64", "/lib64/x"), ("var-opt", "/var/opt/app")]:
+    field(f"nfs-mount-system-{slug}", "export_mount", f'"{p}"', "a mount point over a system directory")
+field("nfs-mount-name-max", "export_mount", '"/srv/' + "n" * 256 + '"', "a path component longer than NAME_MAX")
+field("nfs-path-name-max", "export_path", '"/srv/' + "n" * 300 + '/x"', "an export path component longer than NAME_MAX")
+
 def main():
     names = [c[0] for c in CASES]
     dupes = {n for n in names if names.count(n) > 1}
