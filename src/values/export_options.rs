@@ -144,7 +144,7 @@ pub fn parse_export_options(o: &str) -> Result<ExportOptions, String> {
                 }
                 opts.sec = flavours.join(", ");
             }
-            ("fsid" | "mountpoint" | "mp" | "xprtsec", Some(v)) if v.is_empty() => {
+            ("fsid" | "mountpoint" | "mp" | "xprtsec", Some("")) => {
                 return Err(format!("have `{name}=` without a value"));
             }
             _ => {}
