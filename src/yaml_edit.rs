@@ -8,10 +8,7 @@
 /// at the end of the top-level `workers:` sequence, creating it if absent.
 pub fn append_worker(text: &str, fields: &[(&str, String)]) -> Result<String, String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let key_idx = lines.iter().position(|l| {
-        let bare = strip_comment(l);
-        bare.starts_with("workers:") && !l.starts_with(' ')
-    });
+    let key_idx = lines.iter().position(|l| workers_key(l).is_some());
     let newline = if text.contains("\r\n") { "\r\n" } else { "\n" };
 
     let entry = |item_indent: usize| -> String {
@@ -38,9 +35,7 @@ pub fn append_worker(text: &str, fields: &[(&str, String)]) -> Result<String, St
         return Ok(out);
     };
 
-    let after_key = strip_comment(lines[k])["workers:".len()..]
-        .trim()
-        .to_string();
+    let after_key = workers_key(lines[k]).unwrap_or_default().trim().to_string();
     if after_key == "[]" {
         // `workers: []` -> `workers:` and a block sequence; keep any comment.
         let line = lines[k];
@@ -112,16 +107,10 @@ fn sequence_end(lines: &[&str], k: usize) -> Result<(usize, Option<usize>), Stri
 /// `names:` host list is refused: the list would have to be split.
 pub fn remove_worker(text: &str, name: &str) -> Result<String, String> {
     let lines: Vec<&str> = text.split_inclusive('\n').collect();
-    let Some(k) = lines
-        .iter()
-        .position(|l| strip_comment(l).starts_with("workers:") && !l.starts_with(' '))
-    else {
+    let Some(k) = lines.iter().position(|l| workers_key(l).is_some()) else {
         return Err("the inventory has no `workers:` list".into());
     };
-    if !strip_comment(lines[k])["workers:".len()..]
-        .trim()
-        .is_empty()
-    {
+    if !workers_key(lines[k]).unwrap_or_default().trim().is_empty() {
         return Err("`workers:` is not a block list (`- name: ...` lines); edit it by hand".into());
     }
     let (last, item_indent) = sequence_end(&lines, k)?;
@@ -143,6 +132,22 @@ pub fn remove_worker(text: &str, name: &str) -> Result<String, String> {
         }
     }
     let named = |(a, b): &(usize, usize)| {
+        // The entry as YAML reads it: an anchor (`name: &n w1`), quotes or a
+        // flow mapping (`- {name: w1}`) are still its name.
+        let chunk: String = lines[*a..=*b]
+            .iter()
+            .map(|l| {
+                let indent = l.len() - l.trim_start_matches(' ').len();
+                &l[indent.min(ii)..]
+            })
+            .collect();
+        if let Ok(items) = serde_saphyr::from_str::<Vec<serde_json::Value>>(&chunk) {
+            return items
+                .first()
+                .and_then(|v| v.get("name"))
+                .and_then(|v| v.as_str())
+                == Some(name);
+        }
         lines[*a..=*b].iter().any(|l| {
             let bare = strip_comment(l)
                 .trim_start()
@@ -168,6 +173,18 @@ pub fn remove_worker(text: &str, name: &str) -> Result<String, String> {
     }
     out.push_str(&lines[b + 1..].concat());
     Ok(out)
+}
+
+/// The value text after a top-level `workers` key (`workers:`, `workers :`,
+/// `"workers":`, `'workers':`, with any comment removed), or None when
+/// `line` is not that key.
+fn workers_key(line: &str) -> Option<&str> {
+    let bare = strip_comment(line);
+    let rest = ["\"workers\"", "'workers'", "workers"]
+        .iter()
+        .find_map(|k| bare.strip_prefix(k))?;
+    let rest = rest.trim_start_matches(' ').strip_prefix(':')?;
+    (rest.is_empty() || rest.starts_with([' ', '\t', '\n', '\r'])).then_some(rest)
 }
 
 /// A scalar written plain when it is unambiguously a string (a letter,
@@ -328,6 +345,44 @@ mod tests {
     #[test]
     fn hash_inside_quotes_is_not_a_comment() {
         assert_eq!(strip_comment("a: \"x # y\" # c\n"), "a: \"x # y\" ");
+    }
+
+    #[test]
+    /// Issue 22: `"workers":` and `workers :` are the same key; add-node
+    /// used to append a second one and then report a duplicate key.
+    #[test]
+    fn the_workers_key_in_any_spelling_is_the_one_edited() {
+        for key in ["\"workers\":", "'workers':", "workers :", "workers:"] {
+            let before = format!("name: c\n{key}\n  - name: a\n");
+            let after = append_worker(&before, &f("n5")).unwrap();
+            assert_eq!(
+                after,
+                format!("{before}  - name: n5\n    ip: 10.0.0.20\n"),
+                "{key}"
+            );
+            assert_eq!(
+                remove_worker(&after, "a").unwrap(),
+                format!("name: c\n{key}\n  - name: n5\n    ip: 10.0.0.20\n")
+            );
+        }
+        assert_eq!(workers_key("workers_extra: 1\n"), None);
+        assert_eq!(workers_key("  workers:\n"), None);
+    }
+
+    /// Issue 22: an entry whose name has an anchor, quotes or a flow
+    /// mapping was taken for a host-list worker and could not be removed.
+    #[test]
+    fn remove_worker_finds_the_name_as_yaml_reads_it() {
+        let text = "workers:\n  - name: &n w1\n    mac: \"02:00:00:00:00:01\"\n  - name: 'w2'\n  - {name: w3, mac: \"02:00:00:00:00:03\"}\n  - name: w4 # last\n";
+        assert_eq!(
+            remove_worker(text, "w1").unwrap(),
+            "workers:\n  - name: 'w2'\n  - {name: w3, mac: \"02:00:00:00:00:03\"}\n  - name: w4 # last\n"
+        );
+        assert_eq!(
+            remove_worker(text, "w3").unwrap(),
+            "workers:\n  - name: &n w1\n    mac: \"02:00:00:00:00:01\"\n  - name: 'w2'\n  - name: w4 # last\n"
+        );
+        assert!(remove_worker(text, "w2").is_ok());
     }
 
     #[test]

@@ -374,6 +374,32 @@ fn collect(args: &InitArgs, path: &Path) -> std::result::Result<Answers, (&'stat
             values::check_hostname(n)
                 .map_err(|e| bad("--workers", format!("`{}` {e}", values::shown(n))))?;
         }
+        // Every worker needs an address outside the DHCP pool, as the head does.
+        let (lo, hi) = validate::host_range(lan);
+        let pool = u32::from(dhcp.1) - u32::from(dhcp.0) + 1;
+        let room = (u32::from(hi) - u32::from(lo) + 1 - pool) as usize;
+        if names.len() + 1 > room {
+            let nodes = names.len() + 1;
+            let fix = match (&args.dhcp_range, validate::prefix_for(nodes, None)) {
+                (None, Some(p)) => format!("pass --lan with a /{p} (or larger) network"),
+                (Some(_), Some(p)) => format!(
+                    "pass --lan with a /{} (or larger) network, or a smaller --dhcp-range",
+                    validate::prefix_for(nodes, Some(pool)).unwrap_or(p)
+                ),
+                _ => "name fewer workers".into(),
+            };
+            return Err(bad(
+                "--workers",
+                format!(
+                    "`{}` names {} workers, but --lan {lan} has room for {} nodes beside the DHCP range {}-{}; {fix}",
+                    values::shown(w),
+                    names.len(),
+                    room,
+                    dhcp.0,
+                    dhcp.1
+                ),
+            ));
+        }
     }
     Ok(Answers {
         name,

@@ -19,13 +19,21 @@ pub struct Manifest {
     new: BTreeMap<String, BTreeMap<String, Option<u64>>>,
 }
 
+/// The largest manifest read: 10,000 workers' files are about 25 MiB.
+const MAX_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
+
 impl Manifest {
     /// The manifest in `dir`, or an empty one. Lines that are not a plain
     /// relative path (`..`, absolute, empty) are ignored: never followed.
     pub fn read(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST);
         let text = match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.is_file() => crate::validate::read_bounded(&path)?,
+            Ok(m) if m.is_file() => crate::validate::read_text(
+                &path,
+                MAX_MANIFEST_BYTES,
+                "a render manifest has one line per rendered file",
+                "remove it if it is not the one render --out wrote (render then removes no stale file)",
+            )?,
             _ => String::new(),
         };
         let mut old: BTreeMap<String, BTreeMap<String, Option<u64>>> = BTreeMap::new();
@@ -156,4 +164,25 @@ fn remove_owned(dir: &Path, node: &str, rel: &str, print: u64) -> Result<()> {
         parent = p.parent();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 22: a 5 MiB manifest (a big cluster's) was refused as "is it
+    /// really the inventory?".
+    #[test]
+    fn a_big_clusters_manifest_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        let mut n = 0;
+        while text.len() < 5 << 20 {
+            text.push_str(&format!("n{n:05}/etc/hosts\t{:016x}\n", n as u64));
+            n += 1;
+        }
+        std::fs::write(dir.path().join(MANIFEST), &text).unwrap();
+        let m = Manifest::read(dir.path()).unwrap();
+        assert_eq!(m.old.len(), n);
+    }
 }

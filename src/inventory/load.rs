@@ -228,6 +228,12 @@ fn reword(message: &str) -> (String, Option<String>) {
             "write the value after the colon, or remove the key to use the default",
         );
     }
+    if message.starts_with("cannot deserialize tagged scalar") {
+        return shape(
+            "the YAML tag here (like `!!int`) makes the value something other than the text expected",
+            "remove the tag and write the plain value; quote it if it must stay text",
+        );
+    }
     if message == "unexpected end of input" {
         return (
             "the inventory is empty or ends too early".into(),

@@ -39,6 +39,17 @@ pub fn host_range(n: Ipv4Net) -> (Ipv4Addr, Ipv4Addr) {
     )
 }
 
+/// The longest prefix (the smallest LAN) whose host addresses hold `nodes`
+/// and a DHCP pool of `pool` addresses (`None`: the default pool, half the
+/// LAN). None when not even a /8 does.
+pub fn prefix_for(nodes: usize, pool: Option<u32>) -> Option<u8> {
+    (8..=30u8).rev().find(|p| {
+        let hosts = (1u64 << (32 - p)) - 2;
+        let pool = pool.map_or(hosts.div_ceil(2), u64::from);
+        hosts.saturating_sub(pool) >= nodes as u64
+    })
+}
+
 /// `help:` for an address outside the LAN.
 pub(super) fn pick_between(n: Ipv4Net) -> String {
     let (first, last) = host_range(n);

@@ -16,7 +16,7 @@ mod workers;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-pub use lan::{default_pool, host_range, parse_dhcp_range, parse_lan};
+pub use lan::{default_pool, host_range, parse_dhcp_range, parse_lan, prefix_for};
 pub use services::MAX_SLOTS;
 pub use users::DEFAULT_SHELL;
 pub use workers::DEFAULT_WORKER_IFACE;
@@ -80,6 +80,18 @@ pub const MAX_INVENTORY_BYTES: u64 = 4 * 1024 * 1024;
 /// at most [`MAX_INVENTORY_BYTES`] + 1 bytes, so a huge or endless file
 /// (`/dev/zero`) fails at once with a clear error.
 pub fn read_bounded(path: &Path) -> Result<String> {
+    read_text(
+        path,
+        MAX_INVENTORY_BYTES,
+        "an inventory is a few kilobytes",
+        "check the path: is it really the inventory?",
+    )
+}
+
+/// A user's text file, at most `max` bytes (`why` and `help` say what
+/// the file should be when it is larger); not UTF-8 is an error with the
+/// line and column of the first bad byte.
+pub fn read_text(path: &Path, max: u64, why: &str, help: &str) -> Result<String> {
     use std::io::Read;
     let err = |source| Error::Read {
         path: path.to_path_buf(),
@@ -87,17 +99,15 @@ pub fn read_bounded(path: &Path) -> Result<String> {
     };
     let file = open_no_hang(path).map_err(err)?;
     let mut bytes = Vec::new();
-    file.take(MAX_INVENTORY_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(err)?;
-    if bytes.len() as u64 > MAX_INVENTORY_BYTES {
+    file.take(max + 1).read_to_end(&mut bytes).map_err(err)?;
+    if bytes.len() as u64 > max {
         return Err(Error::Inventory {
             file: path.to_path_buf(),
             diagnostics: vec![Diagnostic::new(format!(
-                "the file is larger than {} MiB; an inventory is a few kilobytes",
-                MAX_INVENTORY_BYTES / 1024 / 1024
+                "the file is larger than {} MiB; {why}",
+                max / 1024 / 1024
             ))
-            .help("check the path: is it really the inventory?")],
+            .help(help)],
         });
     }
     String::from_utf8(bytes).map_err(|e| {
@@ -110,7 +120,7 @@ pub fn read_bounded(path: &Path) -> Result<String> {
             diagnostics: vec![
                 Diagnostic::new("the file is not UTF-8 text (a byte here is not)")
                     .at(Some(Location { line, column }))
-                    .help("save the inventory as UTF-8"),
+                    .help("save it as UTF-8"),
             ],
         }
     })

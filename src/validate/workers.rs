@@ -127,7 +127,13 @@ pub(super) fn resolve(
                 }
                 None => {
                     full = true;
-                    d.err(p.at, Some(&p.name), format!("more nodes than the LAN can hold: no free address left in {n} for {} nodes outside the DHCP range", drafts.len() + 1), Some("use a larger LAN (e.g. a /24) or a smaller DHCP range"));
+                    let nodes = drafts.len() + 1;
+                    let pool = lan.range.map(|(a, b, _)| u32::from(b) - u32::from(a) + 1);
+                    let help = match super::lan::prefix_for(nodes, pool) {
+                        Some(p) if p < n.prefix_len() => format!("use a /{p} LAN (or larger) for {nodes} nodes beside this DHCP range, or a smaller DHCP range"),
+                        _ => "make the DHCP range smaller, or list fewer nodes".to_string(),
+                    };
+                    d.err(p.at, Some(&p.name), format!("more nodes than the LAN can hold: no free address left in {n} for {nodes} nodes outside the DHCP range"), Some(help.as_str()));
                     None
                 }
             },

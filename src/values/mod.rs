@@ -408,6 +408,14 @@ pub fn parse_ssh_target(s: &str) -> Result<SshTarget, String> {
             _ => return Err(format!("`{}` is not [USER@]HOST[:PORT]", shown(s))),
         }
     } else {
+        if rest.matches(':').count() > 1 {
+            return Err(format!(
+                "`{}` has an IPv6 address without brackets; write it as [USER@][ADDRESS]:PORT, like {}[{}]:22",
+                shown(s),
+                user.as_deref().map(|u| format!("{}@", shown(u))).unwrap_or_default(),
+                shown(rest)
+            ));
+        }
         match rest.split_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (rest, None),

@@ -333,6 +333,10 @@ for slug, p in [("efi", "/efi"), ("var-empty", "/var/empty"), ("nix", "/nix/stor
     field(f"nfs-mount-system-{slug}", "export_mount", f'"{p}"', "a mount point over a system directory")
 field("nfs-mount-name-max", "export_mount", '"/srv/' + "n" * 256 + '"', "a path component longer than NAME_MAX")
 field("nfs-path-name-max", "export_path", '"/srv/' + "n" * 300 + '/x"', "an export path component longer than NAME_MAX")
+field("value-ssh-ipv6-unbracketed", "head_ssh", '"pi@fe80::1"', "an IPv6 address without brackets")
+field("yaml-tagged-number", "slots", "!!str 5", "a number tagged as a string")
+field("yaml-tagged-name", "name", "!!int 5", "a name tagged as a number")
+
 
 def main():
     names = [c[0] for c in CASES]
