@@ -347,7 +347,6 @@ mod tests {
         assert_eq!(strip_comment("a: \"x # y\" # c\n"), "a: \"x # y\" ");
     }
 
-    #[test]
     /// Issue 22: `"workers":` and `workers :` are the same key; add-node
     /// used to append a second one and then report a duplicate key.
     #[test]
