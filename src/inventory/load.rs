@@ -14,13 +14,119 @@ pub const MAX_ALIASES: usize = 1_000;
 pub const MAX_ANCHORS: usize = 1_000;
 pub const MAX_REPLAYED_EVENTS: usize = 100_000;
 
-/// Parse inventory text. A syntax, type or unknown-field problem stops the parse,
-/// so at most one diagnostic comes back (serde's derived deserializers stop
-/// at the first error; see ARCHITECTURE.md "Structural errors").
-pub fn parse(text: &str) -> Result<RawInventory, Diagnostic> {
+/// The most structural problems reported from one file.
+const MAX_STRUCTURAL: usize = 20;
+
+/// Parse inventory text. serde stops at the first problem; an unknown key
+/// or a value of the wrong type on a block `key:` line is then blanked
+/// (the line and the lines indented under it become empty lines, so every
+/// later position is unchanged) and the text parsed again, so that every
+/// such problem comes back from one run, as cargo's do (see ARCHITECTURE.md
+/// "Structural errors"). Any other problem (a syntax error, a missing
+/// field) ends the list: what follows it cannot be read reliably.
+pub fn parse(text: &str) -> Result<RawInventory, Vec<Diagnostic>> {
     if let Some(d) = second_document(text) {
-        return Err(d);
+        return Err(vec![d]);
     }
+    let mut found: Vec<Diagnostic> = Vec::new();
+    let mut work: Option<String> = None;
+    loop {
+        let current = work.as_deref().unwrap_or(text);
+        let e = match parse_once(current) {
+            Ok(raw) if found.is_empty() => return Ok(raw),
+            Ok(_) => return Err(found),
+            Err(e) => e,
+        };
+        let line = e.location().map(|l| l.line() as usize).unwrap_or(0);
+        let blankable = recoverable(&e) && found.len() < MAX_STRUCTURAL;
+        let d = to_diagnostic(e);
+        // A later problem the blanking itself caused (the field it removed
+        // is now missing) is not the user's: stop before it.
+        if !found.is_empty() && !blankable {
+            return Err(found);
+        }
+        found.push(d);
+        match blankable.then(|| blank_block(current, line)).flatten() {
+            Some(next) => work = Some(next),
+            None => return Err(found),
+        }
+    }
+}
+
+/// A problem the parse can step over by blanking its line: an unknown key,
+/// or a value of the wrong type.
+fn recoverable(e: &serde_saphyr::Error) -> bool {
+    let raw = e.without_snippet().to_string();
+    if let Some(rest) = raw.strip_prefix("invalid ") {
+        let word = rest.split([' ', ':', ',']).next().unwrap_or("");
+        return matches!(
+            word,
+            "u8" | "u16"
+                | "u32"
+                | "u64"
+                | "i8"
+                | "i16"
+                | "i32"
+                | "i64"
+                | "boolean"
+                | "type"
+                | "value"
+        );
+    }
+    [
+        "unknown field",
+        "unknown variant",
+        "expected string scalar",
+        "expected mapping start",
+        "expected sequence start",
+        "cannot deserialize tagged",
+    ]
+    .iter()
+    .any(|p| raw.starts_with(p))
+}
+
+/// `text` with line `line` (1-based) and the lines indented deeper under it
+/// made empty; None unless that line is a block `key: ...` line (not a
+/// list item, not inside a flow collection).
+fn blank_block(text: &str, line: usize) -> Option<String> {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let at = lines.get(line.checked_sub(1)?)?;
+    let body = at.trim_start_matches(' ');
+    let indent = at.len() - body.len();
+    let key_line = !body.starts_with(['-', '{', '[', '#', '"', '\''])
+        && body
+            .split_once(':')
+            .is_some_and(|(k, _)| !k.is_empty() && !k.contains([' ', '{', '[', ',', '"', '\'']));
+    if !key_line {
+        return None;
+    }
+    let mut end = line; // exclusive, 0-based index of the first line kept
+    while let Some(l) = lines.get(end) {
+        let b = l.trim_start_matches(' ');
+        let blank = b.trim().is_empty() || b.trim_start().starts_with('#');
+        if !blank && l.len() - b.len() <= indent {
+            break;
+        }
+        end += 1;
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, l) in lines.iter().enumerate() {
+        if (line - 1..end).contains(&i) {
+            out.push_str(if l.ends_with("\r\n") {
+                "\r\n"
+            } else if l.ends_with('\n') {
+                "\n"
+            } else {
+                ""
+            });
+        } else {
+            out.push_str(l);
+        }
+    }
+    Some(out)
+}
+
+fn parse_once(text: &str) -> Result<RawInventory, serde_saphyr::Error> {
     let options = serde_saphyr::options! {
         with_snippet: false,
         budget: serde_saphyr::budget! {
@@ -38,7 +144,7 @@ pub fn parse(text: &str) -> Result<RawInventory, Diagnostic> {
             max_alias_expansions_per_anchor: MAX_ALIASES,
         },
     };
-    serde_saphyr::from_str_with_options::<RawInventory>(text, options).map_err(to_diagnostic)
+    serde_saphyr::from_str_with_options::<RawInventory>(text, options)
 }
 
 /// An inventory is one YAML document. serde-saphyr reads the first and

@@ -43,7 +43,7 @@ impl Cluster {
             file: path.to_path_buf(),
             diagnostics,
         };
-        let raw = crate::inventory::parse(text).map_err(|d| fail(vec![d]))?;
+        let raw = crate::inventory::parse(text).map_err(fail)?;
         let base = path.parent().unwrap_or(Path::new("."));
         validate(&raw, base).map_err(fail)
     }

@@ -92,6 +92,23 @@ fn many_problems_are_reported_at_once() {
     assert!(stderr.ends_with("has 3 problems\n"), "{stderr}");
 }
 
+/// Issue 22: unknown keys and wrong types came one per run.
+#[test]
+fn structural_problems_are_reported_at_once() {
+    let out = check("tests/corpus/bad/many-structural-problems.yaml");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.matches("error: ").count(), 5, "{stderr}");
+    for at in [
+        ":3:1: unknown field `domian`",
+        ":14:3: unknown field `colour`",
+        ":20:8: unknown value `trusted`",
+        ":22:10: not a whole number",
+        ":24:5: expected a list",
+    ] {
+        assert!(stderr.contains(at), "{at}: {stderr}");
+    }
+}
+
 #[test]
 fn good_inventories_pass() {
     let mut files = vec!["examples/cluster.yaml".to_string()];
