@@ -25,6 +25,17 @@ fn with_example() -> tempfile::TempDir {
     dir
 }
 
+/// `check` in `dir` exits 1; its stderr.
+fn check_fails(dir: &Path) -> String {
+    let out = clusterctl(dir)
+        .arg("check")
+        .assert()
+        .code(1)
+        .get_output()
+        .clone();
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn check_renders_the_templates_in_use_and_names_the_variable_and_file() {
     let dir = with_example();
@@ -32,13 +43,7 @@ fn check_renders_the_templates_in_use_and_names_the_variable_and_file() {
     let t = dir.path().join("templates/common/etc");
     std::fs::create_dir_all(&t).unwrap();
     std::fs::write(t.join("hostname.j2"), "{{ node.nmae }}\n").unwrap();
-    let out = clusterctl(dir.path())
-        .arg("check")
-        .assert()
-        .code(1)
-        .get_output()
-        .clone();
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = check_fails(dir.path());
     assert!(err.contains("`node.nmae` is undefined"), "{err}");
     assert!(
         err.contains("override templates/common/etc/hostname.j2"),
@@ -252,13 +257,7 @@ fn runaway_overrides_stop_check_with_the_templates_name() {
         ),
     ] {
         std::fs::write(t.join("hostname.j2"), text).unwrap();
-        let out = clusterctl(dir.path())
-            .arg("check")
-            .assert()
-            .code(1)
-            .get_output()
-            .clone();
-        let err = String::from_utf8_lossy(&out.stderr);
+        let err = check_fails(dir.path());
         assert!(err.contains(says), "{text}: {err}");
         assert!(
             err.contains("common/etc/hostname.j2 (override templates/common/etc/hostname.j2)"),
