@@ -39,6 +39,9 @@ PKGS=(
   netplan.io
   # .ci/run lints every shell script of the repository (git ls-files '*.sh').
   shellcheck
+  # The lab proof of `clusterctl inventory --format ansible`: ansible-inventory
+  # reads it and `ansible all -m raw` reaches every node (#23).
+  ansible-core
 )
 
 missing=()

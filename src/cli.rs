@@ -72,6 +72,20 @@ pub enum Command {
     )]
     Verify(VerifyArgs),
 
+    /// Run a command on a set of nodes (host lists and @groups), output folded
+    /// by node; exit 1 when it failed anywhere
+    #[command(
+        after_help = "Example:\n  clusterctl exec @workers -- uptime\n  clusterctl exec 'head,node[01-02]' --shell -- 'df -h /home | tail -1'"
+    )]
+    Exec(ExecArgs),
+
+    /// Print the resolved nodes and groups for other tools: an Ansible
+    /// inventory, ClusterShell groups, or JSON
+    #[command(
+        after_help = "Example:\n  clusterctl inventory --format ansible > hosts.yml\n  ansible -i hosts.yml workers -m ping"
+    )]
+    Inventory(InventoryExportArgs),
+
     /// Add a worker to the inventory (keeping its comments), then apply
     #[command(
         after_help = "Example:\n  clusterctl add-node node05 --mac dc:a6:32:00:00:05 --no-apply"
@@ -266,6 +280,42 @@ pub struct VerifyArgs {
     pub wan_target: Option<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The nodes: host lists and groups (@all, @head, @workers, @PARTITION),
+    /// comma-separated
+    #[arg(value_name = "NODES")]
+    pub target: String,
+    /// Run COMMAND as one `sh -c` string (pipes, globs, variables); without
+    /// it, COMMAND's words reach the node as they are, never re-split
+    #[arg(long)]
+    pub shell: bool,
+    /// The command and its arguments (after `--`)
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct InventoryExportArgs {
+    #[command(flatten)]
+    pub inventory: InventoryArg,
+    /// What to print
+    #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+    pub format: ExportFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// An Ansible YAML inventory: every node with how to reach it, groups
+    Ansible,
+    /// A ClusterShell groups file (YAML), as on the head
+    Clustershell,
+    /// Nodes, addresses, roles and groups as JSON
+    Json,
+}
+
 /// Seconds one round trip may take (`--timeout`).
 pub const DEFAULT_TIMEOUT: u32 = 300;
 
@@ -276,7 +326,7 @@ pub struct RemoteArgs {
     pub inventory: InventoryArg,
     #[command(flatten)]
     pub templates: TemplatesArg,
-    /// Only these nodes (host list)
+    /// Only these nodes (host lists and @groups: @head, @workers, @PARTITION)
     #[arg(long, value_name = "HOSTLIST")]
     pub nodes: Option<String>,
     /// Nodes worked on at once; keep it below sshd's MaxStartups (10) on the

@@ -37,10 +37,21 @@ pub struct Cluster {
     pub users: Vec<User>,
     /// Slurm and munge (`validate/slurm.rs`).
     pub slurm: Slurm,
+    /// The admin tools installed on the head.
+    pub tools: Tools,
     /// The cluster key and host keys, once gathered from the nodes
     /// (`cluster_key.rs`); never in the serialized model.
     #[serde(skip)]
     pub keys: Option<ClusterKeys>,
+}
+
+/// Admin tools on the head that read its node groups (`node_groups.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tools {
+    /// ClusterShell (`clush -g workers`).
+    pub clustershell: bool,
+    /// pdsh (`pdsh -g workers`).
+    pub pdsh: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -27,6 +27,7 @@ pub mod fnv;
 pub mod hostlist;
 pub mod inventory;
 pub mod lab;
+pub mod node_groups;
 pub mod node_state;
 pub mod plan;
 pub mod pool;

@@ -1,7 +1,8 @@
 //! What a template sees: `cluster`, `node` (this node's values, its LAN
 //! interface as `node.lan_iface` whatever its role, and `node.net` for the
-//! network stacks' files), `hosts`, `workers_folded`, `keys`, `private_key`
-//! and `header`. The values every node shares are built once per cluster
+//! network stacks' files), `hosts`, `workers_folded`, `groups` and
+//! `groups_by_node` (`crate::node_groups`), `keys`, `private_key` and
+//! `header`. The values every node shares are built once per cluster
 //! ([`Shared`]); templates that do not depend on the node are rendered once.
 
 use serde::Serialize;
@@ -157,6 +158,9 @@ pub struct Shared {
     munge_key: minijinja::Value,
     /// slurm.conf's node lines, partitions and plugins ([`SlurmTemplate`]).
     slurm: minijinja::Value,
+    /// The node groups (`crate::node_groups`), and each node's groups.
+    groups: minijinja::Value,
+    groups_by_node: minijinja::Value,
     /// Output of the templates that do not depend on the node (`/etc/hosts`,
     /// the MPI hostfiles: O(workers) each), rendered once per cluster.
     same_for_all: std::sync::Mutex<std::collections::HashMap<&'static str, String>>,
@@ -192,6 +196,12 @@ impl Shared {
                     .unwrap_or_default(),
             ),
             slurm: minijinja::Value::from(minijinja::value::Serde(slurm_template(cluster))),
+            groups: minijinja::Value::from(minijinja::value::Serde(crate::node_groups::groups(
+                cluster,
+            ))),
+            groups_by_node: minijinja::Value::from(minijinja::value::Serde(
+                crate::node_groups::by_node(cluster),
+            )),
             same_for_all: Default::default(),
         }
     }
@@ -230,6 +240,8 @@ impl Shared {
         minijinja::context! {
             cluster => self.cluster.clone(),
             node => minijinja::Value::from(minijinja::value::Serde(n)),
+            groups => self.groups.clone(),
+            groups_by_node => self.groups_by_node.clone(),
             hosts => self.hosts.clone(),
             workers_folded => self.workers_folded.clone(),
             keys => self.keys.clone(),

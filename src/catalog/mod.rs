@@ -10,6 +10,7 @@
 //! by file: ARCHITECTURE.md, "How to add".
 
 pub mod firewall;
+mod groups;
 mod handler;
 mod mpi_ssh;
 pub mod network;
@@ -317,6 +318,9 @@ pub const STEPS: &[Step] = &[
     slurm::HEAD_MUNGE,
     slurm::HEAD_SLURM_RECORD,
     slurm::HEAD_SLURM,
+    groups::HEAD_GROUPS,
+    groups::HEAD_CLUSTERSHELL,
+    groups::HEAD_PDSH,
     // ---- workers
     Step {
         id: "worker-hostname",

@@ -6,6 +6,8 @@ mod check;
 mod completions;
 mod confirm_plan;
 mod diff;
+mod exec;
+mod export;
 mod init;
 mod init_probe;
 mod keys;
@@ -35,6 +37,8 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Apply(args) if args.dry_run => diff::run(&args.remote, cli.verbose),
         Command::Apply(args) => apply::run(&args, cli.verbose),
         Command::Diff(args) => diff::run(&args.remote, cli.verbose),
+        Command::Exec(args) => exec::run(&args),
+        Command::Inventory(args) => export::run(&args),
         Command::Example => {
             print!("{}", EXAMPLE);
             Ok(0)

@@ -41,6 +41,8 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGaneshaVfs => return None,
         Pkg::Openmpi => "openmpi",
         Pkg::Chrony => "chrony",
+        Pkg::ClusterShell => return None,
+        Pkg::Pdsh => return None,
         Pkg::Shadow => "shadow",
         Pkg::OpensshServer => "openssh-server",
         Pkg::SshKeysign => "openssh-keysign",

@@ -41,6 +41,8 @@ fn package(p: Pkg) -> Option<&'static str> {
         Pkg::NfsGaneshaVfs => "nfs-ganesha-vfs",
         Pkg::Openmpi => "openmpi-bin",
         Pkg::Chrony => "chrony",
+        Pkg::ClusterShell => "clustershell",
+        Pkg::Pdsh => "pdsh",
         Pkg::Shadow => "passwd",
         Pkg::OpensshServer => "openssh-server",
         Pkg::SshKeysign => "openssh-client",

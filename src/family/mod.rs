@@ -103,6 +103,10 @@ pkg_keys! {
     Openmpi,
     /// chronyd and chronyc: time sync.
     Chrony,
+    /// `clush` (the head's admin tools, `tools.clustershell`).
+    ClusterShell,
+    /// `pdsh` with its genders module (`tools.pdsh`).
+    Pdsh,
     /// `useradd`, `usermod`, `groupadd` (cluster users; Alpine's busybox
     /// `adduser` has other options).
     Shadow,

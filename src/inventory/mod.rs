@@ -53,6 +53,19 @@ pub struct RawInventory {
     /// A scheduler: Slurm and munge (off unless the section is there).
     #[serde(default)]
     pub slurm: Option<RawSlurm>,
+    /// The admin tools installed on the head (the group files are always there).
+    #[serde(default)]
+    pub tools: Option<RawTools>,
+}
+
+/// ClusterShell and pdsh on the head (docs: `tools`); off unless `true`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTools {
+    #[serde(default)]
+    pub clustershell: Option<S<bool>>,
+    #[serde(default)]
+    pub pdsh: Option<S<bool>>,
 }
 
 /// Slurm and munge (docs/inventory.md, `slurm`).

@@ -559,6 +559,7 @@ mod tests {
             got,
             [
                 "chrony",
+                "clustershell",
                 "dnsmasq",
                 "iptables",
                 "iptables-persistent",
@@ -571,6 +572,7 @@ mod tests {
                 "nfs-kernel-server",
                 "nftables",
                 "openmpi-bin",
+                "pdsh",
                 "slurm-client",
                 "slurmctld",
                 "slurmd",

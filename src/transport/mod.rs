@@ -20,7 +20,7 @@ pub use control_dir::ControlDir;
 pub use fake::FakeHost;
 pub use local::Local;
 pub use russh::{RusshConn, RusshContext, RusshOptions, RusshTransport};
-pub use ssh::{SshOptions, SshTransport};
+pub use ssh::{proxy_command, SshOptions, SshTransport};
 
 /// What a remote script returned.
 #[derive(Debug, Clone, PartialEq, Eq)]

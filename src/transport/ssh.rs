@@ -35,6 +35,46 @@ pub struct SshOptions {
     pub timeout: u32,
 }
 
+impl SshOptions {
+    /// The client options every connection of a run takes (config, known
+    /// hosts, identity, strict host keys, batch mode, timeouts): a node's,
+    /// its jump's, and `clusterctl inventory --format ansible`'s.
+    pub fn args(&self) -> Vec<String> {
+        let o = self;
+        let mut a = Vec::new();
+        if let Some(c) = &o.config {
+            a.extend(["-F".into(), path(c)]);
+        }
+        if let Some(k) = &o.known_hosts {
+            a.extend(["-o".into(), format!("UserKnownHostsFile={}", path(k))]);
+        }
+        if let Some(i) = &o.identity {
+            a.extend([
+                "-i".into(),
+                path(i),
+                "-o".into(),
+                "IdentitiesOnly=yes".into(),
+            ]);
+        }
+        let strict = if o.accept_new_host_keys {
+            "accept-new"
+        } else {
+            "yes"
+        };
+        a.extend([
+            "-o".into(),
+            format!("StrictHostKeyChecking={strict}"),
+            "-o".into(),
+            "BatchMode=yes".into(),
+            "-o".into(),
+            format!("ConnectTimeout={}", o.connect_timeout.max(1)),
+            "-o".into(),
+            "ServerAliveInterval=15".into(),
+        ]);
+        a
+    }
+}
+
 pub struct SshTransport {
     target: SshTarget,
     jump: Option<SshTarget>,
@@ -77,40 +117,10 @@ impl SshTransport {
 
     /// `-o` options common to the node and its jump host.
     fn common_args(&self) -> Vec<String> {
-        let o = &self.opts;
-        let mut a = Vec::new();
-        if let Some(c) = &o.config {
-            a.extend(["-F".into(), path(c)]);
-        }
-        if let Some(k) = &o.known_hosts {
-            a.extend(["-o".into(), format!("UserKnownHostsFile={}", path(k))]);
-        }
-        if let Some(i) = &o.identity {
-            a.extend([
-                "-i".into(),
-                path(i),
-                "-o".into(),
-                "IdentitiesOnly=yes".into(),
-            ]);
-        }
-        let strict = if o.accept_new_host_keys {
-            "accept-new"
-        } else {
-            "yes"
-        };
-        a.extend([
-            "-o".into(),
-            format!("StrictHostKeyChecking={strict}"),
-            "-o".into(),
-            "BatchMode=yes".into(),
-            "-o".into(),
-            format!("ConnectTimeout={}", o.connect_timeout.max(1)),
-            "-o".into(),
-            "ServerAliveInterval=15".into(),
-        ]);
-        a
+        self.opts.args()
     }
 
+    /// `-p PORT [-l USER] HOST`.
     fn dest_args(t: &SshTarget) -> Vec<String> {
         let mut a = vec!["-p".to_string(), t.port.to_string()];
         if let Some(u) = &t.user {
@@ -162,32 +172,35 @@ impl SshTransport {
         cmd.args(self.control_args(fresh));
         if let Some(j) = &self.jump {
             // The jump runs with exactly our options (so it shares the head's
-            // master, the head's own transport having the same %C); every
-            // word is quoted for sh.
-            let mut inner: Vec<String> = vec!["ssh".into()];
-            inner.extend(self.common_args());
-            inner.extend(self.control_args(fresh));
-            inner.extend(["-W".into(), "%h:%p".into()]);
-            inner.extend(Self::dest_args(j));
-            let line = inner
-                .iter()
-                .map(|w| {
-                    if w == "%h:%p" {
-                        w.clone()
-                    } else {
-                        // ssh expands %-tokens in ProxyCommand: `%%C` reaches
-                        // the jump as the `%C` its own ControlPath expands.
-                        shell_quote(&w.replace('%', "%%"))
-                    }
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
-            cmd.args(["-o", &format!("ProxyCommand={line}")]);
+            // master, the head's own transport having the same %C).
+            let mut opts = self.common_args();
+            opts.extend(self.control_args(fresh));
+            cmd.args(["-o", &proxy_command(&opts, j)]);
         }
         cmd.args(Self::dest_args(&self.target));
         cmd.arg(remote);
         cmd
     }
+}
+
+/// `ProxyCommand=ssh OPTS -W %h:%p JUMP`: a node reached through `jump`
+/// with the client options `opts`, every word quoted for sh. ssh expands
+/// %-tokens in a ProxyCommand, so a `%` in a word is doubled (`%%C`
+/// reaches the jump as the `%C` its own ControlPath expands).
+pub fn proxy_command(opts: &[String], jump: &SshTarget) -> String {
+    let mut inner: Vec<String> = vec!["ssh".into()];
+    inner.extend(opts.iter().cloned());
+    inner.extend(["-W".into(), "%h:%p".into()]);
+    inner.extend(SshTransport::dest_args(jump));
+    let line = inner
+        .iter()
+        .map(|w| match w.as_str() {
+            "%h:%p" => w.clone(),
+            _ => shell_quote(&w.replace('%', "%%")),
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!("ProxyCommand={line}")
 }
 
 fn path(p: &Path) -> String {

@@ -313,6 +313,18 @@ fn build(raw: &RawInventory, p: Parts) -> std::result::Result<Cluster, Vec<Diagn
         packages: raw.packages.as_ref().map(|x| x.value).unwrap_or_default(),
         users: p.users,
         slurm: p.slurm,
+        tools: crate::cluster::Tools {
+            clustershell: raw
+                .tools
+                .as_ref()
+                .and_then(|t| t.clustershell.as_ref())
+                .is_some_and(|b| b.value),
+            pdsh: raw
+                .tools
+                .as_ref()
+                .and_then(|t| t.pdsh.as_ref())
+                .is_some_and(|b| b.value),
+        },
         keys: None,
     })
 }

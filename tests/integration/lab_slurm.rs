@@ -5,7 +5,11 @@
 //! no apply; `add-node` of a third worker and it takes a job; `remove-node`
 //! of it while a job runs on the others, which keeps running; the munge and
 //! slurm accounts have the inventory's IDs everywhere and the munge key is
-//! one, munge's own and never shown. Needs root.
+//! one, munge's own and never shown. The admin tools on the same cluster
+//! (issue #23): clush and pdsh on the head reach the groups clusterctl
+//! writes (the partition too) and follow add-node and remove-node;
+//! `clusterctl exec` over both transports folds the answers and exits 1
+//! when a node fails; the Ansible export reaches every node. Needs root.
 
 use std::fs;
 
@@ -25,6 +29,7 @@ fn with_slurm(lab: &Lab, drop: &str) -> (&'static str, String) {
     yaml.push_str("mpi:\n  slots: 2\n  hostfiles: [openmpi]\n  install: openmpi\n");
     yaml.push_str("users:\n  - name: alice\n    uid: 2001\n");
     yaml.push_str("slurm:\n  enabled: true\n");
+    yaml.push_str("tools:\n  clustershell: true\n  pdsh: true\n");
     fs::write(&path, yaml).unwrap();
     (inv, mac)
 }
@@ -141,6 +146,7 @@ fn slurm_runs_a_users_mpi_job_across_every_worker_and_follows_add_and_remove_nod
         "w1 idle\nw2 idle\n"
     );
     assert_eq!(batch_job(&lab, 2, "first"), "w1 w2");
+    admin_tools(&lab, inv, "w1\nw2\n");
 
     // A second apply changes nothing.
     let out = lab.run(&["apply", "-i", inv]);
@@ -185,6 +191,10 @@ fn slurm_runs_a_users_mpi_job_across_every_worker_and_follows_add_and_remove_nod
         describe("verify after add-node", &out)
     );
     assert_eq!(batch_job(&lab, 3, "added"), "w1 w2 w3");
+    assert_eq!(
+        lab.sh("head", "clush -N -g workers hostname | sort"),
+        "w1\nw2\nw3\n"
+    );
 
     // remove-node w3 while a job runs on w1 and w2: the daemons restart
     // with the new node list and the job keeps running.
@@ -225,4 +235,108 @@ fn slurm_runs_a_users_mpi_job_across_every_worker_and_follows_add_and_remove_nod
     assert_eq!(lab.sh("head", "sinfo -h -N -o '%N'"), "w1\nw2\n");
     lab.sh("head", &format!("scancel {job}"));
     lab.down();
+}
+
+/// Issue #23 on the applied cluster: clush and pdsh on the head reach each
+/// group clusterctl wrote (`workers`, and the Slurm partition `batch`);
+/// `clusterctl exec` over both transports folds identical answers and
+/// exits 1 when a node fails; the Ansible export passes
+/// `ansible-inventory` and reaches every node (`-m raw`: the lab's workers
+/// have no Python for `-m ping`).
+fn admin_tools(lab: &Lab, inv: &str, workers: &str) {
+    for group in ["workers", "batch"] {
+        assert_eq!(
+            lab.sh("head", &format!("clush -N -g {group} hostname | sort")),
+            workers,
+            "clush -g {group}"
+        );
+    }
+    let pdsh = lab.sh("head", "pdsh -g workers hostname | sort");
+    let want: String = workers.lines().map(|w| format!("{w}: {w}\n")).collect();
+    assert_eq!(pdsh, want, "pdsh -g workers");
+
+    for transport in ["openssh", "russh"] {
+        let out = lab.run(&[
+            "exec",
+            "-i",
+            inv,
+            "--transport",
+            transport,
+            "@all",
+            "--shell",
+            "--",
+            "test \"$(hostname)\" != w2 && echo fine",
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{}", describe("exec", &out));
+        assert_eq!(
+            text(&out.stdout),
+            "---------------\nhead,w1 (2)\n---------------\nfine\n---------------\nw2 (1) exit 1\n---------------\n",
+            "{transport}"
+        );
+        assert!(
+            text(&out.stderr).contains("exec: 3 node(s): 2 ok, failed w2"),
+            "{}",
+            describe("exec", &out)
+        );
+        // Words reach the node as they are: no shell re-splits them.
+        let out = lab.run(&[
+            "exec",
+            "-i",
+            inv,
+            "--transport",
+            transport,
+            "w1",
+            "--",
+            "printf",
+            "%s|",
+            "a b",
+            "$HOME",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", describe("exec", &out));
+        assert!(
+            text(&out.stdout).contains("\na b|$HOME|"),
+            "{}",
+            describe("exec", &out)
+        );
+    }
+
+    let out = lab.run(&["inventory", "-i", inv, "--format", "ansible"]);
+    assert!(out.status.success(), "{}", describe("inventory", &out));
+    let hosts = lab.dir.path().join("lab/hosts.yml");
+    fs::write(&hosts, &out.stdout).unwrap();
+    let ansible = |args: &[&str]| {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .env("ANSIBLE_LOCAL_TEMP", lab.dir.path().join("ansible-tmp"))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let hosts = hosts.to_str().unwrap();
+    let out = ansible(&["ansible-inventory", "-i", hosts, "--list"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        describe("ansible-inventory", &out)
+    );
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut in_workers: Vec<String> = list["workers"]["hosts"]
+        .as_array()
+        .expect("a workers group")
+        .iter()
+        .map(|h| h.as_str().unwrap().to_string())
+        .collect();
+    in_workers.sort();
+    assert_eq!(in_workers.join("\n") + "\n", workers);
+    let out = ansible(&[
+        "ansible", "all", "-i", hosts, "-m", "raw", "-a", "hostname", "-o",
+    ]);
+    assert!(out.status.success(), "{}", describe("ansible all", &out));
+    let said = text(&out.stdout);
+    for n in std::iter::once("head").chain(workers.lines()) {
+        assert!(
+            said.contains(&format!("{n} | CHANGED | rc=0 | (stdout) {n}")),
+            "{n}: {said}"
+        );
+    }
 }
