@@ -233,6 +233,14 @@ fn slurm_runs_a_users_mpi_job_across_every_worker_and_follows_add_and_remove_nod
     assert_eq!(state(&lab), "RUNNING\n", "job {job} survived the restarts");
     assert!(!lab.sh("w1", "cat /etc/slurm/slurm.conf").contains("w3"));
     assert_eq!(lab.sh("head", "sinfo -h -N -o '%N'"), "w1\nw2\n");
+    assert_eq!(
+        lab.sh(
+            "head",
+            "clush -N -g workers hostname | sort; pdsh -g workers hostname | sort"
+        ),
+        "w1\nw2\nw1: w1\nw2: w2\n",
+        "the groups follow remove-node"
+    );
     lab.sh("head", &format!("scancel {job}"));
     lab.down();
 }
