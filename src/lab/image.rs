@@ -148,6 +148,9 @@ const LAB_EXTRAS: &[&str] = &[
     // #13: the lab's userspace NFS client, a test tool (the server,
     // nfs-ganesha, is the catalog's).
     "libnfs-utils",
+    // #23: `man clusterctl` where the Debian package is installed (a
+    // minbase root has no man).
+    "man-db",
 ];
 
 /// The mmdebstrap customize hook (`$1` is the new root): no shared identity,
@@ -564,6 +567,7 @@ mod tests {
                 "iptables",
                 "iptables-persistent",
                 "libnfs-utils",
+                "man-db",
                 "munge",
                 "netfilter-persistent",
                 "nfs-common",

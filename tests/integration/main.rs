@@ -6,6 +6,7 @@ mod cli;
 mod cluster_job;
 mod completion;
 mod corpus;
+mod deb;
 mod inventory_doc;
 pub(crate) mod lab;
 mod lab_slurm;
