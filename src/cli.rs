@@ -310,7 +310,7 @@ pub struct InventoryExportArgs {
 pub enum ExportFormat {
     /// An Ansible YAML inventory: every node with how to reach it, groups
     Ansible,
-    /// A ClusterShell groups file (YAML), as on the head
+    /// ClusterShell groups (YAML source `clusterctl`, for groups.d/ elsewhere)
     Clustershell,
     /// Nodes, addresses, roles and groups as JSON
     Json,

@@ -1,6 +1,6 @@
 //! The cluster's node groups: `all`, `head`, `workers` and, with Slurm on,
-//! one per partition (`slurm-NAME` when a partition is called `all`,
-//! `head` or `workers`). One list for every place that names nodes by
+//! one per partition (`validate/slurm.rs` keeps partitions from taking the
+//! role groups' names). One list for every place that names nodes by
 //! group: the ClusterShell and genders files on the head, `@GROUP` in
 //! `--nodes` and `exec`, and `clusterctl inventory`.
 
@@ -28,8 +28,8 @@ impl NodeGroup {
     }
 }
 
-/// The role groups always there.
-const ROLE_GROUPS: [&str; 3] = ["all", "head", "workers"];
+/// The role groups always there: no partition may take their names.
+pub const ROLE_GROUPS: [&str; 3] = ["all", "head", "workers"];
 
 /// Every group of the cluster, in a fixed order: the role groups, then the
 /// partitions in the inventory's order. An empty group (no workers) is
@@ -46,11 +46,7 @@ pub fn groups(cluster: &Cluster) -> Vec<NodeGroup> {
     ];
     if cluster.slurm.enabled {
         for p in &cluster.slurm.partitions {
-            let name = match ROLE_GROUPS.contains(&p.name.as_str()) {
-                true => format!("slurm-{}", p.name),
-                false => p.name.clone(),
-            };
-            out.push(NodeGroup::new(name, p.nodes.clone()));
+            out.push(NodeGroup::new(p.name.clone(), p.nodes.clone()));
         }
     }
     out
@@ -58,18 +54,17 @@ pub fn groups(cluster: &Cluster) -> Vec<NodeGroup> {
 
 /// Each node's groups, in inventory order: genders' `NODE attr,attr` lines.
 pub fn by_node(cluster: &Cluster) -> Vec<(String, Vec<String>)> {
+    let mut of: std::collections::HashMap<&str, Vec<String>> = std::collections::HashMap::new();
     let groups = groups(cluster);
+    for g in &groups {
+        for n in &g.nodes {
+            of.entry(n.as_str()).or_default().push(g.name.clone());
+        }
+    }
     cluster
         .node_names()
         .into_iter()
-        .map(|n| {
-            let of: Vec<String> = groups
-                .iter()
-                .filter(|g| g.nodes.iter().any(|m| m == n))
-                .map(|g| g.name.clone())
-                .collect();
-            (n.to_string(), of)
-        })
+        .map(|n| (n.to_string(), of.remove(n).unwrap_or_default()))
         .collect()
 }
 
@@ -87,13 +82,13 @@ mod tests {
 
     #[test]
     fn role_groups_then_partitions() {
-        let c = cluster("slurm:\n  enabled: true\n  partitions:\n    - name: workers\n      nodes: node[01-02]\n    - name: big\n      nodes: node[03-04]\n      default: true\n");
+        let c = cluster("slurm:\n  enabled: true\n  partitions:\n    - name: small\n      nodes: node[01-02]\n    - name: big\n      nodes: node[03-04]\n      default: true\n");
         let g: Vec<(String, String)> = groups(&c).into_iter().map(|g| (g.name, g.folded)).collect();
         let want = [
             ("all", "head,node[01-04]"),
             ("head", "head"),
             ("workers", "node[01-04]"),
-            ("slurm-workers", "node[01-02]"),
+            ("small", "node[01-02]"),
             ("big", "node[03-04]"),
         ];
         assert_eq!(

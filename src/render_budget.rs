@@ -9,6 +9,7 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
+use std::marker::PhantomData;
 
 /// Bytes one render may hold at once beyond what its thread held before.
 /// The built-ins of a 10,000-worker cluster need a few MiB.
@@ -17,34 +18,56 @@ pub const RENDER_MEMORY: usize = 64 * 1024 * 1024;
 /// The process's allocator: the system's, counted while a render is armed.
 pub struct Budgeted;
 
+/// The longest template name kept for the message (longer ones are cut).
+const NAME_MAX: usize = 256;
+
 thread_local! {
     /// Bytes the armed render may still allocate (negative: over).
     static LEFT: Cell<isize> = const { Cell::new(0) };
-    /// The armed render's template name (borrowed from the [`Armed`] guard).
-    static NAME: Cell<(*const u8, usize)> = const { Cell::new((std::ptr::null(), 0)) };
+    /// A render is armed on this thread.
+    static ARMED: Cell<bool> = const { Cell::new(false) };
+    /// The armed render's template name, copied (no pointer to outlive).
+    static NAME: Cell<([u8; NAME_MAX], usize)> = const { Cell::new(([0; NAME_MAX], 0)) };
 }
 
 /// While alive, this thread's allocations count against [`RENDER_MEMORY`].
-pub struct Armed<'a> {
-    _name: &'a str,
+/// Not `Send`: it arms the thread it was made on. Nested guards restore
+/// the outer render's state when they drop.
+pub(crate) struct Armed {
+    outer: (bool, isize, [u8; NAME_MAX], usize),
+    _not_send: PhantomData<*const ()>,
 }
 
-impl<'a> Armed<'a> {
-    pub fn new(name: &'a str) -> Armed<'a> {
-        let _ = NAME.try_with(|n| n.set((name.as_ptr(), name.len())));
-        let _ = LEFT.try_with(|l| l.set(RENDER_MEMORY as isize));
-        Armed { _name: name }
+impl Armed {
+    pub(crate) fn new(name: &str) -> Armed {
+        let mut buf = [0u8; NAME_MAX];
+        let len = name.len().min(NAME_MAX);
+        buf[..len].copy_from_slice(&name.as_bytes()[..len]);
+        let was = ARMED.try_with(|a| a.replace(true)).unwrap_or(false);
+        let left = LEFT
+            .try_with(|l| l.replace(RENDER_MEMORY as isize))
+            .unwrap_or(0);
+        let (old_name, old_len) = NAME
+            .try_with(|n| n.replace((buf, len)))
+            .unwrap_or(([0; NAME_MAX], 0));
+        Armed {
+            outer: (was, left, old_name, old_len),
+            _not_send: PhantomData,
+        }
     }
 }
 
-impl Drop for Armed<'_> {
+impl Drop for Armed {
     fn drop(&mut self) {
-        let _ = NAME.try_with(|n| n.set((std::ptr::null(), 0)));
+        let (was, left, name, len) = self.outer;
+        let _ = NAME.try_with(|n| n.set((name, len)));
+        let _ = LEFT.try_with(|l| l.set(left));
+        let _ = ARMED.try_with(|a| a.set(was));
     }
 }
 
 fn armed() -> bool {
-    NAME.try_with(|n| !n.get().0.is_null()).unwrap_or(false)
+    ARMED.try_with(|a| a.get()).unwrap_or(false)
 }
 
 /// Count `delta` bytes (positive: allocated) against an armed render.
@@ -67,13 +90,8 @@ fn count(delta: isize) {
 /// Say which template and stop, without allocating.
 #[cold]
 fn over() -> ! {
-    let (ptr, len) = NAME.try_with(|n| n.get()).unwrap_or((std::ptr::null(), 0));
-    // SAFETY: the pointer and length come from the live `Armed` guard's
-    // `&str`, which outlives the render that is allocating now.
-    let name: &[u8] = match ptr.is_null() {
-        true => b"?",
-        false => unsafe { std::slice::from_raw_parts(ptr, len) },
-    };
+    let (buf, len) = NAME.try_with(|n| n.get()).unwrap_or(([0; NAME_MAX], 0));
+    let name: &[u8] = if len == 0 { b"?" } else { &buf[..len] };
     let parts: [&[u8]; 3] = [
         b"error: template ",
         name,
@@ -125,6 +143,19 @@ mod tests {
         }
         let left = LEFT.with(|l| l.get());
         assert!(left > (RENDER_MEMORY as isize) / 2, "{left}");
+    }
+
+    #[test]
+    fn a_nested_guard_gives_the_outer_render_back() {
+        let outer = Armed::new("outer");
+        {
+            let _inner = Armed::new("inner");
+            assert_eq!(NAME.with(|n| n.get().1), 5);
+        }
+        assert!(armed());
+        assert!(NAME.with(|n| &n.get().0[..5] == b"outer"));
+        drop(outer);
+        assert!(!armed());
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub const BUILTIN: &[(&str, &str)] = embed![
     "head/etc/chrony/chrony.conf.j2",
     "head/etc/chrony.conf.j2",
     "head/etc/clustershell/clush.conf.d/clusterctl.conf.j2",
+    "head/etc/clustershell/groups.d/local.cfg.j2",
     "head/etc/clustershell/groups.j2",
     "head/etc/dnsmasq.d/clusterctl.conf.j2",
     "head/etc/exports.j2",

@@ -141,12 +141,16 @@ pub fn remove_worker(text: &str, name: &str) -> Result<String, String> {
                 &l[indent.min(ii)..]
             })
             .collect();
+        // A name YAML reads as a number or a bool (`1e5`, `true`) is
+        // matched by its text below.
         if let Ok(items) = serde_saphyr::from_str::<Vec<serde_json::Value>>(&chunk) {
-            return items
+            if let Some(s) = items
                 .first()
                 .and_then(|v| v.get("name"))
                 .and_then(|v| v.as_str())
-                == Some(name);
+            {
+                return s == name;
+            }
         }
         lines[*a..=*b].iter().any(|l| {
             let bare = strip_comment(l)
@@ -382,6 +386,10 @@ mod tests {
             "workers:\n  - name: &n w1\n    mac: \"02:00:00:00:00:01\"\n  - name: 'w2'\n  - name: w4 # last\n"
         );
         assert!(remove_worker(text, "w2").is_ok());
+        assert_eq!(
+            remove_worker("workers:\n  - name: 1e5\n  - name: w\n", "1e5").unwrap(),
+            "workers:\n  - name: w\n"
+        );
     }
 
     #[test]

@@ -34,6 +34,15 @@ pub fn run(args: &ExecArgs) -> Result<i32> {
             Some("clusterctl exec @workers -- uptime"),
         ));
     }
+    if args.shell && args.command.len() > 1 {
+        return Err(Error::usage(
+            format!(
+                "--shell runs one sh -c string, and COMMAND has {} words",
+                args.command.len()
+            ),
+            Some("quote the whole command: clusterctl exec @workers --shell -- 'df -h | tail -1'"),
+        ));
+    }
     let mut remote_args = args.remote.clone();
     remote_args.nodes = Some(args.target.clone());
     let prepared = remote::prepare(&remote_args)?;

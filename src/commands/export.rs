@@ -18,7 +18,7 @@ pub fn run(args: &InventoryExportArgs) -> Result<i32> {
     let cluster = Cluster::load(&args.inventory.path)?;
     let groups = node_groups::groups(&cluster);
     let text = match args.format {
-        ExportFormat::Ansible => ansible(&cluster, &groups),
+        ExportFormat::Ansible => ansible(&cluster, &ansible_groups(&cluster, &groups)?),
         ExportFormat::Clustershell => clustershell(&groups),
         ExportFormat::Json => format!("{:#}\n", json(&cluster, &groups)),
     };
@@ -26,8 +26,10 @@ pub fn run(args: &InventoryExportArgs) -> Result<i32> {
     Ok(0)
 }
 
-/// A ClusterShell groups file: one source, `clusterctl`, its groups as
-/// folded node sets (the file the head gets in /etc/clustershell/groups.d).
+/// A ClusterShell YAML groups file: one source, `clusterctl`, its groups
+/// as folded node sets. Dropped into `/etc/clustershell/groups.d/` on
+/// another machine: `clush -s clusterctl -g workers` (the head itself has
+/// the same groups in its default source).
 pub fn clustershell(groups: &[NodeGroup]) -> String {
     let mut s = String::from("clusterctl:\n");
     for g in groups {
@@ -82,9 +84,40 @@ fn absolute(p: &Path) -> PathBuf {
     })
 }
 
+/// The groups as Ansible takes them: `-` becomes `_` (Ansible's group
+/// names are identifiers); `all` is Ansible's own; a group that is just the
+/// host of its name (`head`) is left out, since `ansible head` already
+/// names that host (Ansible warns about a group and a host of one name).
+/// Two groups that become one name, or one Ansible reserves, are an error.
+fn ansible_groups(cluster: &Cluster, groups: &[NodeGroup]) -> Result<Vec<NodeGroup>> {
+    let hosts = cluster.node_names();
+    let mut out: Vec<NodeGroup> = Vec::new();
+    for g in groups.iter().filter(|g| g.name != "all") {
+        let name = g.name.replace('-', "_");
+        if hosts.contains(&name.as_str()) && g.nodes == [name.clone()] {
+            continue;
+        }
+        let taken = out.iter().any(|o| o.name == name) || name == "ungrouped";
+        if taken || hosts.contains(&name.as_str()) {
+            return Err(crate::error::Error::usage(
+                format!(
+                    "group `{}` is `{name}` to Ansible, which {}",
+                    g.name,
+                    match taken {
+                        true => "another group (or Ansible itself) already has",
+                        false => "is also a host's name",
+                    }
+                ),
+                Some("rename the Slurm partition in the inventory"),
+            ));
+        }
+        out.push(NodeGroup { name, ..g.clone() });
+    }
+    Ok(out)
+}
+
 /// A YAML Ansible inventory: `all.hosts` with each node's connection
-/// variables, and a child group per clusterctl group (`-` in a group name
-/// becomes `_`, which Ansible requires).
+/// variables, and a child group per group ([`ansible_groups`]).
 fn ansible(cluster: &Cluster, groups: &[NodeGroup]) -> String {
     let opts = SshOptions {
         config: cluster.ssh.config.as_deref().map(absolute),
@@ -131,8 +164,8 @@ fn ansible(cluster: &Cluster, groups: &[NodeGroup]) -> String {
         }
     }
     s.push_str("  children:\n");
-    for g in groups.iter().filter(|g| g.name != "all") {
-        s.push_str(&format!("    {}:\n", scalar(&g.name.replace('-', "_"))));
+    for g in groups {
+        s.push_str(&format!("    {}:\n", scalar(&g.name)));
         match g.nodes.is_empty() {
             true => s.push_str("      hosts: {}\n"),
             false => {
@@ -166,18 +199,23 @@ mod tests {
     #[test]
     fn ansible_reaches_workers_through_the_head_as_clusterctl_does() {
         let c = example();
-        let text = ansible(&c, &node_groups::groups(&c));
+        let groups = ansible_groups(&c, &node_groups::groups(&c)).unwrap();
+        let text = ansible(&c, &groups);
         assert!(text.contains("    head:\n      ansible_host: \"192.168.1.50\"\n      ansible_port: 22\n      ansible_user: pi\n      ansible_become: true\n"), "{text}");
         assert!(text.contains("-W %h:%p -p 22 -l pi 192.168.1.50"), "{text}");
         assert!(text.contains("StrictHostKeyChecking=yes"), "{text}");
-        assert!(text.contains("  children:\n    head:\n      hosts:\n        head:\n    workers:\n      hosts:\n        node01:\n"), "{text}");
+        // `head` is the host: no group of that name beside it.
+        assert!(
+            text.contains("  children:\n    workers:\n      hosts:\n        node01:\n"),
+            "{text}"
+        );
         // Every line is YAML that a reader takes as written: quoted where needed.
         let parsed: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
         assert_eq!(parsed["all"]["hosts"]["node02"]["ansible_port"], 22);
         let json = json(&c, &node_groups::groups(&c));
         assert_eq!(
             json["nodes"][1]["groups"],
-            serde_json::json!(["all", "workers"])
+            serde_json::json!(["all", "workers", "batch"])
         );
         assert_eq!(json["nodes"][1]["via_head"], true);
     }

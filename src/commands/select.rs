@@ -46,6 +46,12 @@ pub fn select_by(cluster: &Cluster, nodes: Option<&str>, flag: &str) -> Result<V
         })?;
         wanted.extend(names);
     }
+    if wanted.is_empty() {
+        return Err(Error::usage(
+            format!("{flag}: `{}` selects no node", crate::values::shown(list)),
+            Some(&format!("nodes: {}", hostlist::fold(&cluster.node_names()))),
+        ));
+    }
     if let Some(unknown) = wanted.iter().find(|n| !all.contains(n)) {
         return Err(Error::usage(
             format!(

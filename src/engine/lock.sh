@@ -2,9 +2,11 @@
 # the revert: one apply at a time on a node. Needs `lk` (the lock
 # directory), `run` (this run's id), `lease` (seconds the lock is held at
 # most if this run dies: a dead run's lock expires) and `me` (the inventory
-# node this run reached here). The claim beside the lock (`RUN NODE`, kept
-# after unlock) tells a second inventory node of the same run that reaches
-# this same machine: it is refused with @@samemachine, before any change.
+# node this run reached here). The lock's `owner` is `RUN UNTIL` (as older
+# clusterctl reads it) and its `node` the inventory node; the claim beside
+# the lock (`RUN NODE`, kept after unlock) tells a second inventory node of
+# the same run that reaches this same machine: it is refused with
+# @@samemachine, before any change.
 # shellcheck shell=sh
 # shellcheck disable=SC2154 # lk, run, lease and me are assigned before this text
 # shellcheck disable=SC2034 # fail is read by the generated main
@@ -20,13 +22,12 @@ lock() { # one apply at a time on this node; a dead run's lock expires
     echo "@@error $lk: cannot create the apply lock"; fail=1; return 1
   else
     # No owner yet: being taken right now, or left by a run that died at
-    # once (then it is stale after a minute). `RUN UNTIL NODE`; older
-    # clusterctl wrote `RUN UNTIL`.
+    # once (then it is stale after a minute).
     owner=$(cat "$lk/owner" 2>/dev/null) ||
       if [ -n "$(find "$lk" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then owner="? 0"; else owner="? $((now + 60))"; fi
-    o_run=${owner%% *}; rest=${owner#* }; o_until=${rest%% *}; o_node=
-    case $rest in *' '*) o_node=${rest#* } ;; esac
+    o_run=${owner% *}; o_until=${owner##* }
     case $o_until in ''|*[!0-9]*) o_until=0 ;; esac
+    o_node=; read -r o_node <"$lk/node" 2>/dev/null || :
     if [ "$o_run" = "$run" ]; then
       if [ -n "$o_node" ] && [ "$o_node" != "$me" ]; then
         echo "@@samemachine $o_node"; fail=1; return 1
@@ -37,13 +38,15 @@ lock() { # one apply at a time on this node; a dead run's lock expires
       echo "@@note took over the apply lock of run $o_run, which expired"
     fi
   fi
-  if ! printf '%s %s %s\n' "$run" "$((now + lease))" "$me" >"$lk/owner" ||
+  if ! printf '%s\n' "$me" >"$lk/node" ||
+    ! printf '%s %s\n' "$run" "$((now + lease))" >"$lk/owner" ||
     ! printf '%s %s\n' "$run" "$me" >"$cl"; then
     echo "@@error $lk: cannot take the apply lock"; fail=1; return 1
   fi
 }
 unlock() { # only our own lock (this run, this node)
-  read -r o_run _ o_node _ <"$lk/owner" 2>/dev/null || return 0
-  [ "$o_run" = "$run" ] && [ "${o_node:-$me}" = "$me" ] && rm -rf "$lk"
+  [ "$(cut -d' ' -f1 "$lk/owner" 2>/dev/null)" = "$run" ] || return 0
+  o_node=; read -r o_node <"$lk/node" 2>/dev/null || :
+  [ "${o_node:-$me}" = "$me" ] && rm -rf "$lk"
   return 0
 }

@@ -501,7 +501,8 @@ mod tests {
         // Held right now by the same run as head (two at once): refused too.
         std::fs::remove_file(format!("{d}/state/claim")).unwrap();
         std::fs::create_dir_all(format!("{d}/state/lock")).unwrap();
-        std::fs::write(format!("{d}/state/lock/owner"), "RUN 99999999999 head\n").unwrap();
+        std::fs::write(format!("{d}/state/lock/owner"), "RUN 99999999999\n").unwrap();
+        std::fs::write(format!("{d}/state/lock/node"), "head\n").unwrap();
         let w = run_as_w1();
         assert!(w.errors[0].contains("already reached as head"), "{w:?}");
         assert_eq!(std::fs::read_to_string(format!("{d}/a")).unwrap(), "a\n");

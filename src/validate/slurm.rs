@@ -247,6 +247,11 @@ fn check_partition_name(name: &str) -> Result<(), String> {
     if name.starts_with('-') {
         return Err("starts with '-'".into());
     }
+    if crate::node_groups::ROLE_GROUPS.contains(&name) {
+        return Err(format!(
+            "is the name of clusterctl's node group `{name}` (clush, pdsh, exec @{name}); call the partition something else, like `compute`"
+        ));
+    }
     if name.eq_ignore_ascii_case("default") {
         return Err(
             "is `DEFAULT`, which slurm.conf reads as the defaults of every partition".into(),
@@ -290,7 +295,7 @@ mod tests {
 
     #[test]
     fn partitions_name_nodes_that_run_jobs() {
-        let c = with("  head_runs_jobs: true\n  partitions:\n    - name: small\n      nodes: w1\n    - name: all\n      default: true\n").unwrap();
+        let c = with("  head_runs_jobs: true\n  partitions:\n    - name: small\n      nodes: w1\n    - name: every\n      default: true\n").unwrap();
         let p = &c.slurm.partitions;
         assert_eq!(p[0].nodes, ["w1"]);
         assert!(!p[0].default && p[1].default);
@@ -305,6 +310,8 @@ mod tests {
         assert!(e.contains("partition `a b` contains ' '"), "{e}");
         let e = with("  partitions:\n    - name: default\n").unwrap_err();
         assert!(e.contains("`DEFAULT`"), "{e}");
+        let e = with("  partitions:\n    - name: workers\n").unwrap_err();
+        assert!(e.contains("node group `workers`"), "{e}");
         let e = with("  partitions:\n    - name: a\n      default: true\n    - name: b\n      default: true\n").unwrap_err();
         assert!(e.contains("more than one partition is the default"), "{e}");
         let e = with("  partitions:\n    - name: a\n    - name: A\n").unwrap_err();

@@ -47,6 +47,8 @@ const VALUED: &[&str] = &[
     "mountpoint",
     "mp",
     "xprtsec",
+    "refer",
+    "replicas",
 ];
 
 /// Security flavours `sec=` takes (colon-separated), as ganesha spells them.
@@ -144,7 +146,7 @@ pub fn parse_export_options(o: &str) -> Result<ExportOptions, String> {
                 }
                 opts.sec = flavours.join(", ");
             }
-            ("fsid" | "mountpoint" | "mp" | "xprtsec", Some("")) => {
+            ("fsid" | "mountpoint" | "mp" | "xprtsec" | "refer" | "replicas", Some("")) => {
                 return Err(format!("have `{name}=` without a value"));
             }
             _ => {}

@@ -28,6 +28,8 @@ pub(super) const HEAD_FILES: &[&str] = &[
     "/etc/dnsmasq.d/clusterctl.conf",
     "/etc/clusterctl/hostfile.openmpi",
     "/etc/clusterctl/hostfile.mpich",
+    "/etc/clustershell/groups",
+    "/etc/genders",
 ];
 
 #[test]
@@ -54,7 +56,7 @@ fn diff_over_ssh_shows_changes_and_touches_nothing() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("head: 7 to change, 1 in sync (1 round trip(s))"),
+        stdout.contains("head: 9 to change, 1 in sync (1 round trip(s))"),
         "{stdout}"
     );
     assert!(stdout.contains("w1: unreachable: "), "{stdout}");
@@ -120,7 +122,7 @@ fn diff_over_ssh_shows_changes_and_touches_nothing() {
         "{}",
         describe("diff in sync", &out)
     );
-    assert_eq!(text(&out.stdout), "head: 0 to change, 8 in sync\n");
+    assert_eq!(text(&out.stdout), "head: 0 to change, 10 in sync\n");
 
     // With addresses (by hand), the worker is reached through the head.
     lab.sh(

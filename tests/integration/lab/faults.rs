@@ -200,7 +200,7 @@ fn a_failed_handler_is_run_again_by_the_next_apply() {
     assert_eq!(
         text(&out.stdout),
         "==> head: would restart dnsmasq (step head-dnsmasq, owed by an earlier apply that did not finish)\n\
-         head: 0 to change, 8 in sync\n"
+         head: 0 to change, 10 in sync\n"
     );
     let out = lab.run(&["-v", "apply", "-i", inv, "--nodes", "head"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
