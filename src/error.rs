@@ -159,6 +159,13 @@ impl Error {
         }
     }
 
+    /// A template render that ran out of its steps or output bound
+    /// (`templates.rs`): it would for every node.
+    pub fn is_render_budget(&self) -> bool {
+        matches!(self, Error::Template { message, .. }
+            if message.starts_with("takes more than") || message.starts_with("writes more than"))
+    }
+
     pub fn exit_code(&self) -> i32 {
         EXIT_ERROR
     }

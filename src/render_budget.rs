@@ -2,7 +2,7 @@
 //! with a per-thread budget, armed only while a render runs
 //! ([`Armed`], held by `Templates::render_value`). Fuel bounds a template's
 //! steps and a cap its output, but one step can build a huge string
-//! (`a ~ a ~ a` of a 90 MB `'x' * N`); past [`RENDER_MEMORY`] the process
+//! (`a ~ a ~ a` of a 60 MB `'x' * N`); past [`RENDER_MEMORY`] the process
 //! stops at once, naming the template. An allocator cannot hand minijinja
 //! an error, and the alternative is the machine swapping. Nothing is
 //! half-written on a node: a render precedes its node's write round trip.
@@ -13,7 +13,7 @@ use std::marker::PhantomData;
 
 /// Bytes one render may hold at once beyond what its thread held before.
 /// The built-ins of a 10,000-worker cluster need a few MiB.
-pub const RENDER_MEMORY: usize = 64 * 1024 * 1024;
+pub const RENDER_MEMORY: usize = 32 * 1024 * 1024;
 
 /// The process's allocator: the system's, counted while a render is armed.
 pub struct Budgeted;
@@ -95,7 +95,7 @@ fn over() -> ! {
     let parts: [&[u8]; 3] = [
         b"error: template ",
         name,
-        b": needs more than 64 MiB of memory to render; stopped (a runaway string or list?)\n  help: fix the template (an override in your templates/ directory?) or remove the override\n",
+        b": needs more than 32 MiB of memory to render; stopped (a runaway string or list?)\n  help: fix the template (an override in your templates/ directory?) or remove the override\n",
     ];
     for p in parts {
         // SAFETY: writing a valid buffer to stderr; the result is moot.
@@ -137,7 +137,7 @@ mod tests {
     fn an_armed_render_counts_what_it_holds_not_what_it_freed() {
         let _a = Armed::new("t");
         for _ in 0..100 {
-            // 100 x 16 MiB allocated and freed: never 64 MiB at once.
+            // 100 x 16 MiB allocated and freed: never 32 MiB at once.
             let v = vec![0u8; 16 << 20];
             std::hint::black_box(&v);
         }

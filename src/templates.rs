@@ -73,13 +73,15 @@ pub const BUILTIN: &[(&str, &str)] = embed![
 ];
 
 /// The steps (minijinja instructions) one render may take. The built-ins
-/// take under 1,000,000 for 10,000 workers (`the_builtins_fit_their_budget`
-/// measures it); this many run out in well under a second.
-pub const RENDER_FUEL: u64 = 20_000_000;
+/// of a 10,000-worker cluster fit in a quarter of it
+/// (`the_builtins_fit_their_budget`); a release build runs out of it in
+/// about 0.15 s.
+pub const RENDER_FUEL: u64 = 4_000_000;
 
 /// The most one render may write: every built-in file of a 10,000-worker
-/// cluster is under 2 MiB.
-pub const MAX_RENDER_BYTES: usize = 16 * 1024 * 1024;
+/// cluster is under 2 MiB. Half of `render_budget::RENDER_MEMORY`, so the
+/// output's own buffer stays inside the memory bound.
+pub const MAX_RENDER_BYTES: usize = 8 * 1024 * 1024;
 
 /// The first line of every whole file clusterctl owns.
 pub const HEADER: &str =
@@ -141,11 +143,21 @@ impl Templates {
             let composes = ["include", "import", "extends"]
                 .iter()
                 .any(|w| text.contains(w));
-            env.add_template_owned(name.clone(), text)
-                .map_err(|e| Error::Template {
-                    name: name.clone(),
-                    message: describe(&e),
-                })?;
+            // Compiling folds constant expressions (`'x' * 60000000`
+            // becomes a 60 MB string here, not at render time): bounded
+            // like a render.
+            let label = match overridden.get(&name) {
+                Some(p) => format!("{name} (override {})", p.display()),
+                None => name.clone(),
+            };
+            let compiled = {
+                let _armed = crate::render_budget::Armed::new(&label);
+                env.add_template_owned(name.clone(), text)
+            };
+            compiled.map_err(|e| Error::Template {
+                name: name.clone(),
+                message: describe(&e),
+            })?;
             let uses_node = env
                 .get_template(&name)
                 .map(|t| t.undeclared_variables(false).contains("node"))
@@ -457,7 +469,7 @@ mod tests {
         let err = t.render("common/etc/hostname.j2", &()).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("common/etc/hostname.j2 (override "), "{msg}");
-        assert!(msg.contains("takes more than 20000000 steps"), "{msg}");
+        assert!(msg.contains("takes more than 4000000 steps"), "{msg}");
         // Not a timed assertion: a figure for whoever reads the test output.
         eprintln!("out of fuel after {:?}", started.elapsed());
     }
@@ -472,7 +484,7 @@ mod tests {
             .render("common/etc/hostname.j2", &())
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("writes more than 16 MiB"), "{msg}");
+        assert!(msg.contains("writes more than 8 MiB"), "{msg}");
     }
 
     fn serde_json_like() -> BTreeMap<String, String> {
