@@ -183,17 +183,19 @@ def setup(c, n):
 
 def merge_blocks(c, original):
     """pyinfra's block files, whole: the node's /etc/hosts as lab up left it
-    with clusterctl's block appended (as clusterctl merges it)."""
+    with clusterctl's block appended (as clusterctl merges it); the other
+    block files (the head's ClusterShell groups and genders) do not exist
+    on a fresh lab host, so they are the block alone."""
     c.merged, c.merged_alt = os.path.join(c.work, "merged"), os.path.join(c.work, "merged-alt")
     for node in c.lab.nodes:
         for f in c.manifest[role_of(node)]["files"]:
             if not f["block"]:
                 continue
-            assert f["path"] == "/etc/hosts", f"block file {f['path']}: only /etc/hosts is kept"
+            before = original[node] if f["path"] == "/etc/hosts" else ""
             for out, rdir in ((c.merged, c.render), (c.merged_alt, c.render_alt)):
                 os.makedirs(os.path.dirname(out + "/" + node + f["path"]), exist_ok=True)
                 with open(rdir + "/" + node + f["path"]) as b, open(out + "/" + node + f["path"], "w") as o:
-                    o.write(original[node] + b.read())
+                    o.write(before + b.read())
 
 
 def pyinfra_ssh_files(c):

@@ -80,7 +80,12 @@ class Lab:
                     continue
                 q = shlex.quote(f["path"])
                 if f["block"]:
-                    cmds.append(f"sed -i '/^# BEGIN clusterctl/,/^# END clusterctl$/d' {q}")
+                    # A block file that was not there before (the head's
+                    # group files) is gone again once its block is.
+                    cmds.append(
+                        f"if [ -f {q} ]; then sed -i '/^# BEGIN clusterctl/,/^# END clusterctl$/d' {q}; "
+                        f"[ -s {q} ] || rm -f {q}; fi"
+                    )
                 else:
                     cmds.append(f"rm -f {q}")
             cmds.append("rm -rf /var/lib/clusterctl /etc/clusterctl")

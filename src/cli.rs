@@ -86,6 +86,11 @@ pub enum Command {
     )]
     Inventory(InventoryExportArgs),
 
+    /// List the machines that took an address from the head's DHCP pool and
+    /// that the inventory does not list, in the order they asked
+    #[command(after_help = "Example:\n  clusterctl discover\n  clusterctl discover --output json")]
+    Discover(DiscoverArgs),
+
     /// Add a worker to the inventory (keeping its comments), then apply
     #[command(
         after_help = "Example:\n  clusterctl add-node node05 --mac dc:a6:32:00:00:05 --no-apply"
@@ -295,6 +300,12 @@ pub struct ExecArgs {
     /// The command and its arguments (after `--`)
     #[arg(required = true, last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiscoverArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 #[derive(Debug, Args)]

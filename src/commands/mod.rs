@@ -6,6 +6,7 @@ mod check;
 mod completions;
 mod confirm_plan;
 mod diff;
+mod discover;
 mod exec;
 mod export;
 mod init;
@@ -38,6 +39,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Apply(args) => apply::run(&args, cli.verbose),
         Command::Diff(args) => diff::run(&args.remote, cli.verbose),
         Command::Exec(args) => exec::run(&args),
+        Command::Discover(args) => discover::run(&args),
         Command::Inventory(args) => export::run(&args),
         Command::Example => {
             print!("{}", EXAMPLE);

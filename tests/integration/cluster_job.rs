@@ -214,7 +214,8 @@ fn remove_node_takes_a_worker_off_every_node_and_add_node_puts_it_back() {
                  /etc/ssh/ssh_known_hosts, /etc/ssh/ssh_config.d/clusterctl.conf";
     let want_head = "written (/etc/hosts, /etc/dnsmasq.d/clusterctl.conf, \
                      /etc/clusterctl/hostfile.openmpi, /etc/clusterctl/hostfile.mpich, \
-                     /etc/ssh/ssh_known_hosts, /etc/ssh/ssh_config.d/clusterctl.conf)";
+                     /etc/ssh/ssh_known_hosts, /etc/ssh/ssh_config.d/clusterctl.conf, \
+                     /etc/clustershell/groups, /etc/genders)";
     let head = recap(&stdout, "head");
     assert!(head.contains(want_head), "{stdout}");
     for n in ["w1", "w2"] {

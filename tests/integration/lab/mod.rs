@@ -26,6 +26,7 @@ use clusterctl::lab::state::{LabState, Proc};
 mod access;
 mod apply;
 mod diff;
+mod discover;
 mod faults;
 mod lifecycle;
 mod subnets;
@@ -215,7 +216,10 @@ impl Lab {
         let at = yaml
             .find(&format!("  - name: {name}\n"))
             .expect("the worker's entry");
-        let end = yaml[at..].find("\n\n").map_or(yaml.len(), |e| at + e + 1);
+        // The entry ends at the next entry or the blank line after the list.
+        let next = yaml[at + 1..].find("\n  - ").map(|e| at + 1 + e + 1);
+        let blank = yaml[at..].find("\n\n").map(|e| at + e + 1);
+        let end = [next, blank].into_iter().flatten().min().unwrap_or(yaml.len());
         let mac_line = yaml[at..end]
             .lines()
             .find(|l| l.trim_start().starts_with("mac:"))

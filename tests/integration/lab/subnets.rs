@@ -85,6 +85,8 @@ test_labs! {
     ApplyOpenssh => "tapply", 21;
     ApplyRussh => "trapply", 24;
     AddNode => "taddn", 23;
+    // lab::discover
+    Discover => "tdisc", 37;
     // lab::faults
     UnreachableOpenssh => "tunreach", 22;
     UnreachableRussh => "trunrch", 25;

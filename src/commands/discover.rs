@@ -1,0 +1,191 @@
+//! `clusterctl discover`: the machines that hold an address from the head's
+//! DHCP pool and that the inventory does not list, read from dnsmasq's
+//! lease file in one round trip to the head. Each with its address, the
+//! host name it sent, the vendor its MAC prefix names and when it took its
+//! lease. Every pool lease lasts the same (`dhcp-range=...,12h` in the
+//! head's dnsmasq config) and is renewed every half of it, so the order of
+//! the leases' expiry is the order in which the machines first asked: power
+//! nodes on one at a time and the list follows their boot order. Touches
+//! nothing. Everything in the lease file came from the network (a client
+//! names itself): each value is checked, and a host name is only shown.
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use super::remote;
+use crate::cli::{DiscoverArgs, OutputFormat};
+use crate::cluster::Cluster;
+use crate::error::{Error, Result, EXIT_OK};
+use crate::transport::protocol::{messages, Message};
+use crate::values::{shown, Mac};
+
+/// How long a pool lease lasts: the `12h` of the head's `dhcp-range` line
+/// (`templates/head/etc/dnsmasq.d/clusterctl.conf.j2`).
+pub const POOL_LEASE_SECONDS: u64 = 12 * 3600;
+
+/// dnsmasq's lease file on the head (as `remove-node` edits it).
+const LEASES: &str = "/var/lib/misc/dnsmasq.leases";
+
+/// One machine the inventory does not list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discovered {
+    pub mac: String,
+    pub ip: Ipv4Addr,
+    /// The name the machine sent, when it sent one (shown escaped).
+    pub hostname: Option<String>,
+    pub vendor: &'static str,
+    /// When it took (or last renewed) its lease: seconds since the epoch.
+    pub since: u64,
+}
+
+pub fn run(args: &DiscoverArgs) -> Result<i32> {
+    let prepared = remote::prepare(&args.remote)?;
+    let cluster = &prepared.cluster;
+    let head = cluster.head.name.as_str();
+    let t = prepared.connector.transport_for(cluster, head);
+    let script = format!(
+        "f={LEASES}\nif [ -r \"$f\" ]; then while read -r exp mac ip host _; do echo \"@@lease $exp $mac $ip $host\"; done <\"$f\"; fi\necho @@done\n"
+    );
+    let out = t.run(&script).map_err(|e| {
+        Error::usage(
+            format!("discover: cannot read the head's leases: {e}"),
+            Some("the head must be reachable (clusterctl verify --nodes head)"),
+        )
+    })?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !text.lines().any(|l| l == "@@done") {
+        return Err(Error::usage(
+            format!(
+                "discover: the head did not answer ({})",
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+            None,
+        ));
+    }
+    let found = unknown(cluster, &text);
+    match args.remote.output {
+        OutputFormat::Text => print!("{}", table(&found)),
+        OutputFormat::Json => println!("{}", serde_json::json!({ "discovered": found })),
+    }
+    Ok(EXIT_OK)
+}
+
+/// The leases in `text` (`@@lease EXPIRY MAC IP HOSTNAME` lines) of MACs
+/// the inventory does not list, oldest first. A line that does not parse is
+/// skipped (dnsmasq writes this file; nothing here is acted on).
+pub fn unknown(cluster: &Cluster, text: &str) -> Vec<Discovered> {
+    let known: Vec<&str> = cluster
+        .workers
+        .iter()
+        .filter_map(|w| w.mac.as_ref().map(|m| m.as_str()))
+        .collect();
+    let mut out: Vec<Discovered> = messages(text)
+        .into_iter()
+        .filter(|Message { key, .. }| *key == "@@lease")
+        .filter_map(|Message { rest, .. }| {
+            let mut w = rest.split(' ');
+            let expiry: u64 = w.next()?.parse().ok()?;
+            let mac = Mac::parse(w.next()?).ok()?;
+            let ip: Ipv4Addr = w.next()?.parse().ok()?;
+            let host = w.next().filter(|h| !h.is_empty() && *h != "*");
+            Some(Discovered {
+                vendor: vendor(mac.as_str()),
+                hostname: host.map(shown),
+                since: expiry.saturating_sub(POOL_LEASE_SECONDS),
+                ip,
+                mac: mac.to_string(),
+            })
+        })
+        .filter(|d| !known.contains(&d.mac.as_str()))
+        .collect();
+    out.sort_by(|a, b| (a.since, &a.mac).cmp(&(b.since, &b.mac)));
+    out
+}
+
+/// The vendor a MAC's prefix names: the Raspberry Pi Foundation's and
+/// Raspberry Pi Ltd's prefixes, and locally administered addresses (VMs,
+/// containers, randomised). Others are `unknown` (no OUI database).
+pub fn vendor(mac: &str) -> &'static str {
+    const RASPBERRY_PI: &[&str] = &[
+        "b8:27:eb", "dc:a6:32", "e4:5f:01", "28:cd:c1", "d8:3a:dd", "2c:cf:67",
+    ];
+    let prefix = mac.get(..8).unwrap_or("");
+    if RASPBERRY_PI.contains(&prefix) {
+        return "Raspberry Pi";
+    }
+    match u8::from_str_radix(mac.get(..2).unwrap_or("00"), 16) {
+        Ok(b) if b & 0x02 != 0 => "locally administered",
+        _ => "unknown",
+    }
+}
+
+/// The text table, oldest lease first.
+fn table(found: &[Discovered]) -> String {
+    if found.is_empty() {
+        return "no machine outside the inventory holds a lease from the head's pool\n".into();
+    }
+    let mut s = format!(
+        "{:<17}  {:<15}  {:<20}  {:<20}  {}\n",
+        "MAC", "ADDRESS", "HOSTNAME", "VENDOR", "LEASE SINCE"
+    );
+    for d in found {
+        s.push_str(&format!(
+            "{:<17}  {:<15}  {:<20}  {:<20}  {}\n",
+            d.mac,
+            d.ip.to_string(),
+            d.hostname.as_deref().unwrap_or("-"),
+            d.vendor,
+            crate::run_id::utc(d.since)
+        ));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pool's lease time here and in the head's dnsmasq config agree.
+    #[test]
+    fn the_lease_time_is_the_templates() {
+        let t = include_str!("../../templates/head/etc/dnsmasq.d/clusterctl.conf.j2");
+        assert!(
+            t.contains("}},12h\n"),
+            "the dhcp-range line's lease time changed"
+        );
+        assert_eq!(POOL_LEASE_SECONDS, 12 * 3600);
+    }
+
+    #[test]
+    fn unknown_macs_in_the_order_they_asked_with_hostile_names_shown_safely() {
+        let c =
+            Cluster::from_str(crate::commands::EXAMPLE, std::path::Path::new("x.yaml")).unwrap();
+        let text = "@@lease 1000050000 dc:a6:32:00:00:01 10.0.0.11 node01 *\n\
+                    @@lease 1000043300 02:42:ac:11:00:02 10.0.0.150 * 01:02\n\
+                    @@lease 1000043200 DC:A6:32:AA:BB:CC 10.0.0.151 raspberrypi *\n\
+                    @@lease 1000043250 e8:de:27:00:00:01 10.0.0.152 \u{1b}[2J;rm *\n\
+                    @@lease notanumber dc:a6:32:00:00:09 10.0.0.153 x *\n\
+                    @@done\n";
+        let found = unknown(&c, text);
+        let macs: Vec<&str> = found.iter().map(|d| d.mac.as_str()).collect();
+        assert_eq!(
+            macs,
+            [
+                "dc:a6:32:aa:bb:cc",
+                "e8:de:27:00:00:01",
+                "02:42:ac:11:00:02"
+            ]
+        );
+        assert_eq!(found[0].vendor, "Raspberry Pi");
+        assert_eq!(found[0].since, 1_000_000_000);
+        assert_eq!(found[0].hostname.as_deref(), Some("raspberrypi"));
+        assert_eq!(found[1].vendor, "unknown");
+        assert!(!found[1].hostname.as_deref().unwrap().contains('\u{1b}'));
+        assert_eq!(found[2].vendor, "locally administered");
+        assert_eq!(found[2].hostname, None);
+        let t = table(&found);
+        assert!(t.starts_with("MAC "), "{t}");
+        assert!(t.contains("2001-09-09 01:46:40 UTC"), "{t}");
+    }
+}
