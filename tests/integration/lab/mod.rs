@@ -219,7 +219,11 @@ impl Lab {
         // The entry ends at the next entry or the blank line after the list.
         let next = yaml[at + 1..].find("\n  - ").map(|e| at + 1 + e + 1);
         let blank = yaml[at..].find("\n\n").map(|e| at + e + 1);
-        let end = [next, blank].into_iter().flatten().min().unwrap_or(yaml.len());
+        let end = [next, blank]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(yaml.len());
         let mac_line = yaml[at..end]
             .lines()
             .find(|l| l.trim_start().starts_with("mac:"))
