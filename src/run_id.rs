@@ -7,13 +7,9 @@ pub fn run_id() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, d) = civil_from_days(days as i64);
+    let (y, m, d, h, mi, s) = civil(secs);
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z-{}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
+        "{y:04}{m:02}{d:02}T{h:02}{mi:02}{s:02}Z-{}",
         std::process::id()
     )
 }
@@ -21,14 +17,15 @@ pub fn run_id() -> String {
 /// `2026-12-02 13:05:11 UTC` for seconds since the epoch (messages and
 /// tables only, never a rendered file).
 pub fn utc(secs: u64) -> String {
+    let (y, m, d, h, mi, s) = civil(secs);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
+}
+
+/// Seconds since the epoch -> (year, month, day, hour, minute, second), UTC.
+fn civil(secs: u64) -> (i64, u32, u32, u64, u64, u64) {
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    (y, m, d, rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 -> (year, month, day) (Howard Hinnant's algorithm).

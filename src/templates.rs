@@ -200,7 +200,6 @@ impl Templates {
             Some(p) => format!("{name} (override {})", p.display()),
             None => name.to_string(),
         };
-        let name_of = || label.clone();
         let mut out = Capped::default();
         let rendered = {
             let _armed = crate::render_budget::Armed::new(&label);
@@ -210,7 +209,7 @@ impl Templates {
             Ok(_) => {}
             Err(_) if out.over => {
                 return Err(Error::Template {
-                    name: name_of(),
+                    name: label.clone(),
                     message: format!(
                         "writes more than {} MiB; no file clusterctl manages is that large (a runaway loop or string?)",
                         MAX_RENDER_BYTES >> 20
@@ -219,7 +218,7 @@ impl Templates {
             }
             Err(e) if e.kind() == minijinja::ErrorKind::OutOfFuel => {
                 return Err(Error::Template {
-                    name: name_of(),
+                    name: label.clone(),
                     message: format!(
                         "takes more than {RENDER_FUEL} steps to render; stopped (a runaway loop?)"
                     ),
@@ -227,13 +226,13 @@ impl Templates {
             }
             Err(e) => {
                 return Err(Error::Template {
-                    name: name_of(),
+                    name: label.clone(),
                     message: describe(&e),
                 })
             }
         }
         String::from_utf8(out.buf).map_err(|_| Error::Template {
-            name: name_of(),
+            name: label.clone(),
             message: "wrote bytes that are not UTF-8".into(),
         })
     }

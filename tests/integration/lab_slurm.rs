@@ -264,12 +264,12 @@ fn admin_tools(lab: &Lab, inv: &str, workers: &str) {
     assert_eq!(pdsh, want, "pdsh -g workers");
 
     for transport in ["openssh", "russh"] {
-        let out = lab.run(&[
-            "exec",
-            "-i",
-            inv,
-            "--transport",
-            transport,
+        let exec = |args: &[&str]| {
+            let mut all = vec!["exec", "-i", inv, "--transport", transport];
+            all.extend(args);
+            lab.run(&all)
+        };
+        let out = exec(&[
             "@all",
             "--shell",
             "--",
@@ -287,19 +287,7 @@ fn admin_tools(lab: &Lab, inv: &str, workers: &str) {
             describe("exec", &out)
         );
         // Words reach the node as they are: no shell re-splits them.
-        let out = lab.run(&[
-            "exec",
-            "-i",
-            inv,
-            "--transport",
-            transport,
-            "w1",
-            "--",
-            "printf",
-            "%s|",
-            "a b",
-            "$HOME",
-        ]);
+        let out = exec(&["w1", "--", "printf", "%s|", "a b", "$HOME"]);
         assert_eq!(out.status.code(), Some(0), "{}", describe("exec", &out));
         assert!(
             text(&out.stdout).contains("\na b|$HOME|"),
