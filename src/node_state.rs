@@ -28,3 +28,7 @@ pub const LOCK_DIR: &str = "/var/lib/clusterctl/lock";
 /// state directory rather than a GECOS marker, which any user can change
 /// with `chfn`.
 pub const USERS_FILE: &str = "/var/lib/clusterctl/users";
+
+/// A worker moved onto its reserved address, one directory per run: the
+/// detached `renew_wait.sh` and its `renew.log` (what it asked and saw).
+pub const RENEW_ROOT: &str = "/var/lib/clusterctl/renew";

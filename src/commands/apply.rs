@@ -6,6 +6,7 @@
 //! stderr; the recap (or `--output json`) to stdout. Ctrl-C stops new work;
 //! a round trip already started always finishes.
 
+use std::net::Ipv4Addr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,14 +14,14 @@ use super::confirm_plan;
 use super::progress::Log;
 use super::remote::{self, Prepared};
 use crate::cli::{ApplyArgs, OutputFormat};
-use crate::cluster::PackagePolicy;
+use crate::cluster::{PackagePolicy, Worker};
 use crate::engine;
 use crate::error::{Error, Result, EXIT_ERROR, EXIT_OK};
 use crate::hostlist;
 use crate::pool;
 use crate::report::{self, NodeReport, Status};
 use crate::run_id::run_id;
-use crate::transport::Transport;
+use crate::transport::{known_hosts, Transport};
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -295,6 +296,7 @@ fn apply_workers(
     let mut backoff = Duration::from_secs(1);
     let mut todo: Vec<&Node> = nodes.iter().collect();
     let mut done: Vec<NodeReport> = Vec::new();
+    let mut moves = Moves::default();
     while !todo.is_empty() {
         let round = pool::parallel(&todo, forks, |n| {
             log.start(&n.name, "applying");
@@ -317,9 +319,11 @@ fn apply_workers(
         }
         let out_of_time = Instant::now() + backoff > deadline;
         if again.is_empty() || out_of_time || INTERRUPTED.load(Ordering::SeqCst) {
+            moves.explain(&mut waiting);
             finish_waiting(waiting, &mut done, log);
             break;
         }
+        moves.ask(p, &again, opts.run_id, log);
         for n in &again {
             log.start(&n.name, "unreachable, waiting (for its DHCP lease?)");
         }
@@ -333,6 +337,7 @@ fn apply_workers(
             deadline.saturating_duration_since(Instant::now()).as_secs()
         ));
         if !sleep(backoff) {
+            moves.explain(&mut waiting);
             finish_waiting(waiting, &mut done, log);
             break;
         }
@@ -340,6 +345,124 @@ fn apply_workers(
         todo = again;
     }
     done
+}
+
+/// Workers unreachable at their reservation that hold another address
+/// from the head's pool (they took it before the inventory reserved one
+/// for their MAC, or their `ip` changed): each is asked, once a run, to
+/// renew onto its reservation (`engine::ask_to_renew`), then reached there
+/// over a fresh connection like any worker. What was asked is kept for the
+/// report of a worker that still does not answer.
+#[derive(Default)]
+struct Moves {
+    /// Node name and what happened, for every worker looked up.
+    notes: Vec<(String, String)>,
+}
+
+impl Moves {
+    fn ask(&mut self, p: &Prepared, nodes: &[&Node], run_id: &str, log: &Log) {
+        let cluster = &p.cluster;
+        let fresh: Vec<_> = nodes
+            .iter()
+            .filter(|n| !self.notes.iter().any(|(name, _)| *name == n.name))
+            .filter_map(|n| cluster.worker(&n.name))
+            .filter(|w| w.via_head && w.mac.is_some())
+            .collect();
+        if fresh.is_empty() {
+            return;
+        }
+        let head = p
+            .connector
+            .transport_for(cluster, cluster.head.name.as_str());
+        let leases = match engine::read_leases(head.as_ref()) {
+            Ok(l) => l,
+            Err(e) => {
+                log.line(&format!("cannot read the head's DHCP leases: {e}"));
+                return;
+            }
+        };
+        for w in fresh {
+            let held = leases
+                .iter()
+                .filter(|l| Some(&l.mac) == w.mac.as_ref())
+                .max_by_key(|l| l.expiry);
+            let note = match held {
+                None => "holds no lease from the head (is it on and on the LAN?)".to_string(),
+                Some(l) if l.ip == w.ip => format!("holds its reservation {} from the head", w.ip),
+                Some(l) => {
+                    let note = move_worker(p, w, l.ip, run_id);
+                    log.line(&format!("{}: {note}", w.name));
+                    note
+                }
+            };
+            self.notes.push((w.name.to_string(), note));
+        }
+    }
+
+    /// What was found for each worker that still does not answer.
+    fn explain(&self, waiting: &mut [NodeReport]) {
+        for rep in waiting {
+            if let Some((_, note)) = self.notes.iter().find(|(n, _)| *n == rep.node) {
+                let msg = rep.message.take().unwrap_or_default();
+                rep.message = Some(format!("{msg} (it {note})"));
+            }
+        }
+    }
+}
+
+/// Ask worker `w`, which holds `held` from the head's pool, to renew onto
+/// its reservation; what happened, in words. Its host key is checked
+/// strictly under the name it is known by: its target's when known_hosts
+/// has it (or when a new key may be recorded under it); else the held
+/// address's (its `ip` changed), and then, once it was asked, that same
+/// key is recorded for the new address, where apply's fresh connection
+/// checks it again.
+fn move_worker(p: &Prepared, w: &Worker, held: Ipv4Addr, run_id: &str) -> String {
+    let what = format!(
+        "holds {held} from the head's DHCP, not its reservation {}",
+        w.ip
+    );
+    let kh = p.connector.known_hosts(&p.cluster);
+    let port = w.ssh.port;
+    let target = w.ssh.host.as_str();
+    let knows = |host: &str| {
+        kh.as_deref()
+            .is_some_and(|f| known_hosts::knows(f, host, port))
+    };
+    let as_target = knows(target) || !knows(&held.to_string());
+    if as_target && !knows(target) && !p.connector.accepts_new_keys() {
+        return format!(
+            "{what}; its host key is not known yet (a new machine): pass --accept-new-host-keys to trust it on first contact through the head"
+        );
+    }
+    let Some(t) = p
+        .connector
+        .transport_at(&p.cluster, &w.name, held, as_target)
+    else {
+        return what;
+    };
+    let renewal = engine::ask_to_renew(t.as_ref(), held, w.ip, run_id);
+    t.close();
+    match renewal {
+        engine::Renewal::Asked { iface, client } => {
+            let mut note = format!("{what}: asked {client} on {iface} to renew");
+            if let (false, Some(f)) = (as_target, &kh) {
+                match known_hosts::add_name(f, target, &held.to_string(), port) {
+                    Ok(n) if n > 0 => note.push_str(&format!(
+                        "; its host key, known for {held}, recorded for {target} in {}",
+                        f.display()
+                    )),
+                    Ok(_) => {}
+                    Err(e) => note.push_str(&format!("; {e}")),
+                }
+            }
+            note
+        }
+        engine::Renewal::Refused(why) => format!("{what}; it was not moved: {why}"),
+        engine::Renewal::Unreachable(why) => {
+            format!("{what}; not reachable there either: {why}")
+        }
+    }
 }
 
 /// Workers still unreachable when apply stops waiting: unreachable, or

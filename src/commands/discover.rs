@@ -16,16 +16,14 @@ use serde::Serialize;
 use super::remote;
 use crate::cli::{DiscoverArgs, OutputFormat};
 use crate::cluster::Cluster;
+use crate::engine::{self, Held};
 use crate::error::{Error, Result, EXIT_OK};
-use crate::transport::protocol::{messages, Message};
-use crate::values::{shown, Mac};
+use crate::transport::Connector;
+use crate::values::shown;
 
 /// How long a pool lease lasts: the `12h` of the head's `dhcp-range` line
 /// (`templates/head/etc/dnsmasq.d/clusterctl.conf.j2`).
 pub const POOL_LEASE_SECONDS: u64 = 12 * 3600;
-
-/// dnsmasq's lease file on the head (as `remove-node` edits it).
-const LEASES: &str = "/var/lib/misc/dnsmasq.leases";
 
 /// One machine the inventory does not list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -42,28 +40,7 @@ pub struct Discovered {
 pub fn run(args: &DiscoverArgs) -> Result<i32> {
     let prepared = remote::prepare(&args.remote)?;
     let cluster = &prepared.cluster;
-    let head = cluster.head.name.as_str();
-    let t = prepared.connector.transport_for(cluster, head);
-    let script = format!(
-        "f={LEASES}\nif [ -r \"$f\" ]; then while read -r exp mac ip host _; do echo \"@@lease $exp $mac $ip $host\"; done <\"$f\"; fi\necho @@done\n"
-    );
-    let out = t.run(&script).map_err(|e| {
-        Error::usage(
-            format!("discover: cannot read the head's leases: {e}"),
-            Some("the head must be reachable (clusterctl verify --nodes head)"),
-        )
-    })?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !text.lines().any(|l| l == "@@done") {
-        return Err(Error::usage(
-            format!(
-                "discover: the head did not answer ({})",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-            None,
-        ));
-    }
-    let found = unknown(cluster, &text);
+    let found = read(cluster, &prepared.connector)?;
     match args.remote.output {
         OutputFormat::Text => print!("{}", table(&found)),
         OutputFormat::Json => println!("{}", serde_json::json!({ "discovered": found })),
@@ -71,33 +48,36 @@ pub fn run(args: &DiscoverArgs) -> Result<i32> {
     Ok(EXIT_OK)
 }
 
-/// The leases in `text` (`@@lease EXPIRY MAC IP HOSTNAME` lines) of MACs
-/// the inventory does not list, oldest first. A line that does not parse is
-/// skipped (dnsmasq writes this file; nothing here is acted on).
-pub fn unknown(cluster: &Cluster, text: &str) -> Vec<Discovered> {
+/// The head's leases of MACs the inventory does not list, oldest first
+/// (one round trip to the head).
+pub fn read(cluster: &Cluster, connector: &Connector) -> Result<Vec<Discovered>> {
+    let head = connector.transport_for(cluster, cluster.head.name.as_str());
+    let leases = engine::read_leases(head.as_ref()).map_err(|e| {
+        Error::usage(
+            format!("cannot read the head's DHCP leases: {e}"),
+            Some("the head must be reachable (clusterctl verify --nodes head)"),
+        )
+    })?;
+    Ok(unknown(cluster, &leases))
+}
+
+/// The leases of MACs the inventory does not list, oldest first.
+pub fn unknown(cluster: &Cluster, leases: &[Held]) -> Vec<Discovered> {
     let known: Vec<&str> = cluster
         .workers
         .iter()
         .filter_map(|w| w.mac.as_ref().map(|m| m.as_str()))
         .collect();
-    let mut out: Vec<Discovered> = messages(text)
-        .into_iter()
-        .filter(|Message { key, .. }| *key == "@@lease")
-        .filter_map(|Message { rest, .. }| {
-            let mut w = rest.split(' ');
-            let expiry: u64 = w.next()?.parse().ok()?;
-            let mac = Mac::parse(w.next()?).ok()?;
-            let ip: Ipv4Addr = w.next()?.parse().ok()?;
-            let host = w.next().filter(|h| !h.is_empty() && *h != "*");
-            Some(Discovered {
-                vendor: vendor(mac.as_str()),
-                hostname: host.map(shown),
-                since: expiry.saturating_sub(POOL_LEASE_SECONDS),
-                ip,
-                mac: mac.to_string(),
-            })
+    let mut out: Vec<Discovered> = leases
+        .iter()
+        .filter(|l| !known.contains(&l.mac.as_str()))
+        .map(|l| Discovered {
+            vendor: vendor(l.mac.as_str()),
+            hostname: l.hostname.as_deref().map(shown),
+            since: l.expiry.saturating_sub(POOL_LEASE_SECONDS),
+            ip: l.ip,
+            mac: l.mac.to_string(),
         })
-        .filter(|d| !known.contains(&d.mac.as_str()))
         .collect();
     out.sort_by(|a, b| (a.since, &a.mac).cmp(&(b.since, &b.mac)));
     out
@@ -167,7 +147,7 @@ mod tests {
                     @@lease 1000043250 e8:de:27:00:00:01 10.0.0.152 \u{1b}[2J;rm *\n\
                     @@lease notanumber dc:a6:32:00:00:09 10.0.0.153 x *\n\
                     @@done\n";
-        let found = unknown(&c, text);
+        let found = unknown(&c, &engine::parse_leases(text));
         let macs: Vec<&str> = found.iter().map(|d| d.mac.as_str()).collect();
         assert_eq!(
             macs,

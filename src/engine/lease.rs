@@ -1,9 +1,73 @@
-//! remove-node's last step: the head's dnsmasq forgets the removed
-//! worker's lease (`lease.sh`) over the head's transport: the facts probe
-//! (its init system, told apart in one place), then the script.
+//! The head's dnsmasq leases: read them (`read_leases`, one round trip:
+//! `discover`, `add-node --from-leases`, and apply finding a worker that
+//! holds a pool address), and remove-node's last step, forgetting the
+//! removed worker's lease (`lease.sh`) over the head's transport: the facts
+//! probe (its init system, told apart in one place), then the script.
+
+use std::net::Ipv4Addr;
 
 use crate::facts::{self, InitSystem};
+use crate::transport::protocol::{messages, Message};
 use crate::transport::{protocol, shell_quote, Transport};
+use crate::values::Mac;
+
+/// dnsmasq's lease file on the head.
+pub const LEASES: &str = "/var/lib/misc/dnsmasq.leases";
+
+/// One line of the head's lease file. Everything in it came from the
+/// network (a client names itself): the MAC and address are checked, the
+/// host name is only ever shown (`values::shown`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// When the lease ends: seconds since the epoch.
+    pub expiry: u64,
+    pub mac: Mac,
+    pub ip: Ipv4Addr,
+    /// The name the client sent, raw (`*` and empty: none).
+    pub hostname: Option<String>,
+}
+
+/// The head's leases, in the file's order; an unreadable or missing file
+/// is no lease. `Err`: the head did not answer (why).
+pub fn read_leases(head: &dyn Transport) -> Result<Vec<Held>, String> {
+    let script = format!(
+        "f={LEASES}\nif [ -r \"$f\" ]; then while read -r exp mac ip host _; do echo \"@@lease $exp $mac $ip $host\"; done <\"$f\"; fi\necho @@done\n"
+    );
+    let out = head.run(&script).map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !text.lines().any(|l| l == "@@done") {
+        return Err(format!(
+            "the head did not answer ({})",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(parse_leases(&text))
+}
+
+/// The `@@lease EXPIRY MAC IP HOSTNAME` lines of `text`; a line that does
+/// not parse is skipped (dnsmasq writes this file; nothing here is run).
+pub fn parse_leases(text: &str) -> Vec<Held> {
+    messages(text)
+        .into_iter()
+        .filter(|Message { key, .. }| *key == "@@lease")
+        .filter_map(|Message { rest, .. }| {
+            let mut w = rest.split(' ');
+            let expiry: u64 = w.next()?.parse().ok()?;
+            let mac = Mac::parse(w.next()?).ok()?;
+            let ip: Ipv4Addr = w.next()?.parse().ok()?;
+            let hostname = w
+                .next()
+                .filter(|h| !h.is_empty() && *h != "*")
+                .map(String::from);
+            Some(Held {
+                expiry,
+                mac,
+                ip,
+                hostname,
+            })
+        })
+        .collect()
+}
 
 /// The probe asks about one package only (with none, `dpkg-query -W`
 /// would list every package the head has).

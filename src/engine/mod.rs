@@ -7,7 +7,9 @@
 //! change can cut the controller's path, commit-confirm over a fresh
 //! connection (`confirm.rs`; round trip 4). For the commands: the cluster
 //! key gather (`keys.rs`, one round trip) and remove-node's lease
-//! (`lease.rs`, two: the facts probe, then the script). The scripts sent to nodes live beside the code that builds
+//! (`lease.rs`, two: the facts probe, then the script); apply asking a
+//! worker that holds a pool address to renew onto its reservation
+//! (`renew.rs`). The scripts sent to nodes live beside the code that builds
 //! them (`write.sh`, `handlers.sh`, `revert.sh`, …); their answers are read
 //! by `transport::protocol`; `commands/apply.rs` decides order and
 //! concurrency.
@@ -19,6 +21,7 @@ mod lease;
 mod machines;
 mod output;
 mod preflight;
+mod renew;
 mod run;
 mod safety;
 mod shlib;
@@ -27,9 +30,10 @@ mod write;
 
 pub use handlers::{handler_script, parse_handlers, HandlerResult};
 pub use keys::{ask_keys, parse_keys, Ask, MUNGE_KEY_PATH};
-pub use lease::{forget_lease, Lease};
+pub use lease::{forget_lease, parse_leases, read_leases, Held, Lease, LEASES};
 pub use machines::Machines;
 pub use preflight::preflight;
+pub use renew::{ask_to_renew, Renewal};
 pub use run::{apply_node, RunOptions};
 pub use safety::refuse_lockout;
 pub use users::accounts_script;

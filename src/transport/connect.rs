@@ -95,4 +95,55 @@ impl Connector {
             }
         }
     }
+
+    /// Whether an unknown host key is trusted on first contact and recorded
+    /// (`--accept-new-host-keys`).
+    pub fn accepts_new_keys(&self) -> bool {
+        match self {
+            Connector::Openssh { opts, .. } => opts.accept_new_host_keys,
+            Connector::Russh { ctx, .. } => ctx.opts.accept_new_host_keys,
+        }
+    }
+
+    /// The known_hosts file this run's host keys are checked against.
+    pub fn known_hosts(&self, cluster: &Cluster) -> Option<std::path::PathBuf> {
+        super::known_hosts::file(cluster.ssh.known_hosts.as_deref())
+    }
+
+    /// A worker reached through the head at `ip`, an address it holds that
+    /// is not its target's. Its host key is checked strictly, under the name
+    /// it is known by (`as_target`: its target's host and port; else the
+    /// address `ip` itself, for a worker whose address changed). `None` for
+    /// the head and for a worker with its own `ssh:` target.
+    pub fn transport_at(
+        &self,
+        cluster: &Cluster,
+        name: &str,
+        ip: std::net::Ipv4Addr,
+        as_target: bool,
+    ) -> Option<Box<dyn Transport>> {
+        let w = cluster.worker(name).filter(|w| w.via_head)?;
+        let mut target = w.ssh.clone();
+        target.host = ip.to_string();
+        Some(match self {
+            Connector::Openssh { opts, .. } => Box::new({
+                let t =
+                    SshTransport::new(target, Some(cluster.head.ssh.clone()), w.sudo, opts.clone());
+                if as_target {
+                    t.known_as(&w.ssh)
+                } else {
+                    t
+                }
+            }),
+            Connector::Russh { ctx, head } => {
+                let c = RusshConn::new(ctx.clone(), target, Some(head.clone()));
+                let c = if as_target {
+                    c.known_as(&w.ssh.host)
+                } else {
+                    c
+                };
+                Box::new(RusshTransport::new(Arc::new(c), w.sudo))
+            }
+        })
+    }
 }

@@ -10,6 +10,7 @@
 mod connect;
 mod control_dir;
 mod fake;
+pub mod known_hosts;
 mod local;
 pub mod protocol;
 mod russh;

@@ -36,7 +36,7 @@ pub struct RusshOptions {
 /// What every russh transport of one run shares: the runtime and the key.
 pub struct RusshContext {
     rt: tokio::runtime::Runtime,
-    opts: RusshOptions,
+    pub(super) opts: RusshOptions,
     key: OnceLock<Result<Arc<PrivateKey>, String>>,
 }
 
@@ -156,6 +156,9 @@ pub struct RusshConn {
     target: SshTarget,
     jump: Option<Arc<RusshConn>>,
     handle: tokio::sync::Mutex<Option<Handle>>,
+    /// The host the node's key is recorded under, when `target` is another
+    /// address of it.
+    key_host: Option<String>,
 }
 
 impl RusshConn {
@@ -165,7 +168,15 @@ impl RusshConn {
             target,
             jump,
             handle: tokio::sync::Mutex::new(None),
+            key_host: None,
         }
+    }
+
+    /// Check the host key as `host`'s (on the target's port), whatever
+    /// address the target names.
+    pub fn known_as(mut self, host: &str) -> Self {
+        self.key_host = Some(host.to_string());
+        self
     }
 
     fn describe(&self) -> String {
@@ -206,7 +217,7 @@ impl RusshConn {
         })?;
         let refused = Arc::new(Mutex::new(None));
         let checker = Checker {
-            host: self.target.host.clone(),
+            host: self.key_host.clone().unwrap_or(self.target.host.clone()),
             port: self.target.port,
             known_hosts,
             accept_new: self.ctx.opts.accept_new_host_keys,

@@ -86,6 +86,9 @@ pub struct SshTransport {
     /// Keep a master connection in `opts.control_dir` (false: the user's
     /// ssh config decides, as for `init`'s look at the head).
     master: bool,
+    /// The name the node's host key is recorded under, when `target` is
+    /// another address of it (`HostKeyAlias`).
+    key_alias: Option<String>,
 }
 
 impl SshTransport {
@@ -98,7 +101,19 @@ impl SshTransport {
             trips: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
             master: true,
+            key_alias: None,
         }
+    }
+
+    /// Check the host key as `known`'s (its line in known_hosts: the host,
+    /// or `[host]:port` off port 22), whatever address `target` names.
+    pub fn known_as(mut self, known: &SshTarget) -> Self {
+        self.key_alias = Some(if known.port == 22 {
+            known.host.clone()
+        } else {
+            format!("[{}]:{}", known.host, known.port)
+        });
+        self
     }
 
     /// A transport with no master of ours (the user's ssh config decides
@@ -176,6 +191,9 @@ impl SshTransport {
             let mut opts = self.common_args();
             opts.extend(self.control_args(fresh));
             cmd.args(["-o", &proxy_command(&opts, j)]);
+        }
+        if let Some(alias) = &self.key_alias {
+            cmd.args(["-o", &format!("HostKeyAlias={alias}")]);
         }
         cmd.args(Self::dest_args(&self.target));
         cmd.arg(remote);
