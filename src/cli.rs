@@ -93,7 +93,7 @@ pub enum Command {
 
     /// Add a worker to the inventory (keeping its comments), then apply
     #[command(
-        after_help = "Example:\n  clusterctl add-node node05 --mac dc:a6:32:00:00:05 --no-apply"
+        after_help = "Examples:\n  clusterctl add-node node05 --mac dc:a6:32:00:00:05 --no-apply\n  clusterctl add-node --from-leases 'node[05-08]' --watch --accept-new-host-keys"
     )]
     AddNode(AddNodeArgs),
 
@@ -381,7 +381,17 @@ pub struct AddNodeArgs {
     #[command(flatten)]
     pub templates: TemplatesArg,
     /// The new worker's name
-    pub name: String,
+    #[arg(required_unless_present = "from_leases")]
+    pub name: Option<String>,
+    /// Name the machines that hold a lease from the head's pool and that the
+    /// inventory does not list, in the order they first asked (e.g.
+    /// 'node[05-08]': power them on one at a time); see `clusterctl discover`
+    #[arg(long, value_name = "HOSTLIST", conflicts_with_all = ["name", "mac", "ip", "ssh"])]
+    pub from_leases: Option<String>,
+    /// With --from-leases: wait until that many new machines hold a lease
+    /// (Ctrl-C: nothing is written)
+    #[arg(long, requires = "from_leases")]
+    pub watch: bool,
     /// Its MAC address (needed for a reserved DHCP lease)
     #[arg(long)]
     pub mac: Option<String>,

@@ -18,41 +18,52 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
     let text = crate::validate::read_bounded(path)?;
     // The current inventory must be valid: we only ever turn a good file into a good file.
     let cluster = Cluster::from_str(&text, path)?;
-    if cluster.node(&args.name).is_some() {
-        return Err(Error::usage(
-            format!("node `{}` is already in {}", args.name, path.display()),
-            Some("pick another name"),
-        ));
-    }
-    let mut fields = fields(&args)?;
-    let (mut new_text, mut new_cluster) = edited(&text, path, &args.name, &fields)?;
-    if args.ip.is_none() {
-        // Pin the address validation assigned, so later edits cannot move it.
-        let ip = new_cluster
-            .worker(&args.name)
-            .map(|w| w.ip.to_string())
-            .unwrap_or_default();
-        let at = fields
-            .iter()
-            .position(|(k, _)| *k == "mac")
-            .map_or(1, |i| i + 1);
-        fields.insert(at, ("ip", ip));
-        (new_text, new_cluster) = edited(&text, path, &args.name, &fields)?;
-    }
+    let (new_text, new_cluster, names) = match (&args.from_leases, &args.name) {
+        (Some(list), _) => {
+            let names = new_names(&cluster, list, path)?;
+            let found = super::from_leases::wait_for(&args, &cluster, names.len())?;
+            let Some(found) = found else {
+                eprintln!("interrupted: {} was not changed", path.display());
+                return Ok(super::apply::EXIT_INTERRUPTED);
+            };
+            let mut text = text.clone();
+            let mut cluster = cluster;
+            for (name, d) in names.iter().zip(&found) {
+                let mut f = fields(&args, name)?;
+                f.insert(1, ("mac", yaml_edit::quote(&d.mac)));
+                (text, cluster) = append(&text, path, name, f)?;
+            }
+            (text, cluster, names)
+        }
+        (None, Some(name)) => {
+            if cluster.node(name).is_some() {
+                return Err(Error::usage(
+                    format!("node `{name}` is already in {}", path.display()),
+                    Some("pick another name"),
+                ));
+            }
+            let f = fields(&args, name)?;
+            let (text, cluster) = append(&text, path, name, f)?;
+            (text, cluster, vec![name.clone()])
+        }
+        (None, None) => return Err(Error::usage("add-node needs a NAME or --from-leases", None)),
+    };
     super::write_atomic(path, &new_text, true)?;
-    let w = new_cluster
-        .worker(&args.name)
-        .ok_or_else(|| Error::usage("internal error: the new node vanished", None))?;
-    println!(
-        "added {} ({}{}) to {}",
-        w.name,
-        w.ip,
-        w.mac
-            .as_deref()
-            .map(|m| format!(", {m}"))
-            .unwrap_or_default(),
-        path.display()
-    );
+    for name in &names {
+        let w = new_cluster
+            .worker(name)
+            .ok_or_else(|| Error::usage("internal error: the new node vanished", None))?;
+        println!(
+            "added {} ({}{}) to {}",
+            w.name,
+            w.ip,
+            w.mac
+                .as_deref()
+                .map(|m| format!(", {m}"))
+                .unwrap_or_default(),
+            path.display()
+        );
+    }
     if args.no_apply {
         println!("next: clusterctl apply -i {}", path.display());
         return Ok(0);
@@ -60,16 +71,66 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
     apply_everywhere(&args, verbose)
 }
 
+/// The names of `--from-leases`: a host list of valid names, none of them
+/// in the inventory already, none twice.
+fn new_names(cluster: &Cluster, list: &str, path: &Path) -> Result<Vec<String>> {
+    let names = crate::hostlist::expand(list).map_err(|e| {
+        Error::usage(
+            format!("--from-leases: {e}"),
+            Some("a host list like 'node[05-08]' or node05,node06"),
+        )
+    })?;
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(Error::usage(
+                format!("--from-leases names `{name}` twice"),
+                Some("each new machine needs its own name"),
+            ));
+        }
+        if cluster.node(name).is_some() {
+            return Err(Error::usage(
+                format!("node `{name}` is already in {}", path.display()),
+                Some("name only the new machines"),
+            ));
+        }
+    }
+    Ok(names)
+}
+
+/// The inventory with `name`'s entry appended, its address pinned (when
+/// not given, the one validation assigned, so later edits cannot move it).
+fn append(
+    text: &str,
+    path: &Path,
+    name: &str,
+    mut fields: Vec<(&'static str, String)>,
+) -> Result<(String, Cluster)> {
+    let (new_text, new_cluster) = edited(text, path, name, &fields)?;
+    if fields.iter().any(|(k, _)| *k == "ip") {
+        return Ok((new_text, new_cluster));
+    }
+    let ip = new_cluster
+        .worker(name)
+        .map(|w| w.ip.to_string())
+        .unwrap_or_default();
+    let at = fields
+        .iter()
+        .position(|(k, _)| *k == "mac")
+        .map_or(1, |i| i + 1);
+    fields.insert(at, ("ip", ip));
+    edited(text, path, name, &fields)
+}
+
 /// The new entry's fields, each value checked and quoted for YAML.
-fn fields(args: &AddNodeArgs) -> Result<Vec<(&'static str, String)>> {
+fn fields(args: &AddNodeArgs, name: &str) -> Result<Vec<(&'static str, String)>> {
     let bad = |what: String, help: &str| Error::usage(what, Some(help));
-    values::check_hostname(&args.name).map_err(|e| {
+    values::check_hostname(name).map_err(|e| {
         bad(
-            format!("invalid node name `{}`: it {e}", values::shown(&args.name)),
+            format!("invalid node name `{}`: it {e}", values::shown(name)),
             "host names are RFC 1123 labels like `node05`",
         )
     })?;
-    let mut fields: Vec<(&str, String)> = vec![("name", yaml_edit::quote(&args.name))];
+    let mut fields: Vec<(&str, String)> = vec![("name", yaml_edit::quote(name))];
     if let Some(mac) = &args.mac {
         let mac = values::normalize_mac(mac).map_err(|e| {
             bad(

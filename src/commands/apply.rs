@@ -40,7 +40,7 @@ extern "C" fn on_sigint(_: libc::c_int) {
 /// Ctrl-C sets a flag the run checks between round trips (only an atomic
 /// store happens in the handler). The ssh children run in their own process
 /// group, so the terminal's SIGINT does not cut a round trip in half.
-fn catch_sigint() {
+pub(super) fn catch_sigint() {
     // SAFETY: installing a handler that only stores to an atomic.
     unsafe {
         libc::signal(
@@ -48,6 +48,11 @@ fn catch_sigint() {
             on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
         );
     }
+}
+
+/// Ctrl-C was pressed (after `catch_sigint`).
+pub(super) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
 }
 
 struct Node {

@@ -9,6 +9,7 @@ mod diff;
 mod discover;
 mod exec;
 mod export;
+mod from_leases;
 mod init;
 mod init_probe;
 mod keys;

@@ -67,7 +67,7 @@ pub fn prepare(args: &RemoteArgs) -> Result<Prepared> {
     desired::render_each(&cluster, &templates, |_, _| Ok(()))?;
     let connector = Connector::new(
         &cluster,
-        transport_kind(&cluster, args),
+        transport_kind(&cluster, args.transport),
         args.accept_new_host_keys,
         args.timeout,
     )?;
@@ -82,8 +82,8 @@ pub fn prepare(args: &RemoteArgs) -> Result<Prepared> {
 }
 
 /// `--transport` wins over the inventory's `ssh.transport`.
-fn transport_kind(cluster: &Cluster, args: &RemoteArgs) -> TransportKind {
-    match args.transport {
+pub(super) fn transport_kind(cluster: &Cluster, arg: Option<TransportArg>) -> TransportKind {
+    match arg {
         Some(TransportArg::Openssh) => TransportKind::Openssh,
         Some(TransportArg::Russh) => TransportKind::Russh,
         None => cluster.ssh.transport,
