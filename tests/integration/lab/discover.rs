@@ -1,9 +1,13 @@
-//! `clusterctl discover` (issue #21, in part) on a lab whose head already
+//! Nodes that join while they run (issue #21), on a lab whose head already
 //! runs: two workers the inventory does not list are powered on one after
-//! the other, take addresses from the head's pool, and are listed in that
-//! order, with their addresses and the names they sent; the listed workers
-//! are not.
+//! the other and take addresses from the head's pool. `discover` lists them
+//! in that order (and not the listed workers); `add-node --from-leases
+//! --watch` names the first as it appears (Ctrl-C before: nothing
+//! written); `add-node NAME --mac` adds the second; one apply moves both
+//! onto their reservations; changing a worker's `ip` moves it again in one
+//! apply, its host key carried over to the new address.
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use super::{describe, serial, text, Lab, TestLab};
@@ -89,5 +93,226 @@ fn discover_lists_unlisted_workers_in_the_order_they_asked() {
         table.contains(&w3) && table.contains("locally administered"),
         "{table}"
     );
+    lab.down();
+}
+
+/// Run `add-node ARGS` in the background (for `--watch`).
+fn spawn(lab: &Lab, args: &[&str]) -> std::process::Child {
+    lab.cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start clusterctl")
+}
+
+/// Wait (at most a minute) for a background command; its output.
+fn finish(child: std::process::Child) -> std::process::Output {
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            let _ = std::process::Command::new("kill")
+                .arg(pid.to_string())
+                .status();
+            panic!("clusterctl (pid {pid}) did not finish within 60s");
+        }
+    }
+}
+
+/// The address `host` holds on eth0.
+fn held(lab: &Lab, host: &str) -> String {
+    let out = lab.sh(host, "ip -4 -o addr show dev eth0 | awk '{ print $4 }'");
+    out.trim().to_string()
+}
+
+/// Replace `node`'s `ip:` line in the inventory.
+fn set_ip(lab: &Lab, inv: &str, node: &str, ip: &str) {
+    let path = lab.dir.path().join(inv);
+    let yaml = std::fs::read_to_string(&path).unwrap();
+    let at = yaml.find(&format!("name: \"{node}\"\n")).expect("entry");
+    let ip_at = at + yaml[at..].find("    ip: ").expect("ip line");
+    let end = ip_at + yaml[ip_at..].find('\n').unwrap();
+    let new = format!("{}    ip: {ip}{}", &yaml[..ip_at], &yaml[end..]);
+    std::fs::write(&path, new).unwrap();
+}
+
+#[test]
+#[ignore = "needs root: run with --include-ignored (CI does)"]
+fn running_workers_join_from_the_leases_and_move_onto_their_reservations() {
+    let _g = serial();
+    let lab = Lab::new(TestLab::Join);
+    lab.up(3);
+    let inv = "lab/cluster.yaml";
+    let w2 = lab.drop_worker(inv, "w2");
+    let w3 = lab.drop_worker(inv, "w3");
+    for w in ["w2", "w3"] {
+        lab.sh(w, "kill $(cat /run/dhclient.eth0.pid)");
+    }
+    // New machines: nothing in known_hosts names their lab addresses.
+    let kh = lab.dir.path().join("lab/known_hosts");
+    for host in [lab.lan_ip(12), lab.lan_ip(13)] {
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-R", &host, "-f"])
+            .arg(&kh)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe("ssh-keygen -R", &out));
+    }
+    let out = lab.run(&["apply", "-i", inv, "--wait", "60"]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
+    let before = std::fs::read_to_string(lab.dir.path().join(inv)).unwrap();
+
+    // Without --watch, too few machines is an error; with it, Ctrl-C
+    // leaves the inventory as it was.
+    let out = lab.run(&[
+        "add-node",
+        "-i",
+        inv,
+        "--from-leases",
+        "node1",
+        "--no-apply",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", describe("add-node", &out));
+    assert!(
+        text(&out.stderr)
+            .contains("--from-leases names 1 machine(s) but 0 outside the inventory hold a lease"),
+        "{}",
+        describe("add-node", &out)
+    );
+    let child = spawn(
+        &lab,
+        &[
+            "add-node",
+            "-i",
+            inv,
+            "--from-leases",
+            "node1",
+            "--watch",
+            "--no-apply",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let out = finish(child);
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        describe("add-node --watch", &out)
+    );
+    assert!(
+        text(&out.stderr)
+            .contains("waiting for 1 new machine(s) to ask the head for a lease: 0 so far"),
+        "{}",
+        describe("add-node --watch", &out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(lab.dir.path().join(inv)).unwrap(),
+        before
+    );
+
+    // --watch names w3 as soon as it asks.
+    let child = spawn(
+        &lab,
+        &[
+            "add-node",
+            "-i",
+            inv,
+            "--from-leases",
+            "node1",
+            "--watch",
+            "--no-apply",
+        ],
+    );
+    power_on(&lab, inv, "w3", &w3);
+    let out = finish(child);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        describe("add-node --watch", &out)
+    );
+    let yaml = std::fs::read_to_string(lab.dir.path().join(inv)).unwrap();
+    assert!(
+        yaml.contains(&format!("  - name: \"node1\"\n    mac: \"{w3}\"\n    ip: ")),
+        "{yaml}"
+    );
+
+    // w2 is added by its MAC; both run on pool addresses until one apply
+    // moves them (their host keys trusted on first contact, as asked).
+    power_on(&lab, inv, "w2", &w2);
+    let pool = [held(&lab, "w3"), held(&lab, "w2")];
+    let out = lab.run(&[
+        "add-node",
+        "-i",
+        inv,
+        "node2",
+        "--mac",
+        &w2,
+        "--accept-new-host-keys",
+        "--wait",
+        "60",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        describe("add-node node2", &out)
+    );
+    let stderr = text(&out.stderr);
+    for node in ["node1", "node2"] {
+        assert!(
+            stderr.contains(&format!("{node}: holds "))
+                && stderr.contains("asked dhclient on eth0 to renew"),
+            "{stderr}"
+        );
+    }
+    let (ip1, ip2) = (lab.lan_ip(12), lab.lan_ip(13));
+    assert!(
+        yaml.contains(&format!("    ip: {ip1}\n")),
+        "node1 got {ip1}: {yaml}"
+    );
+    assert_eq!(held(&lab, "w3"), format!("{ip1}/24"), "was {pool:?}");
+    assert_eq!(held(&lab, "w2"), format!("{ip2}/24"), "was {pool:?}");
+    let out = lab.run(&["discover", "-i", inv]);
+    assert!(
+        text(&out.stdout).starts_with("no machine outside the inventory"),
+        "{}",
+        describe("discover", &out)
+    );
+    let out = lab.run(&["apply", "-i", inv]);
+    assert!(
+        text(&out.stdout).contains("ok=4 changed=0 failed=0 unreachable=0"),
+        "{}",
+        describe("second apply", &out)
+    );
+
+    // A new `ip` for node1: one apply moves it, its known key carried to
+    // the new address (no --accept-new-host-keys), checked there again.
+    let ip9 = lab.lan_ip(60);
+    set_ip(&lab, inv, "node1", &ip9);
+    let out = lab.run(&["apply", "-i", inv, "--wait", "60"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        describe("apply new ip", &out)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "node1: holds {ip1} from the head's DHCP, not its reservation {ip9}: asked dhclient on eth0 to renew; its host key, known for {ip1}, recorded for {ip9}"
+        )),
+        "{stderr}"
+    );
+    assert_eq!(held(&lab, "w3"), format!("{ip9}/24"));
+    let out = lab.run(&["verify", "-i", inv]);
+    assert_eq!(out.status.code(), Some(0), "{}", describe("verify", &out));
+    let hosts = lab.sh("w1", "getent hosts node1.lab.cluster node2.lab.cluster");
+    assert!(hosts.contains(&ip9) && hosts.contains(&ip2), "{hosts}");
     lab.down();
 }

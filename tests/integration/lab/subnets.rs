@@ -87,6 +87,7 @@ test_labs! {
     AddNode => "taddn", 23;
     // lab::discover
     Discover => "tdisc", 37;
+    Join => "tjoin", 38;
     // lab::faults
     UnreachableOpenssh => "tunreach", 22;
     UnreachableRussh => "trunrch", 25;
