@@ -25,7 +25,10 @@ dhclient_on() { # the dhclient whose last argument is IFACE
 ask() {
   case $client in
     networkmanager) nmcli --wait 45 device connect "$ifc" ;;
-    networkd) networkctl renew "$ifc" || networkctl reconfigure "$ifc" ;;
+    # Not `networkctl renew`: networkd 252 renews by unicast from a socket
+    # bound to the old address and never sees dnsmasq's broadcast NAK (seen
+    # in the lab); reconfigure starts its DHCP client over (DISCOVER).
+    networkd) networkctl reconfigure "$ifc" ;;
     ifupdown) ifdown "$ifc"; ifup "$ifc" ;;
     dhcpcd) dhcpcd -n "$ifc" ;;
     dhclient)

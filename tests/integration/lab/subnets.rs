@@ -88,6 +88,7 @@ test_labs! {
     // lab::discover
     Discover => "tdisc", 37;
     Join => "tjoin", 38;
+    JoinStacks => "tjoins", 39;
     // lab::faults
     UnreachableOpenssh => "tunreach", 22;
     UnreachableRussh => "trunrch", 25;
