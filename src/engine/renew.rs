@@ -79,7 +79,7 @@ mod tests {
             "10.0.0.13".parse().unwrap(),
             "20261202T160000Z-42",
         );
-        assert!(s.starts_with("held='10.0.0.150'\nwant='10.0.0.13'\ndir='/var/lib/clusterctl/renew/20261202T160000Z-42'\n"), "{s}");
+        assert!(s.starts_with("held=10.0.0.150\nwant=10.0.0.13\ndir=/var/lib/clusterctl/renew/20261202T160000Z-42\n"), "{s}");
         for script in [s.as_str(), include_str!("renew_wait.sh")] {
             let out = std::process::Command::new("sh")
                 .args(["-n", "-c", script])
