@@ -14,7 +14,7 @@ use super::confirm_plan;
 use super::progress::Log;
 use super::remote::{self, Prepared};
 use crate::cli::{ApplyArgs, OutputFormat};
-use crate::cluster::{PackagePolicy, Worker};
+use crate::cluster::{Addressing, PackagePolicy, Worker};
 use crate::engine;
 use crate::error::{Error, Result, EXIT_ERROR, EXIT_OK};
 use crate::hostlist;
@@ -367,6 +367,11 @@ struct Moves {
 impl Moves {
     fn ask(&mut self, p: &Prepared, nodes: &[&Node], run_id: &str, log: &Log) {
         let cluster = &p.cluster;
+        // Static addressing: the address is the node's own file's, not a
+        // lease's; nothing to renew.
+        if cluster.lan.addressing != Addressing::Dhcp {
+            return;
+        }
         let fresh: Vec<_> = nodes
             .iter()
             .filter(|n| !self.notes.iter().any(|(name, _)| *name == n.name))
