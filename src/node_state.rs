@@ -19,7 +19,9 @@ pub const OWED_FILE: &str = "/var/lib/clusterctl/owed-handlers";
 pub const CONFIRM_ROOT: &str = "/var/lib/clusterctl/confirm";
 
 /// The apply lock: one apply at a time on a node. A directory holding
-/// `owner` (run id and the time its lease ends, so a dead run's lock expires).
+/// `owner` (run id and the time its lease ends, as older clusterctl reads
+/// it), `node`, and `alive` (the run's processes here and a grace after
+/// them: a dead run's lock is taken 30 s after its last one).
 pub const LOCK_DIR: &str = "/var/lib/clusterctl/lock";
 
 /// The accounts clusterctl created, one name a line (`engine/users.sh`

@@ -22,6 +22,12 @@ pub(super) fn stderr_tail(stderr: &[u8]) -> String {
 /// `@@locked RUN SECONDS`: another apply holds the node's lock.
 pub(super) fn locked(rest: &str) -> String {
     let (run, secs) = rest.split_once(' ').unwrap_or((rest, "?"));
+    if secs == "running" {
+        return format!(
+            "another apply (run {run}) is changing this node right now; its lock goes when it \
+             finishes (or 30s after its controller stops); wait and run apply again"
+        );
+    }
     format!(
         "another apply (run {run}) is changing this node; its lock expires in {secs}s \
          unless it finishes first; wait and run apply again"

@@ -8,6 +8,7 @@
 #   handlers.sh and lock.sh;
 #   a generated revert_handlers function that re-runs each handler.
 # shellcheck disable=SC2154 # d, bk and seconds are assigned before this text
+hold 60 # the lock stays this run's while the revert may still fire
 sleep "$seconds"
 mv "$d/armed" "$d/firing" 2>/dev/null || exit 0
 restore() { # PATH: the backed-up file, or none if this run created it

@@ -121,6 +121,10 @@ pub fn write_script(plan: &NodePlan, ctx: &WriteCtx) -> String {
     }
     if ctx.release {
         s.push_str("unlock\n");
+    } else {
+        // Held for the handler round trip that follows: 30 s from now if
+        // this run's controller stops here.
+        s.push_str("hold 30\n");
     }
     s.push_str("[ \"$fail\" -eq 0 ] || exit 1\necho @@done\n}\nmain\n");
     s
@@ -471,6 +475,75 @@ mod tests {
             !Path::new(&format!("{d}/state/lock")).exists(),
             "released at the end"
         );
+    }
+
+    /// Issue 26: a run whose controller died held the node's lock for its
+    /// whole lease (minutes). The lock now names its holder processes: one
+    /// that still runs holds it whatever the lease says; a gone holder's
+    /// grace holds it; once both are over the lock is taken, however long
+    /// the old lease. A lock that keeps going to the handler round trip
+    /// names no process of this run but grants 30 s.
+    #[test]
+    fn a_dead_runs_lock_is_taken_once_its_holders_are_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let lk = format!("{d}/state/lock");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let take = |owner_until: u64, alive: &str| {
+            let plan = a_to_capital_a(d);
+            std::fs::create_dir_all(&lk).unwrap();
+            std::fs::write(format!("{lk}/owner"), format!("OTHER {owner_until}\n")).unwrap();
+            std::fs::write(format!("{lk}/alive"), alive).unwrap();
+            run_locally(&plan, d)
+        };
+        // A holder that runs (start time from /proc), its grace long over.
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id())).unwrap();
+        let start = stat
+            .rsplit_once(") ")
+            .unwrap()
+            .1
+            .split(' ')
+            .nth(19)
+            .unwrap()
+            .to_string();
+        let w = take(1, &format!("{} {start} 1\n", child.id()));
+        assert!(!w.done, "{w:?}");
+        assert!(
+            w.errors[0].contains("is changing this node right now"),
+            "{w:?}"
+        );
+        // The same PID with another start time is not that holder.
+        let w = take(now + 600, &format!("{} 1 1\n", child.id()));
+        assert!(w.done, "{w:?}");
+        assert!(
+            w.notes[0].contains("none of its processes runs here any more"),
+            "{w:?}"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // A gone holder's grace still holds it, whatever the lease.
+        let w = take(1, &format!("999999 1 {}\n", now + 100));
+        assert!(!w.done, "{w:?}");
+        assert!(w.errors[0].contains("its lock expires in"), "{w:?}");
+        // Kept for the handlers: this run's line with a 30 s grace.
+        let plan = a_to_capital_a(d);
+        std::fs::remove_dir_all(&lk).unwrap();
+        let mut keep = ctx(d);
+        keep.release = false;
+        let out = Local::default().run(&write_script(&plan, &keep)).unwrap();
+        assert!(parse_write(&String::from_utf8_lossy(&out.stdout)).done);
+        let alive = std::fs::read_to_string(format!("{lk}/alive")).unwrap();
+        let fields: Vec<&str> = alive.split_whitespace().collect();
+        assert_eq!(fields.len(), 3, "{alive}");
+        let grace: u64 = fields[2].parse().unwrap();
+        assert!((now + 25..now + 40).contains(&grace), "{alive}");
     }
 
     /// Issue 22: a worker whose ssh: target reaches the head (an alias
