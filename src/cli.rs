@@ -384,7 +384,7 @@ pub struct AddNodeArgs {
     #[arg(required_unless_present = "from_leases")]
     pub name: Option<String>,
     /// Name the machines that hold a lease from the head's pool and that the
-    /// inventory does not list, in the order they first asked (e.g.
+    /// inventory does not list, in the order they took their leases (e.g.
     /// 'node[05-08]': power them on one at a time); see `clusterctl discover`
     #[arg(long, value_name = "HOSTLIST", conflicts_with_all = ["name", "mac", "ip", "ssh"])]
     pub from_leases: Option<String>,

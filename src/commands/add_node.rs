@@ -26,6 +26,17 @@ pub fn run(args: AddNodeArgs, verbose: u8) -> Result<i32> {
                 eprintln!("interrupted: {} was not changed", path.display());
                 return Ok(super::apply::EXIT_INTERRUPTED);
             };
+            // The file may have been edited while --watch waited: never
+            // write over that.
+            if crate::validate::read_bounded(path)? != text {
+                return Err(Error::usage(
+                    format!(
+                        "{} changed while add-node waited; nothing was written",
+                        path.display()
+                    ),
+                    Some("run add-node --from-leases again"),
+                ));
+            }
             let mut text = text.clone();
             let mut cluster = cluster;
             for (name, d) in names.iter().zip(&found) {

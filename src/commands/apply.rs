@@ -21,7 +21,7 @@ use crate::hostlist;
 use crate::pool;
 use crate::report::{self, NodeReport, Status};
 use crate::run_id::run_id;
-use crate::transport::{known_hosts, Transport};
+use crate::transport::Transport;
 
 /// Exit code after Ctrl-C (128 + SIGINT), as shells report it.
 pub const EXIT_INTERRUPTED: i32 = 130;
@@ -47,6 +47,14 @@ pub(super) fn catch_sigint() {
             libc::SIGINT,
             on_sigint as extern "C" fn(libc::c_int) as libc::sighandler_t,
         );
+    }
+}
+
+/// Ctrl-C ends the process again (after a wait that caught it).
+pub(super) fn default_sigint() {
+    // SAFETY: restoring the default disposition.
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
     }
 }
 
@@ -353,15 +361,18 @@ fn apply_workers(
 }
 
 /// Workers unreachable at their reservation that hold another address
-/// from the head's pool (they took it before the inventory reserved one
-/// for their MAC, or their `ip` changed): each is asked, once a run, to
-/// renew onto its reservation (`engine::ask_to_renew`), then reached there
-/// over a fresh connection like any worker. What was asked is kept for the
-/// report of a worker that still does not answer.
+/// from the head's DHCP (a pool address taken before the inventory
+/// reserved one for their MAC, or their old one after an `ip:` change):
+/// each is asked to renew onto its reservation (`engine::ask_to_renew`),
+/// then reached there over a fresh connection like any worker. Asked once
+/// a run; asked again on a later round only when it could not be reached
+/// at the address it holds (a machine that took its lease before its sshd
+/// runs). What was found is kept for the report of a worker that still
+/// does not answer.
 #[derive(Default)]
 struct Moves {
-    /// Node name and what happened, for every worker looked up.
-    notes: Vec<(String, String)>,
+    /// Node name, what happened, and whether that settles it for this run.
+    notes: Vec<(String, String, bool)>,
 }
 
 impl Moves {
@@ -372,13 +383,14 @@ impl Moves {
         if cluster.lan.addressing != Addressing::Dhcp {
             return;
         }
-        let fresh: Vec<_> = nodes
+        let settled = |name: &str| self.notes.iter().any(|(n, _, done)| n == name && *done);
+        let todo: Vec<_> = nodes
             .iter()
-            .filter(|n| !self.notes.iter().any(|(name, _)| *name == n.name))
+            .filter(|n| !settled(&n.name))
             .filter_map(|n| cluster.worker(&n.name))
             .filter(|w| w.via_head && w.mac.is_some())
             .collect();
-        if fresh.is_empty() {
+        if todo.is_empty() {
             return;
         }
         let head = p
@@ -391,28 +403,38 @@ impl Moves {
                 return;
             }
         };
-        for w in fresh {
+        for w in todo {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                return;
+            }
             let held = leases
                 .iter()
                 .filter(|l| Some(&l.mac) == w.mac.as_ref())
                 .max_by_key(|l| l.expiry);
-            let note = match held {
-                None => "holds no lease from the head (is it on and on the LAN?)".to_string(),
-                Some(l) if l.ip == w.ip => format!("holds its reservation {} from the head", w.ip),
+            let (note, done) = match held {
+                None => (
+                    "holds no lease from the head (is it on and on the LAN?)".to_string(),
+                    false,
+                ),
+                Some(l) if l.ip == w.ip => (
+                    format!("holds its reservation {} from the head", w.ip),
+                    false,
+                ),
                 Some(l) => {
-                    let note = move_worker(p, w, l.ip, run_id);
+                    let (note, done) = move_worker(p, w, l.ip, run_id);
                     log.line(&format!("{}: {note}", w.name));
-                    note
+                    (note, done)
                 }
             };
-            self.notes.push((w.name.to_string(), note));
+            self.notes.retain(|(n, _, _)| *n != w.name.as_str());
+            self.notes.push((w.name.to_string(), note, done));
         }
     }
 
     /// What was found for each worker that still does not answer.
     fn explain(&self, waiting: &mut [NodeReport]) {
         for rep in waiting {
-            if let Some((_, note)) = self.notes.iter().find(|(n, _)| *n == rep.node) {
+            if let Some((_, note, _)) = self.notes.iter().find(|(n, _, _)| *n == rep.node) {
                 let msg = rep.message.take().unwrap_or_default();
                 rep.message = Some(format!("{msg} (it {note})"));
             }
@@ -420,57 +442,70 @@ impl Moves {
     }
 }
 
-/// Ask worker `w`, which holds `held` from the head's pool, to renew onto
-/// its reservation; what happened, in words. Its host key is checked
-/// strictly under the name it is known by: its target's when known_hosts
-/// has it (or when a new key may be recorded under it); else the held
-/// address's (its `ip` changed), and then, once it was asked, that same
-/// key is recorded for the new address, where apply's fresh connection
-/// checks it again.
-fn move_worker(p: &Prepared, w: &Worker, held: Ipv4Addr, run_id: &str) -> String {
+/// Ask worker `w`, which holds `held` from the head's DHCP, to renew onto
+/// its reservation: what happened, in words, and whether that settles it
+/// for this run (false: it could not be reached there; try again later).
+/// Its host key is checked strictly under the name it is known by: its
+/// target's when known_hosts has it (or when a new key may be recorded
+/// under it); else, when `held` is an old reservation (outside the pool)
+/// with a known key (its `ip` changed), that address's, and then, once it
+/// was asked, that same key is recorded for the new address, where apply's
+/// fresh connection checks it again. The worker's interface must have its
+/// MAC (checked on the worker).
+fn move_worker(p: &Prepared, w: &Worker, held: Ipv4Addr, run_id: &str) -> (String, bool) {
     let what = format!(
         "holds {held} from the head's DHCP, not its reservation {}",
         w.ip
     );
-    let kh = p.connector.known_hosts(&p.cluster);
-    let port = w.ssh.port;
-    let target = w.ssh.host.as_str();
-    let knows = |host: &str| {
-        kh.as_deref()
-            .is_some_and(|f| known_hosts::knows(f, host, port))
+    let Some(mac) = w.mac.as_ref() else {
+        return (what, true);
     };
-    let as_target = knows(target) || !knows(&held.to_string());
-    if as_target && !knows(target) && !p.connector.accepts_new_keys() {
-        return format!(
-            "{what}; its host key is not known yet (a new machine): pass --accept-new-host-keys to trust it on first contact through the head"
+    let target = w.ssh.host.as_str();
+    let port = w.ssh.port;
+    let lan = &p.cluster.lan;
+    let in_pool = (lan.dhcp_start..=lan.dhcp_end).contains(&held);
+    let known = p.connector.known_hosts(&p.cluster, target).and_then(|k| {
+        let t = k.knows(target, port)?;
+        let h = !in_pool && k.knows(&held.to_string(), port)?;
+        Ok((k, t, h))
+    });
+    let (kh, target_known, held_known) = match known {
+        Ok(k) => k,
+        Err(e) => return (format!("{what}; not moved: {e}"), true),
+    };
+    let as_target = target_known || !held_known;
+    if as_target && !target_known && !p.connector.accepts_new_keys() {
+        return (
+            format!("{what}; its host key is not known yet (a new machine): pass --accept-new-host-keys to trust it on first contact through the head"),
+            true,
         );
     }
     let Some(t) = p
         .connector
         .transport_at(&p.cluster, &w.name, held, as_target)
     else {
-        return what;
+        return (what, true);
     };
-    let renewal = engine::ask_to_renew(t.as_ref(), held, w.ip, run_id);
+    let renewal = engine::ask_to_renew(t.as_ref(), held, w.ip, mac, run_id);
     t.close();
     match renewal {
         engine::Renewal::Asked { iface, client } => {
             let mut note = format!("{what}: asked {client} on {iface} to renew");
-            if let (false, Some(f)) = (as_target, &kh) {
-                match known_hosts::add_name(f, target, &held.to_string(), port) {
+            if !as_target {
+                match kh.add_name(target, &held.to_string(), port) {
                     Ok(n) if n > 0 => note.push_str(&format!(
                         "; its host key, known for {held}, recorded for {target} in {}",
-                        f.display()
+                        kh.recorded_in()
                     )),
                     Ok(_) => {}
                     Err(e) => note.push_str(&format!("; {e}")),
                 }
             }
-            note
+            (note, true)
         }
-        engine::Renewal::Refused(why) => format!("{what}; it was not moved: {why}"),
+        engine::Renewal::Refused(why) => (format!("{what}; it was not moved: {why}"), true),
         engine::Renewal::Unreachable(why) => {
-            format!("{what}; not reachable there either: {why}")
+            (format!("{what}; not reachable there either: {why}"), false)
         }
     }
 }

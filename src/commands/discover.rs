@@ -4,10 +4,13 @@
 //! host name it sent, the vendor its MAC prefix names and when it took its
 //! lease. Every pool lease lasts the same (`dhcp-range=...,12h` in the
 //! head's dnsmasq config) and is renewed every half of it, so the order of
-//! the leases' expiry is the order in which the machines first asked: power
-//! nodes on one at a time and the list follows their boot order. Touches
+//! the leases' expiry is the order in which the machines took their current
+//! leases: power nodes on one at a time and the list follows their boot
+//! order. Touches
 //! nothing. Everything in the lease file came from the network (a client
 //! names itself): each value is checked, and a host name is only shown.
+//! The order is that of each machine's current lease: a machine that
+//! rebooted (or renewed) later sorts after one powered on after it.
 
 use std::net::Ipv4Addr;
 
@@ -79,6 +82,10 @@ pub fn unknown(cluster: &Cluster, leases: &[Held]) -> Vec<Discovered> {
             mac: l.mac.to_string(),
         })
         .collect();
+    // One entry per MAC (a client that asked with two client ids holds
+    // two leases): its latest.
+    out.sort_by(|a, b| (&a.mac, b.since).cmp(&(&b.mac, a.since)));
+    out.dedup_by(|later, kept| later.mac == kept.mac);
     out.sort_by(|a, b| (a.since, &a.mac).cmp(&(b.since, &b.mac)));
     out
 }
@@ -145,6 +152,7 @@ mod tests {
                     @@lease 1000043300 02:42:ac:11:00:02 10.0.0.150 * 01:02\n\
                     @@lease 1000043200 DC:A6:32:AA:BB:CC 10.0.0.151 raspberrypi *\n\
                     @@lease 1000043250 e8:de:27:00:00:01 10.0.0.152 \u{1b}[2J;rm *\n\
+                    @@lease 1000043100 e8:de:27:00:00:01 10.0.0.154 old *\n\
                     @@lease notanumber dc:a6:32:00:00:09 10.0.0.153 x *\n\
                     @@done\n";
         let found = unknown(&c, &engine::parse_leases(text));

@@ -11,7 +11,7 @@
       echo "@@error cannot arm the revert in $1; no handler was run"; return 1
     fi
     if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1 &&
-       systemd-run --quiet --collect --unit="$2" sh "$1/revert.sh" >/dev/null 2>&1; then :
+       systemd-run --quiet --collect --property=KillMode=process --unit="$2" sh "$1/revert.sh" >/dev/null 2>&1; then :
     elif command -v setsid >/dev/null 2>&1; then
       (trap - HUP INT TERM; setsid sh "$1/revert.sh" </dev/null >/dev/null 2>&1 3>&- &)
     else

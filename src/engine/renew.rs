@@ -8,7 +8,8 @@
 //! gets home before the address goes). The head's dnsmasq refuses the old
 //! address and offers the reservation; apply then reaches the worker there
 //! over a fresh connection, as any worker. If the interface is left with no
-//! address at all, the worker asks again by itself (never off the LAN).
+//! address at all, the worker asks again by itself, once. Only an
+//! interface with the worker's MAC is moved.
 
 use std::net::Ipv4Addr;
 
@@ -16,6 +17,7 @@ use base64::Engine as _;
 
 use crate::node_state::RENEW_ROOT;
 use crate::transport::{protocol, shell_quote, Transport};
+use crate::values::Mac;
 
 /// What the worker said.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,22 +32,31 @@ pub enum Renewal {
     Unreachable(String),
 }
 
-/// The script for a worker that holds `held` and should hold `want`.
-pub fn renew_script(held: Ipv4Addr, want: Ipv4Addr, run_id: &str) -> String {
+/// The script for a worker that holds `held` on the interface with `mac`
+/// and should hold `want`.
+pub fn renew_script(held: Ipv4Addr, want: Ipv4Addr, mac: &Mac, run_id: &str) -> String {
     let detached = base64::engine::general_purpose::STANDARD.encode(include_str!("renew_wait.sh"));
     format!(
-        "held={}\nwant={}\ndir={}\ndetached={}\n{}",
+        "held={}\nwant={}\nmac={}\ndir={}\ndetached={}\n{}",
         shell_quote(&held.to_string()),
         shell_quote(&want.to_string()),
+        shell_quote(mac.as_str()),
         shell_quote(&format!("{RENEW_ROOT}/{run_id}")),
         shell_quote(&detached),
         include_str!("renew.sh")
     )
 }
 
-/// Ask the worker behind `t` (reached at `held`) to renew onto `want`.
-pub fn ask_to_renew(t: &dyn Transport, held: Ipv4Addr, want: Ipv4Addr, run_id: &str) -> Renewal {
-    match t.run(&renew_script(held, want, run_id)) {
+/// Ask the worker behind `t` (reached at `held`, its interface with `mac`)
+/// to renew onto `want`.
+pub fn ask_to_renew(
+    t: &dyn Transport,
+    held: Ipv4Addr,
+    want: Ipv4Addr,
+    mac: &Mac,
+    run_id: &str,
+) -> Renewal {
+    match t.run(&renew_script(held, want, mac, run_id)) {
         Ok(o) => {
             let out = String::from_utf8_lossy(&o.stdout);
             if let Some(rest) = protocol::find(&out, "@@renewing") {
@@ -77,9 +88,10 @@ mod tests {
         let s = renew_script(
             "10.0.0.150".parse().unwrap(),
             "10.0.0.13".parse().unwrap(),
+            &Mac::parse("02:00:00:00:00:0d").unwrap(),
             "20261202T160000Z-42",
         );
-        assert!(s.starts_with("held=10.0.0.150\nwant=10.0.0.13\ndir=/var/lib/clusterctl/renew/20261202T160000Z-42\n"), "{s}");
+        assert!(s.starts_with("held=10.0.0.150\nwant=10.0.0.13\nmac=02:00:00:00:00:0d\ndir=/var/lib/clusterctl/renew/20261202T160000Z-42\n"), "{s}");
         for script in [s.as_str(), include_str!("renew_wait.sh")] {
             let out = std::process::Command::new("sh")
                 .args(["-n", "-c", script])
@@ -101,8 +113,9 @@ mod tests {
             })
         };
         let (a, b) = ("10.0.0.150".parse().unwrap(), "10.0.0.13".parse().unwrap());
+        let m = Mac::parse("02:00:00:00:00:0d").unwrap();
         assert_eq!(
-            ask_to_renew(&answer("@@renewing eth0 dhclient\n", 0), a, b, "r"),
+            ask_to_renew(&answer("@@renewing eth0 dhclient\n", 0), a, b, &m, "r"),
             Renewal::Asked {
                 iface: "eth0".into(),
                 client: "dhclient".into()
@@ -113,12 +126,13 @@ mod tests {
                 &answer("@@error no interface holds 10.0.0.150\n", 0),
                 a,
                 b,
+                &m,
                 "r"
             ),
             Renewal::Refused("no interface holds 10.0.0.150".into())
         );
         assert_eq!(
-            ask_to_renew(&answer("", 1), a, b, "r"),
+            ask_to_renew(&answer("", 1), a, b, &m, "r"),
             Renewal::Refused("no answer (exit 1): boom".into())
         );
     }

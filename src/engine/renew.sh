@@ -6,13 +6,20 @@
 # of renew_wait.sh). Finds the interface that holds $held and the client
 # that runs DHCP on it, then starts renew_wait.sh outside this SSH session
 # (as arm.sh starts a revert: a transient systemd unit, else setsid, else
-# nohup), which makes that client ask again. Output: @@renewing IFACE
-# CLIENT, or @@error WHY (nothing was started).
-# shellcheck disable=SC2154 # held, want, dir and detached are assigned before this text
+# nohup), which makes that client ask again. The unit's KillMode=process:
+# a DHCP client the move starts (ifup's dhclient, a restarted one) must
+# outlive it. The interface must have the worker's MAC (`mac`): an address
+# the inventory's worker does not hold is never moved. Output: @@renewing
+# IFACE CLIENT, or @@error WHY (nothing was started).
+# shellcheck disable=SC2154 # held, want, mac, dir and detached are assigned before this text
 set -u
 ifc=$(ip -4 -o addr show 2>/dev/null | awk -v a="$held" '{ split($4, p, "/"); if (p[1] == a) { print $2; exit } }')
 if [ -z "$ifc" ]; then
   echo "@@error no interface holds $held"; exit 0
+fi
+have=$(cat "/sys/class/net/$ifc/address" 2>/dev/null)
+if [ "$have" != "$mac" ]; then
+  echo "@@error $ifc holds $held but its MAC is ${have:-unknown}, not $mac: another machine"; exit 0
 fi
 pid=
 client=
@@ -45,7 +52,7 @@ if ! { mkdir -p "$dir" && chmod 0700 "$dir" && printf '%s' "$detached" | base64 
 fi
 unit="clusterctl-renew-${dir##*/}"
 if [ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1 &&
-   systemd-run --quiet --collect --unit="$unit" sh "$dir/renew_wait.sh" "$ifc" "$client" "$want" "$pid" >/dev/null 2>&1; then :
+   systemd-run --quiet --collect --property=KillMode=process --unit="$unit" sh "$dir/renew_wait.sh" "$ifc" "$client" "$want" "$pid" >/dev/null 2>&1; then :
 elif command -v setsid >/dev/null 2>&1; then
   (trap - HUP INT TERM; setsid sh "$dir/renew_wait.sh" "$ifc" "$client" "$want" "$pid" </dev/null >/dev/null 2>&1 &)
 else

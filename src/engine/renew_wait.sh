@@ -5,7 +5,7 @@
 # request for the old pool address with a NAK ("static lease available")
 # and offers the reservation WANT, so the client ends up there. Waits up to
 # 60 s for WANT on IFACE; if IFACE is then left with no IPv4 address at
-# all, asks once more the same way, so the node is never left off the LAN.
+# all, asks once more the same way.
 # What it did goes to renew.log beside it.
 set -u
 ifc=$1 client=$2 want=$3 pid=${4:-}
@@ -50,7 +50,7 @@ ask() {
     *) return 1 ;;
   esac
 }
-sleep 1 # let the session that started this get its answer home
+sleep 3 # let the session that started this get its answer home
 say "asking $client on $ifc for $want"
 ask >>"$log" 2>&1 || say "$client did not take the request (status $?)"
 i=0

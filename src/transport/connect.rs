@@ -105,9 +105,17 @@ impl Connector {
         }
     }
 
-    /// The known_hosts file this run's host keys are checked against.
-    pub fn known_hosts(&self, cluster: &Cluster) -> Option<std::path::PathBuf> {
-        super::known_hosts::file(cluster.ssh.known_hosts.as_deref())
+    /// The known_hosts files this run's client reads for `host`.
+    pub fn known_hosts(
+        &self,
+        cluster: &Cluster,
+        host: &str,
+    ) -> Result<super::known_hosts::KnownHosts, String> {
+        use super::known_hosts::KnownHosts;
+        match self {
+            Connector::Openssh { opts, .. } => KnownHosts::openssh(&opts.args(), host),
+            Connector::Russh { .. } => Ok(KnownHosts::single(cluster.ssh.known_hosts.as_deref())),
+        }
     }
 
     /// A worker reached through the head at `ip`, an address it holds that
