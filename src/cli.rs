@@ -546,6 +546,11 @@ pub struct LabUpArgs {
     /// networkmanager (nm is accepted for networkmanager)
     #[arg(long, value_name = "STACK")]
     pub head_network: Option<String>,
+    /// Debian release of the systemd kind's hosts and their mirror, built
+    /// from the archive this machine's apt uses: bookworm (the default for
+    /// now) or trixie
+    #[arg(long, value_name = "SUITE")]
+    pub suite: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -103,6 +103,54 @@ impl Stack {
     }
 }
 
+/// The Debian release a systemd-kind lab's images and mirror are built
+/// from, whatever this machine itself runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum Suite {
+    /// Debian 12, oldstable.
+    #[default]
+    Bookworm,
+    /// Debian 13, the current stable.
+    Trixie,
+}
+
+impl fmt::Display for Suite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Suite {
+    pub const ALL: [Suite; 2] = [Suite::Bookworm, Suite::Trixie];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Suite::Bookworm => "bookworm",
+            Suite::Trixie => "trixie",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Suite> {
+        Suite::ALL
+            .into_iter()
+            .find(|s| s.name() == text)
+            .ok_or_else(|| Error::Lab {
+                message: format!("--suite: unknown Debian suite {text:?}"),
+                help: Some("use bookworm or trixie".into()),
+            })
+    }
+
+    /// How the suite's cached images and mirror are named: bookworm's as
+    /// they always were (nothing is rebuilt), another suite's with its name
+    /// first (so removing one suite's stale image never matches another's).
+    fn cache_prefix(self) -> &'static str {
+        match self {
+            Suite::Bookworm => "",
+            Suite::Trixie => "trixie-",
+        }
+    }
+}
+
 /// `--network a,b,c`: the stacks to cycle over (at least one).
 pub fn parse_stacks(flag: &str, text: &str) -> Result<Vec<Stack>> {
     let stacks = text
@@ -166,16 +214,18 @@ fn customize_script(stack: Stack) -> String {
 
 /// The image's recipe: everything that decides its content.
 pub struct Recipe {
+    pub suite: Suite,
     pub stack: Stack,
     pub packages: Vec<&'static str>,
     pub customize: String,
 }
 
 impl Recipe {
-    pub fn of(stack: Stack) -> Recipe {
+    pub fn of(stack: Stack, suite: Suite) -> Recipe {
         let mut packages = BASE_PACKAGES.to_vec();
         packages.extend_from_slice(stack.packages());
         Recipe {
+            suite,
             stack,
             packages,
             customize: customize_script(stack),
@@ -185,7 +235,8 @@ impl Recipe {
     /// Hash of the recipe: the image's cache key.
     pub fn key(&self) -> String {
         let text = format!(
-            "v1 bookworm minbase\n{}\n{}",
+            "v1 {} minbase\n{}\n{}",
+            self.suite,
             self.packages.join(","),
             self.customize
         );
@@ -195,23 +246,82 @@ impl Recipe {
 
 pub use crate::fnv::fnv1a64;
 
-/// The machine's apt sources, for mmdebstrap: the archive this machine uses.
-fn apt_sources() -> Result<PathBuf> {
-    for p in [
-        "/etc/apt/sources.list.d/debian.sources",
-        "/etc/apt/sources.list",
-    ] {
-        let path = Path::new(p);
-        if fs::read_to_string(path).is_ok_and(|t| t.contains("bookworm")) {
-            return Ok(path.to_path_buf());
-        }
+/// The Debian archive this machine's apt uses: its main URI and its
+/// security URI, read from `apt-get indextargets` (deb822 and one-line
+/// sources alike), and the suite this machine runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Archive {
+    pub main: String,
+    pub security: String,
+    pub machine_suite: String,
+}
+
+impl Archive {
+    pub fn of_this_machine() -> Result<Archive> {
+        let text = super::net::run(
+            "apt-get",
+            &[
+                "indextargets",
+                "--no-release-info",
+                "--format",
+                "$(REPO_URI) $(RELEASE)",
+                "Identifier: Packages",
+            ],
+        )
+        .unwrap_or_default();
+        Archive::parse(&text).ok_or_else(|| Error::Lab {
+            message: "this machine's apt sources name no Debian archive".into(),
+            help: Some(
+                "the systemd lab builds its hosts from the Debian archive apt uses here (its sources in /etc/apt); use --kind light otherwise".into(),
+            ),
+        })
     }
-    Err(Error::Lab {
-        message: "this machine's apt sources name no Debian bookworm archive".into(),
-        help: Some(
-            "the systemd lab builds its hosts from the archive apt uses here (/etc/apt/sources.list.d/debian.sources or /etc/apt/sources.list); use --kind light otherwise".into(),
-        ),
-    })
+
+    /// From `URI RELEASE` lines: the main archive is the one whose release
+    /// is a plain suite name, the security archive the `-security` one
+    /// (else Debian's).
+    pub fn parse(text: &str) -> Option<Archive> {
+        let pairs: Vec<(&str, &str)> = text
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(u, r)| (u.trim(), r.trim()))
+            .collect();
+        let (main, suite) = pairs
+            .iter()
+            .find(|(u, r)| u.starts_with("http") && !r.is_empty() && !r.contains(['-', '/']))?;
+        let security = pairs
+            .iter()
+            .find(|(_, r)| r.ends_with("-security"))
+            .map_or("http://security.debian.org/debian-security/", |(u, _)| u);
+        Some(Archive {
+            main: main.to_string(),
+            security: security.to_string(),
+            machine_suite: suite.to_string(),
+        })
+    }
+
+    /// One-line apt sources of `suite` (main, updates, security), signed by
+    /// the Debian archive keyring this machine has.
+    pub fn sources(&self, suite: Suite) -> Vec<String> {
+        let key = keyring();
+        let signed = |uri: &str, s: String| format!("deb [signed-by={key}] {uri} {s} main");
+        vec![
+            signed(&self.main, suite.name().to_string()),
+            signed(&self.main, format!("{suite}-updates")),
+            signed(&self.security, format!("{suite}-security")),
+        ]
+    }
+}
+
+/// Debian's archive keyring (`.gpg` on bookworm, `.pgp` on trixie).
+fn keyring() -> &'static str {
+    const K: [&str; 2] = [
+        "/usr/share/keyrings/debian-archive-keyring.pgp",
+        "/usr/share/keyrings/debian-archive-keyring.gpg",
+    ];
+    K.into_iter()
+        .find(|k| Path::new(k).exists())
+        .unwrap_or(K[1])
 }
 
 fn mkdir(path: &Path) -> Result<()> {
@@ -290,21 +400,22 @@ fn remove_stale(dir: &Path, prefix: &str, keep: &str) {
 
 /// The cached root of a stack's image, built first if missing or stale.
 /// Call with the cache lock held (see [`CacheLock`]).
-pub fn ensure_image(stack: Stack) -> Result<PathBuf> {
-    let recipe = Recipe::of(stack);
+pub fn ensure_image(stack: Stack, suite: Suite) -> Result<PathBuf> {
+    let recipe = Recipe::of(stack, suite);
     let images = Path::new(CACHE_DIR).join("images");
-    let name = format!("{}-{}", stack.image_name(), recipe.key());
+    let prefix = format!("{}{}-", suite.cache_prefix(), stack.image_name());
+    let name = format!("{prefix}{}", recipe.key());
     let root = images.join(&name);
     if root.join("etc/os-release").exists() {
         return Ok(root);
     }
     mkdir(&images)?;
-    let sources = apt_sources()?;
+    let sources = Archive::of_this_machine()?.sources(suite);
     let tmp = images.join(format!(".tmp-{name}"));
     let _ = fs::remove_dir_all(&tmp);
     let log = images.join(format!("{name}.log"));
     eprintln!(
-        "lab: building the {} root image with mmdebstrap (once; cached in {})",
+        "lab: building the {suite} {} root image with mmdebstrap (once; cached in {})",
         stack.name(),
         images.display()
     );
@@ -318,9 +429,9 @@ pub fn ensure_image(stack: Stack) -> Result<PathBuf> {
     ])
     .arg(format!("--include={}", recipe.packages.join(",")))
     .arg(format!("--customize-hook={}", recipe.customize))
-    .arg("bookworm")
+    .arg(suite.name())
     .arg(&tmp)
-    .arg(&sources)
+    .args(&sources)
     .env("LANG", "C.UTF-8");
     let built = run_logged(&mut cmd, "mmdebstrap", &log);
     if let Err(e) = built {
@@ -332,7 +443,7 @@ pub fn ensure_image(stack: Stack) -> Result<PathBuf> {
         source,
     })?;
     let _ = fs::remove_file(&log);
-    remove_stale(&images, &format!("{}-", stack.image_name()), &name);
+    remove_stale(&images, &prefix, &name);
     eprintln!(
         "lab: {} image built in {:.0}s",
         stack.name(),
@@ -343,11 +454,14 @@ pub fn ensure_image(stack: Stack) -> Result<PathBuf> {
 
 /// The mirror's directory (served as `/debian/`), built first if missing or
 /// stale. Call with the cache lock held.
-pub fn ensure_mirror() -> Result<PathBuf> {
+pub fn ensure_mirror(suite: Suite) -> Result<PathBuf> {
+    let apt = apt_for(suite)?;
+    let apt: Vec<&str> = apt.iter().map(String::as_str).collect();
     let wanted = mirror_packages();
-    let names = closure(&wanted)?;
+    let names = closure(&apt, &wanted)?;
     // The exact files apt would fetch now: a security update makes a new mirror.
-    let mut args = vec!["download", "--print-uris"];
+    let mut args = apt.clone();
+    args.extend(["download", "--print-uris"]);
     args.extend(names.iter().map(String::as_str));
     let uris = super::net::run("apt-get", &args)?;
     let mut files: Vec<&str> = uris
@@ -363,7 +477,8 @@ pub fn ensure_mirror() -> Result<PathBuf> {
     }
     let key = format!("{:016x}", fnv1a64(files.join("\n").as_bytes()));
     let base = Path::new(CACHE_DIR);
-    let name = format!("mirror-{key}");
+    let prefix = format!("{}mirror-", suite.cache_prefix());
+    let name = format!("{prefix}{key}");
     let dir = base.join(&name);
     if dir.join(MIRROR_PATH).join("Packages.gz").exists() {
         return Ok(dir);
@@ -374,14 +489,15 @@ pub fn ensure_mirror() -> Result<PathBuf> {
     let debs = tmp.join(MIRROR_PATH);
     mkdir(&debs)?;
     eprintln!(
-        "lab: building the wan host's apt mirror ({} packages; once, cached in {})",
+        "lab: building the wan host's {suite} apt mirror ({} packages; once, cached in {})",
         files.len(),
         dir.display()
     );
     let t0 = Instant::now();
     let log = base.join(format!("{name}.log"));
     let mut cmd = Command::new("apt-get");
-    cmd.args(["-q", "-o", "APT::Sandbox::User=root", "download"])
+    cmd.args(&apt)
+        .args(["-q", "-o", "APT::Sandbox::User=root", "download"])
         .args(&names)
         .current_dir(&debs);
     let mut done = run_logged(&mut cmd, "apt-get download", &log).map_err(|e| match e {
@@ -412,14 +528,69 @@ pub fn ensure_mirror() -> Result<PathBuf> {
         source,
     })?;
     let _ = fs::remove_file(&log);
-    remove_stale(base, "mirror-", &name);
+    remove_stale(base, &prefix, &name);
     eprintln!("lab: mirror built in {:.0}s", t0.elapsed().as_secs_f64());
     Ok(dir)
 }
 
+/// apt's options for `suite`: none when it is this machine's own (its apt
+/// as it is); else an apt state of the lab's own under the cache
+/// (`apt-SUITE/`: the suite's sources from this machine's archive, an empty
+/// package status), brought up to date here.
+fn apt_for(suite: Suite) -> Result<Vec<String>> {
+    let archive = Archive::of_this_machine()?;
+    if archive.machine_suite == suite.name() {
+        return Ok(Vec::new());
+    }
+    let dir = Path::new(CACHE_DIR).join(format!("apt-{suite}"));
+    let write = |rel: &str, text: String| -> Result<()> {
+        let path = dir.join(rel);
+        if let Some(parent) = path.parent() {
+            mkdir(parent)?;
+        }
+        fs::write(&path, text).map_err(|source| Error::Write { path, source })
+    };
+    write(
+        "etc/apt/sources.list",
+        archive.sources(suite).join("\n") + "\n",
+    )?;
+    write("var/lib/dpkg/status", String::new())?;
+    for d in [
+        "etc/apt/apt.conf.d",
+        "etc/apt/preferences.d",
+        "etc/apt/sources.list.d",
+        "etc/apt/trusted.gpg.d",
+        "var/lib/apt/lists/partial",
+        "var/cache/apt/archives/partial",
+    ] {
+        mkdir(&dir.join(d))?;
+    }
+    let d = dir.to_string_lossy();
+    let opts: Vec<String> = [
+        format!("Dir={d}"),
+        format!("Dir::State::status={d}/var/lib/dpkg/status"),
+        "Debug::NoLocking=1".to_string(),
+        format!(
+            "APT::Architecture={}",
+            super::net::run("dpkg", &["--print-architecture"])?.trim()
+        ),
+    ]
+    .into_iter()
+    .flat_map(|o| ["-o".to_string(), o])
+    .collect();
+    let mut update: Vec<&str> = opts.iter().map(String::as_str).collect();
+    update.extend(["-q", "-o", "APT::Sandbox::User=root", "update"]);
+    super::net::run("apt-get", &update).map_err(|e| Error::Lab {
+        message: format!("cannot read Debian {suite}'s package lists: {e}"),
+        help: Some("the lab reads the archive this machine's apt uses".into()),
+    })?;
+    Ok(opts)
+}
+
 /// Every real package `packages` need, recursively (no recommends), by name.
-fn closure(packages: &[&str]) -> Result<Vec<String>> {
-    let mut args = vec![
+fn closure(apt: &[&str], packages: &[&str]) -> Result<Vec<String>> {
+    let mut args = apt.to_vec();
+    args.extend([
         "depends",
         "--recurse",
         "--no-recommends",
@@ -428,7 +599,7 @@ fn closure(packages: &[&str]) -> Result<Vec<String>> {
         "--no-breaks",
         "--no-replaces",
         "--no-enhances",
-    ];
+    ]);
     args.extend_from_slice(packages);
     let text = super::net::run("apt-cache", &args).map_err(|e| Error::Lab {
         message: format!("cannot resolve the mirror's packages: {e}"),
@@ -495,18 +666,53 @@ mod tests {
 
     #[test]
     fn recipes_differ_per_stack_and_carry_no_cluster_package() {
-        let keys: std::collections::BTreeSet<String> =
-            Stack::ALL.iter().map(|s| Recipe::of(*s).key()).collect();
-        assert_eq!(keys.len(), 3);
+        let keys: std::collections::BTreeSet<String> = Stack::ALL
+            .iter()
+            .flat_map(|s| Suite::ALL.map(|u| Recipe::of(*s, u).key()))
+            .collect();
+        assert_eq!(keys.len(), 6, "one image per stack and suite");
         for s in Stack::ALL {
-            let r = Recipe::of(s);
+            let r = Recipe::of(s, Suite::Bookworm);
             for p in mirror_packages() {
                 assert!(!r.packages.contains(&p), "{s} image has {p}");
             }
             assert!(r.customize.contains("ssh_host_"));
             assert!(r.customize.contains("trusted=yes"));
         }
-        assert_eq!(Recipe::of(Stack::Nm).key(), Recipe::of(Stack::Nm).key());
+        assert_eq!(
+            Recipe::of(Stack::Nm, Suite::Trixie).key(),
+            Recipe::of(Stack::Nm, Suite::Trixie).key()
+        );
+    }
+
+    /// The archive from `apt-get indextargets` lines, deb822 or one-line
+    /// sources alike; another suite's sources come from the same URIs.
+    #[test]
+    fn the_archive_of_this_machine_gives_any_suites_sources() {
+        let a = Archive::parse(
+            "http://deb.debian.org/debian/ bookworm\nhttp://deb.debian.org/debian/ bookworm-updates\nhttp://deb.debian.org/debian-security/ bookworm-security\n",
+        )
+        .unwrap();
+        assert_eq!(a.machine_suite, "bookworm");
+        let src = a.sources(Suite::Trixie);
+        assert_eq!(src.len(), 3);
+        assert!(
+            src[0].ends_with("] http://deb.debian.org/debian/ trixie main"),
+            "{src:?}"
+        );
+        assert!(src[1].ends_with(" trixie-updates main"), "{src:?}");
+        assert!(
+            src[2].ends_with("] http://deb.debian.org/debian-security/ trixie-security main"),
+            "{src:?}"
+        );
+        assert!(src[0].starts_with("deb [signed-by=/usr/share/keyrings/debian-archive-keyring."));
+        // Only a mirror without a security line: Debian's security archive.
+        let b = Archive::parse("http://mirror.example/debian/ trixie\n").unwrap();
+        assert_eq!(b.security, "http://security.debian.org/debian-security/");
+        assert_eq!(b.machine_suite, "trixie");
+        assert_eq!(Archive::parse(""), None);
+        assert_eq!(Suite::parse("trixie").unwrap(), Suite::Trixie);
+        assert!(Suite::parse("sid").is_err());
     }
 
     /// The hook is valid sh for every stack, and run on a scratch root

@@ -11,6 +11,8 @@ use crate::error::{Error, Result};
 /// The kinds the user asked for: each host's network stack (None: light).
 pub(super) struct Kinds {
     pub(super) kind: LabKind,
+    /// The Debian release of the systemd hosts' images and the mirror.
+    pub(super) suite: image::Suite,
     head: Stack,
     workers: Vec<Stack>,
 }
@@ -26,13 +28,17 @@ impl Kinds {
             .find_map(|(f, v)| v.as_ref().map(|_| *f))
             {
                 return Err(Error::Lab {
-                    message: format!("{flag} chooses the network stack of systemd-kind hosts; light hosts have the machine's"),
+                    message: format!("{flag} chooses what systemd-kind hosts are built from; light hosts have the machine's own"),
                     help: Some(format!("add --kind systemd, or drop {flag}")),
                 });
             }
         }
         Ok(Kinds {
             kind: args.kind,
+            suite: match &args.suite {
+                Some(s) => image::Suite::parse(s.trim())?,
+                None => image::Suite::default(),
+            },
             head: Stack::parse(
                 "--head-network",
                 args.head_network.as_deref().unwrap_or("ifupdown").trim(),

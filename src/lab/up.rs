@@ -102,11 +102,11 @@ fn ensure_images(
     for spec in topo.hosts() {
         if let Some(stack) = kinds.stack(&spec) {
             if let std::collections::btree_map::Entry::Vacant(e) = images.entry(stack) {
-                e.insert(image::ensure_image(stack)?);
+                e.insert(image::ensure_image(stack, kinds.suite)?);
             }
         }
     }
-    let mirror = image::ensure_mirror()?;
+    let mirror = image::ensure_mirror(kinds.suite)?;
     Ok((images, Some(mirror)))
 }
 

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use clusterctl::lab::image::{ensure_image, ensure_mirror, CacheLock, Stack};
+use clusterctl::lab::image::{ensure_image, ensure_mirror, CacheLock, Stack, Suite};
 
 use super::lab::{describe, serial, text};
 
@@ -60,8 +60,8 @@ fn the_deb_installs_on_a_fresh_debian_root_with_man_page_and_completion() {
     let (image, mirror) = {
         let _lock = CacheLock::acquire().unwrap();
         (
-            ensure_image(Stack::Ifupdown).unwrap(),
-            ensure_mirror().unwrap(),
+            ensure_image(Stack::Ifupdown, Suite::Bookworm).unwrap(),
+            ensure_mirror(Suite::Bookworm).unwrap(),
         )
     };
     // An overlay over the cached image, in a mount namespace of its own:

@@ -108,6 +108,7 @@ test_labs! {
     // lab_stacks
     StacksNftables => "tstk", 40;
     StacksNetworkdHead => "tstk2", 41;
+    StacksTrixie => "tstk3", 42;
     // cluster_job; pinned (ClusterVerify): 198.18.50.1 and 10.78.50.99.
     ClusterVerify => "c13ver", 50;
     ClusterRemoveNode => "c13rm", 51;
