@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::down::{stop_hosts, teardown};
@@ -12,7 +12,7 @@ use super::image::{self, Stack};
 use super::kinds::{check_memory, Kinds};
 use super::start::{start_hosts, HowToStart};
 use super::state::{HostRecord, LabState, Lock, Paths, Proc};
-use super::topology::Topology;
+use super::topology::{Role, Topology};
 use super::{host, net, nspawn, output, require};
 use crate::cli::{LabKind, LabUpArgs};
 use crate::error::{Error, Result};
@@ -39,7 +39,11 @@ pub(super) fn up(args: &LabUpArgs) -> Result<i32> {
     host::ensure_key(&paths.key(), &format!("clusterctl-lab-{}", topo.prefix))?;
     let controller_pub = host::public_key(&paths.key())?;
 
-    let (bridges, removed) = drop_unwanted(&mut st, &topo, &kinds, &paths)?;
+    let built = Built {
+        images: &images,
+        mirror: mirror.as_deref(),
+    };
+    let (bridges, removed) = drop_unwanted(&mut st, &topo, &kinds, &built, &paths)?;
     let have: BTreeSet<String> = st.hosts.iter().map(|h| h.name.clone()).collect();
     let to_start: Vec<_> = topo
         .hosts()
@@ -202,24 +206,57 @@ fn rebuild(args: &LabUpArgs, topo: &Topology, kinds: &Kinds, paths: &Paths) -> R
 /// Converge: drop dead hosts, hosts of another stack and surplus workers
 /// (unplugged; the files of hosts no longer wanted removed). Returns the
 /// bridge holder and how many hosts were removed for good.
+/// What this `lab up` built the systemd hosts from: a running host built
+/// from something else (another suite, an older recipe) is started again.
+struct Built<'a> {
+    images: &'a BTreeMap<Stack, PathBuf>,
+    mirror: Option<&'a Path>,
+}
+
+impl Built<'_> {
+    /// The image a host of `stack` should run (for the wan host: the mirror
+    /// it serves); none for a light host.
+    fn wanted(&self, role_wan: bool, stack: Option<Stack>) -> Option<PathBuf> {
+        match (role_wan, stack) {
+            (true, _) => self.mirror.map(Path::to_path_buf),
+            (false, Some(s)) => self.images.get(&s).cloned(),
+            (false, None) => None,
+        }
+    }
+}
+
+/// What a running host was built from, as its start recorded it.
+fn built_from(paths: &Paths, name: &str) -> Option<PathBuf> {
+    let dir = paths.host_dir(name);
+    ["image", "files/etc/clusterctl-lab/serve"]
+        .iter()
+        .find_map(|f| fs::read_to_string(dir.join(f)).ok())
+        .map(|t| PathBuf::from(t.trim()))
+}
+
 fn drop_unwanted(
     st: &mut LabState,
     topo: &Topology,
     kinds: &Kinds,
+    built: &Built,
     paths: &Paths,
 ) -> Result<(Proc, usize)> {
-    let wanted: BTreeMap<String, Option<String>> = topo
+    let wanted: BTreeMap<String, (Option<String>, Option<PathBuf>)> = topo
         .hosts()
         .into_iter()
         .map(|h| {
-            let stack = kinds.stack(&h).map(|s| s.name().to_string());
-            (h.name, stack)
+            let stack = kinds.stack(&h);
+            let from = built.wanted(h.role == Role::Wan, stack);
+            (h.name, (stack.map(|s| s.name().to_string()), from))
         })
         .collect();
-    let (keep, drop): (Vec<HostRecord>, Vec<HostRecord>) = st
-        .hosts
-        .drain(..)
-        .partition(|h| wanted.get(&h.name) == Some(&h.stack) && h.alive());
+    let (keep, drop): (Vec<HostRecord>, Vec<HostRecord>) =
+        st.hosts.drain(..).partition(|h| match wanted.get(&h.name) {
+            Some((stack, from)) => {
+                *stack == h.stack && *from == built_from(paths, &h.name) && h.alive()
+            }
+            None => false,
+        });
     stop_hosts(&topo.prefix, &drop)?;
     let bridges = st
         .bridges
