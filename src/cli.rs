@@ -551,6 +551,12 @@ pub struct LabUpArgs {
     /// now) or trixie
     #[arg(long, value_name = "SUITE")]
     pub suite: Option<String>,
+    /// How the controller logs in to the systemd kind's head and workers:
+    /// root (with a key; the default), or sudo (as today's installs: no
+    /// root login for the controller, a user `admin` with its key and
+    /// passwordless sudo; the inventory then says `become: sudo`)
+    #[arg(long, value_name = "HOW")]
+    pub login: Option<String>,
 }
 
 #[derive(Debug, Args)]

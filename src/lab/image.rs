@@ -166,6 +166,8 @@ pub fn parse_stacks(flag: &str, text: &str) -> Result<Vec<Stack>> {
 /// What every image has: a freshly installed minimal Debian with systemd and
 /// sshd. Not dnsmasq, an NFS server, iptables or anything clusterctl installs.
 const BASE_PACKAGES: &[&str] = &[
+    // `lab up --login sudo` (#27), as cloud and Raspberry Pi images have it.
+    "sudo",
     "systemd-sysv",
     "dbus",
     "openssh-server",

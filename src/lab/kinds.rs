@@ -8,11 +8,47 @@ use super::topology;
 use crate::cli::{LabKind, LabUpArgs};
 use crate::error::{Error, Result};
 
+/// How the controller logs in to a systemd-kind head and workers (the wan
+/// host, light, always takes root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Login {
+    /// Root with the controller's key (`PermitRootLogin prohibit-password`).
+    #[default]
+    Root,
+    /// As today's installs: root takes no login (no key of the
+    /// controller's), [`SUDO_USER`] has the controller's key and
+    /// passwordless sudo.
+    Sudo,
+}
+
+/// The user of `--login sudo` (uid 1000, like the first user an installer
+/// makes).
+pub const SUDO_USER: &str = "admin";
+
+impl Login {
+    /// The SSH user of a host of this lab (`wan`: the wan host).
+    pub fn user(self, wan: bool) -> &'static str {
+        match (self, wan) {
+            (Login::Sudo, false) => SUDO_USER,
+            _ => "root",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Login::Root => "root",
+            Login::Sudo => "sudo",
+        }
+    }
+}
+
 /// The kinds the user asked for: each host's network stack (None: light).
 pub(super) struct Kinds {
     pub(super) kind: LabKind,
     /// The Debian release of the systemd hosts' images and the mirror.
     pub(super) suite: image::Suite,
+    /// How the controller logs in to the systemd head and workers.
+    pub(super) login: Login,
     head: Stack,
     workers: Vec<Stack>,
 }
@@ -23,6 +59,8 @@ impl Kinds {
             if let Some(flag) = [
                 ("--network", &args.network),
                 ("--head-network", &args.head_network),
+                ("--suite", &args.suite),
+                ("--login", &args.login),
             ]
             .iter()
             .find_map(|(f, v)| v.as_ref().map(|_| *f))
@@ -38,6 +76,16 @@ impl Kinds {
             suite: match &args.suite {
                 Some(s) => image::Suite::parse(s.trim())?,
                 None => image::Suite::default(),
+            },
+            login: match args.login.as_deref().map(str::trim) {
+                None | Some("root") => Login::Root,
+                Some("sudo") => Login::Sudo,
+                Some(other) => {
+                    return Err(Error::Lab {
+                        message: format!("--login: unknown way to log in {other:?}"),
+                        help: Some("use root or sudo".into()),
+                    })
+                }
             },
             head: Stack::parse(
                 "--head-network",

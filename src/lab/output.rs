@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use super::kinds::Login;
 use super::state::Paths;
 use super::topology::{HostSpec, Role, Topology};
 use crate::error::{Error, Result};
@@ -18,7 +19,7 @@ pub const IDENTITY: &str = "id_ed25519";
 /// containers (`--kind systemd`), which run chrony (`-x`, never setting the
 /// clock); light hosts share this machine's clock and init, so time sync is
 /// off there.
-pub fn inventory(topo: &Topology, systemd: bool) -> String {
+pub fn inventory(topo: &Topology, systemd: bool, login: Login) -> String {
     let (lo, hi) = topo.dhcp_range();
     let mut s = format!(
         "# clusterctl lab inventory (written by `clusterctl lab up`; prefix {prefix})\n\
@@ -29,7 +30,7 @@ pub fn inventory(topo: &Topology, systemd: bool) -> String {
          \n\
          lan:\n  cidr: {lan}\n  dhcp_range: {lo}-{hi}\n  addressing: dhcp\n  upstream_dns: [{dns}]\n\
          \n\
-         head:\n  name: head\n  ssh: root@{head}:22\n  wan_iface: eth0\n  lan_iface: eth1\n  lan_ip: {head_lan}\n\
+         head:\n  name: head\n  ssh: {user}@{head}:22\n{become}  wan_iface: eth0\n  lan_iface: eth1\n  lan_ip: {head_lan}\n\
          \n\
          ssh:                      # paths are relative to this file\n  config: {SSH_CONFIG}\n  known_hosts: {KNOWN_HOSTS}\n  identity: {IDENTITY}\n\
          \n\
@@ -38,6 +39,11 @@ pub fn inventory(topo: &Topology, systemd: bool) -> String {
         lan = topo.lan,
         dns = topo.wan_host_addr().addr(),
         head = topo.head_wan_addr().addr(),
+        user = login.user(false),
+        become = match login {
+            Login::Sudo => "  become: sudo                # the controller logs in as admin: sudo -n\n",
+            Login::Root => "",
+        },
         head_lan = topo.head_lan_ip(),
     );
     let workers: Vec<HostSpec> = topo
@@ -72,7 +78,7 @@ pub fn inventory(topo: &Topology, systemd: bool) -> String {
 }
 
 /// The OpenSSH client config: head (and wan) directly, workers through the head.
-pub fn ssh_config(topo: &Topology, dir: &Path) -> String {
+pub fn ssh_config(topo: &Topology, dir: &Path, login: Login) -> String {
     let mut s = format!(
         "# clusterctl lab ssh config (prefix {}): ssh -F {} HOST\n",
         topo.prefix,
@@ -83,8 +89,9 @@ pub fn ssh_config(topo: &Topology, dir: &Path) -> String {
             continue;
         };
         s.push_str(&format!(
-            "\nHost {}\n  HostName {addr}\n  User root\n  Port 22\n",
-            h.name
+            "\nHost {}\n  HostName {addr}\n  User {}\n  Port 22\n",
+            h.name,
+            login.user(h.role == Role::Wan)
         ));
         if h.role == Role::Worker {
             s.push_str("  ProxyJump head\n");
@@ -127,6 +134,7 @@ pub fn write_all(
     paths: &Paths,
     inventory_out: &Path,
     systemd: bool,
+    login: Login,
 ) -> Result<PathBuf> {
     let dir = inventory_out
         .parent()
@@ -157,9 +165,9 @@ pub fn write_all(
         0o644,
     )?;
     write(&dir.join(KNOWN_HOSTS), &known_hosts(topo, paths)?, 0o644)?;
-    write(&dir.join(SSH_CONFIG), &ssh_config(topo, &dir), 0o644)?;
+    write(&dir.join(SSH_CONFIG), &ssh_config(topo, &dir, login), 0o644)?;
     let inv = dir.join(file);
-    write(&inv, &inventory(topo, systemd), 0o644)?;
+    write(&inv, &inventory(topo, systemd, login), 0o644)?;
     Ok(inv)
 }
 
@@ -200,7 +208,7 @@ mod tests {
     #[test]
     fn inventory_has_the_core_schema() {
         let t = Topology::new("cl", "198.51.100.0/24", "10.77.0.0/24", 2).unwrap();
-        let inv = inventory(&t, false);
+        let inv = inventory(&t, false, Login::Root);
         for needle in [
             "name: lab\n",
             "cidr: 10.77.0.0/24",
@@ -227,7 +235,7 @@ mod tests {
         let t = Topology::new("cl", "198.51.100.0/24", "10.77.0.0/24", 2).unwrap();
         for systemd in [false, true] {
             let c = crate::cluster::Cluster::from_str(
-                &inventory(&t, systemd),
+                &inventory(&t, systemd, Login::Root),
                 Path::new("/x/lab/cluster.yaml"),
             )
             .unwrap();
@@ -239,7 +247,7 @@ mod tests {
     #[test]
     fn ssh_config_jumps_to_workers() {
         let t = Topology::new("cl", "198.51.100.0/24", "10.77.0.0/24", 1).unwrap();
-        let c = ssh_config(&t, Path::new("/x/lab"));
+        let c = ssh_config(&t, Path::new("/x/lab"), Login::Root);
         assert!(c.contains(
             "Host w1\n  HostName 10.77.0.11\n  User root\n  Port 22\n  ProxyJump head\n"
         ));

@@ -90,7 +90,14 @@ fn spawn_host(
                 path: paths.host_dir(&spec.name),
                 source,
             })?;
-            nspawn::make_disk(paths, spec, stack, image, how.controller_pub)?;
+            nspawn::make_disk(
+                paths,
+                spec,
+                stack,
+                image,
+                how.controller_pub,
+                how.kinds.login,
+            )?;
             nspawn::spawn(paths, prefix, &spec.name)
         }
     }

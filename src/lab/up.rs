@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use super::down::{stop_hosts, teardown};
 use super::image::{self, Stack};
-use super::kinds::{check_memory, Kinds};
+use super::kinds::{check_memory, Kinds, Login};
 use super::start::{start_hosts, HowToStart};
 use super::state::{HostRecord, LabState, Lock, Paths, Proc};
 use super::topology::{Role, Topology};
@@ -42,6 +42,7 @@ pub(super) fn up(args: &LabUpArgs) -> Result<i32> {
     let built = Built {
         images: &images,
         mirror: mirror.as_deref(),
+        login: kinds.login,
     };
     let (bridges, removed) = drop_unwanted(&mut st, &topo, &kinds, &built, &paths)?;
     let have: BTreeSet<String> = st.hosts.iter().map(|h| h.name.clone()).collect();
@@ -69,6 +70,7 @@ pub(super) fn up(args: &LabUpArgs) -> Result<i32> {
         &paths,
         &args.inventory_out,
         kinds.kind == LabKind::Systemd,
+        kinds.login,
     )?;
     st.inventory = inv.clone();
     paths.save(&st)?;
@@ -211,6 +213,7 @@ fn rebuild(args: &LabUpArgs, topo: &Topology, kinds: &Kinds, paths: &Paths) -> R
 struct Built<'a> {
     images: &'a BTreeMap<Stack, PathBuf>,
     mirror: Option<&'a Path>,
+    login: Login,
 }
 
 impl Built<'_> {
@@ -234,6 +237,13 @@ fn built_from(paths: &Paths, name: &str) -> Option<PathBuf> {
         .map(|t| PathBuf::from(t.trim()))
 }
 
+/// How a running systemd host takes logins (`root` when not recorded).
+fn login_of(paths: &Paths, name: &str) -> String {
+    fs::read_to_string(paths.host_dir(name).join("login"))
+        .map(|t| t.trim().to_string())
+        .unwrap_or_else(|_| "root".into())
+}
+
 fn drop_unwanted(
     st: &mut LabState,
     topo: &Topology,
@@ -253,7 +263,10 @@ fn drop_unwanted(
     let (keep, drop): (Vec<HostRecord>, Vec<HostRecord>) =
         st.hosts.drain(..).partition(|h| match wanted.get(&h.name) {
             Some((stack, from)) => {
-                *stack == h.stack && *from == built_from(paths, &h.name) && h.alive()
+                *stack == h.stack
+                    && *from == built_from(paths, &h.name)
+                    && (h.stack.is_none() || login_of(paths, &h.name) == built.login.name())
+                    && h.alive()
             }
             None => false,
         });

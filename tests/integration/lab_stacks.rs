@@ -89,23 +89,29 @@ fn with_mpi(lab: &Lab, inv: &str) {
 #[test]
 #[ignore = "needs root: run with --include-ignored (CI does)"]
 fn every_stack_on_fresh_hosts_with_native_nftables_survives_a_reboot() {
-    every_stack_survives_a_reboot(TestLab::StacksNftables, "bookworm", "Open MPI) 4.1.");
+    every_stack_survives_a_reboot(
+        TestLab::StacksNftables,
+        "bookworm",
+        "Open MPI) 4.1.",
+        "root",
+    );
 }
 
 /// Issue #27: the same proof on Debian 13 hosts (systemd 257, OpenSSH 10,
 /// Open MPI 5 with PRRTE), built from this machine's archive whatever
-/// suite the machine itself runs.
+/// suite the machine itself runs, and logged in as today's installs are:
+/// a user with passwordless sudo (`become: sudo`), root taking no login.
 #[test]
 #[ignore = "needs root: run with --include-ignored (CI does)"]
 fn every_stack_on_fresh_trixie_hosts_survives_a_reboot_and_runs_open_mpi_5() {
-    every_stack_survives_a_reboot(TestLab::StacksTrixie, "trixie", "Open MPI) 5.");
+    every_stack_survives_a_reboot(TestLab::StacksTrixie, "trixie", "Open MPI) 5.", "sudo");
 }
 
 /// Fresh hosts of `suite`, a NetworkManager head and one worker per
 /// stack, native nftables, MPI: one apply, the network and `verify` (an
 /// MPI job of the Open MPI version `mpi`), then a reboot and the same
 /// again, `diff` clean, a no-op apply.
-fn every_stack_survives_a_reboot(id: TestLab, suite: &str, mpi: &str) {
+fn every_stack_survives_a_reboot(id: TestLab, suite: &str, mpi: &str, login: &str) {
     let _g = serial();
     let n = id.slot().n;
     let lab = Lab::new(id);
@@ -116,6 +122,8 @@ fn every_stack_survives_a_reboot(id: TestLab, suite: &str, mpi: &str) {
             "systemd",
             "--suite",
             suite,
+            "--login",
+            login,
             "--network",
             "ifupdown,networkd,networkmanager",
             "--head-network",
@@ -192,6 +200,13 @@ fn every_stack_survives_a_reboot(id: TestLab, suite: &str, mpi: &str) {
         text(&out.stdout).contains("ok=4 changed=0 failed=0 unreachable=0"),
         "{}",
         describe("second apply", &out)
+    );
+    // The other transport agrees: nothing to change.
+    let out = lab.run(&["apply", "-i", inv, "--transport", "russh"]);
+    assert!(
+        text(&out.stdout).contains("ok=4 changed=0 failed=0 unreachable=0"),
+        "{}",
+        describe("russh apply", &out)
     );
     // verify passes on every stack. Regression: it read only
     // /etc/resolv.conf, so the networkd worker (w2), whose resolv.conf is

@@ -9,6 +9,7 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::lab::host::{self, mkdir, write_file};
 use crate::lab::image::Stack;
+use crate::lab::kinds::{Login, SUDO_USER};
 use crate::lab::state::Paths;
 use crate::lab::topology::{HostSpec, Role};
 
@@ -61,6 +62,73 @@ fn sshd_dropin(host: &str) -> String {
          MaxStartups 200:30:400\n\
          MaxSessions 100\n"
     )
+}
+
+/// `--login sudo`: the image's accounts plus [`SUDO_USER`] (uid 1000, no
+/// password, the controller's key, passwordless sudo), as an installer's
+/// first user (Raspberry Pi OS, cloud images); written whole into the upper
+/// layer (the merged view shows the upper file).
+fn sudo_user(image: &Path, upper: &Path, controller_pub: &str) -> Result<()> {
+    let read = |rel: &str| {
+        let path = image.join(rel);
+        fs::read_to_string(&path).map_err(|source| Error::Read { path, source })
+    };
+    let u = SUDO_USER;
+    let add = |text: String, line: String| {
+        let mut t = text;
+        if !t.is_empty() && !t.ends_with('\n') {
+            t.push('\n');
+        }
+        t.push_str(&line);
+        t
+    };
+    write_file(
+        &upper.join("etc/passwd"),
+        &add(
+            read("etc/passwd")?,
+            format!("{u}:x:1000:1000:{u}:/home/{u}:/bin/bash\n"),
+        ),
+        0o644,
+    )?;
+    write_file(
+        &upper.join("etc/group"),
+        &add(read("etc/group")?, format!("{u}:x:1000:\n")),
+        0o644,
+    )?;
+    write_file(
+        &upper.join("etc/shadow"),
+        &add(read("etc/shadow")?, format!("{u}:*:20000:0:99999:7:::\n")),
+        0o640,
+    )?;
+    write_file(
+        &upper.join("etc/sudoers.d/clusterctl-lab"),
+        &format!("# clusterctl lab: the first user, as cloud images make it\n{u} ALL=(ALL) NOPASSWD: ALL\n"),
+        0o440,
+    )?;
+    let home = upper.join("home").join(u);
+    mkdir(&home.join(".ssh"), 0o700)?;
+    write_file(
+        &home.join(".ssh/authorized_keys"),
+        &format!("{controller_pub}\n"),
+        0o600,
+    )?;
+    for p in [
+        home.clone(),
+        home.join(".ssh"),
+        home.join(".ssh/authorized_keys"),
+    ] {
+        std::os::unix::fs::chown(&p, Some(1000), Some(1000)).map_err(|source| Error::Write {
+            path: p.clone(),
+            source,
+        })?;
+    }
+    let shadow = upper.join("etc/shadow");
+    // shadow is root:shadow on Debian; keep its group from the image.
+    if let Ok(meta) = fs::metadata(image.join("etc/shadow")) {
+        use std::os::unix::fs::MetadataExt;
+        let _ = std::os::unix::fs::chown(&shadow, Some(0), Some(meta.gid()));
+    }
+    Ok(())
 }
 
 /// What a host's network stack reads at boot, as `(path, mode, text)`.
@@ -165,6 +233,7 @@ pub fn make_disk(
     stack: Stack,
     image: &Path,
     controller_pub: &str,
+    login: Login,
 ) -> Result<()> {
     let h = spec.name.as_str();
     let disk = paths.host_disk(h);
@@ -179,6 +248,18 @@ pub fn make_disk(
     host::write_identity(paths, h, &upper, controller_pub)?;
     let u = |p: &str| upper.join(p);
     write_file(&u("etc/ssh/sshd_config.d/lab.conf"), &sshd_dropin(h), 0o644)?;
+    if login == Login::Sudo {
+        sudo_user(image, &upper, controller_pub)?;
+        // Root takes no login from the controller: its key is the admin's
+        // (sshd keeps Debian's default, prohibit-password, so the cluster
+        // key clusterctl gives root still works between the nodes).
+        write_file(&u("root/.ssh/authorized_keys"), "", 0o600)?;
+    }
+    write_file(
+        &paths.host_dir(h).join("login"),
+        &format!("{}\n", login.name()),
+        0o644,
+    )?;
     write_file(&u(CHRONY_DROPIN_PATH), CHRONY_DROPIN, 0o644)?;
     for (path, mode, text) in network_files(spec, stack) {
         if mode == 0o777 {

@@ -98,6 +98,8 @@ test_labs! {
     SwappedRussh => "trswap", 29;
     CutSshOpenssh => "tcut", 33;
     CutSshRussh => "trcut", 34;
+    CutSshSudoOpenssh => "tscut", 43;
+    CutSshSudoRussh => "tsrcut", 44;
     // lab::systemd
     // pinned: its prefix in /var/lib/clusterctl-lab/tsysd in its body.
     SystemdBoot => "tsysd", 30;
