@@ -121,6 +121,7 @@ pub fn run(args: &ApplyArgs, verbose: u8) -> Result<i32> {
             "slurm: {head} is not among the selected nodes: a change to slurm.conf or munge.key reaches only the nodes selected (apply {head} too)"
         ));
     }
+    carry_known_keys(&prepared, &log);
     let mut reports = apply_pass(&prepared, args, opts, &log);
     // Workers first reached in this run (their lease came from the head
     // just now) were not there to give their host keys: learn them now and
@@ -437,6 +438,64 @@ impl Moves {
             if let Some((_, note, _)) = self.notes.iter().find(|(n, _, _)| *n == rep.node) {
                 let msg = rep.message.take().unwrap_or_default();
                 rep.message = Some(format!("{msg} (it {note})"));
+            }
+        }
+    }
+}
+
+/// Before the head's apply changes any reservation: a worker whose `ip:`
+/// changed is known in known_hosts under the address it holds now (its old
+/// reservation, outside the pool), not under its new one. Its key is
+/// recorded for the new address too, so that wherever the worker is found
+/// (moved by apply, or renewed by itself first), the connection there is
+/// checked strictly against the key it had. Nothing is recorded for a pool
+/// address or an unknown key; an unreadable known_hosts records nothing.
+fn carry_known_keys(p: &Prepared, log: &Log) {
+    let cluster = &p.cluster;
+    if cluster.lan.addressing != Addressing::Dhcp {
+        return;
+    }
+    let known = |w: &Worker| {
+        p.connector
+            .known_hosts(cluster, &w.ssh.host)
+            .and_then(|k| Ok(!k.knows(&w.ssh.host, w.ssh.port)?).map(|unknown| (k, unknown)))
+    };
+    let todo: Vec<_> = p
+        .nodes
+        .iter()
+        .filter_map(|n| cluster.worker(n))
+        .filter(|w| w.via_head && w.mac.is_some())
+        .filter_map(|w| match known(w) {
+            Ok((k, true)) => Some((w, k)),
+            _ => None,
+        })
+        .collect();
+    if todo.is_empty() {
+        return;
+    }
+    let head = p
+        .connector
+        .transport_for(cluster, cluster.head.name.as_str());
+    let Ok(leases) = engine::read_leases(head.as_ref()) else {
+        return;
+    };
+    let lan = &cluster.lan;
+    for (w, kh) in todo {
+        let held = leases
+            .iter()
+            .filter(|l| Some(&l.mac) == w.mac.as_ref())
+            .max_by_key(|l| l.expiry)
+            .map(|l| l.ip)
+            .filter(|ip| *ip != w.ip && !(lan.dhcp_start..=lan.dhcp_end).contains(ip));
+        let Some(held) = held else { continue };
+        if let Ok(n) = kh.add_name(&w.ssh.host, &held.to_string(), w.ssh.port) {
+            if n > 0 {
+                log.line(&format!(
+                    "{}: its host key, known for {held} (its address until now), recorded for {} in {}",
+                    w.name,
+                    w.ssh.host,
+                    kh.recorded_in()
+                ));
             }
         }
     }

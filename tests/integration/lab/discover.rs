@@ -10,7 +10,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use super::{describe, serial, text, Lab, TestLab};
+use super::{describe, serial, text, wait_for_lease, Lab, TestLab};
 
 /// `discover --output json`'s MACs and addresses.
 fn discovered(lab: &Lab, inv: &str) -> Vec<(String, String, Option<String>)> {
@@ -47,6 +47,32 @@ fn power_on(lab: &Lab, inv: &str, host: &str, mac: &str) {
     }
 }
 
+/// Take `hosts` out of the inventory (they keep running) and stop their
+/// DHCP clients, as if switched off: their MACs.
+fn switched_off(lab: &Lab, inv: &str, hosts: &[&str]) -> Vec<String> {
+    hosts
+        .iter()
+        .map(|w| {
+            let mac = lab.drop_worker(inv, w);
+            lab.sh(w, "kill $(cat /run/dhclient.eth0.pid)");
+            mac
+        })
+        .collect()
+}
+
+/// New machines: nothing in the lab's known_hosts names these addresses.
+fn forget_host_keys(lab: &Lab, lasts: &[u8]) {
+    let kh = lab.dir.path().join("lab/known_hosts");
+    for last in lasts {
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-R", &lab.lan_ip(*last), "-f"])
+            .arg(&kh)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", describe("ssh-keygen -R", &out));
+    }
+}
+
 #[test]
 #[ignore = "needs root: run with --include-ignored (CI does)"]
 fn discover_lists_unlisted_workers_in_the_order_they_asked() {
@@ -54,11 +80,7 @@ fn discover_lists_unlisted_workers_in_the_order_they_asked() {
     let lab = Lab::new(TestLab::Discover);
     lab.up(3);
     let inv = "lab/cluster.yaml";
-    let w2 = lab.drop_worker(inv, "w2");
-    let w3 = lab.drop_worker(inv, "w3");
-    for w in ["w2", "w3"] {
-        lab.sh(w, "kill $(cat /run/dhclient.eth0.pid)");
-    }
+    let [w2, w3]: [String; 2] = switched_off(&lab, inv, &["w2", "w3"]).try_into().unwrap();
     let out = lab.run(&["apply", "-i", inv, "--wait", "60"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
     let out = lab.run(&["discover", "-i", inv]);
@@ -145,24 +167,20 @@ fn running_workers_join_from_the_leases_and_move_onto_their_reservations() {
     let lab = Lab::new(TestLab::Join);
     lab.up(3);
     let inv = "lab/cluster.yaml";
-    let w2 = lab.drop_worker(inv, "w2");
-    let w3 = lab.drop_worker(inv, "w3");
-    for w in ["w2", "w3"] {
-        lab.sh(w, "kill $(cat /run/dhclient.eth0.pid)");
-    }
-    // New machines: nothing in known_hosts names their lab addresses.
-    let kh = lab.dir.path().join("lab/known_hosts");
-    for host in [lab.lan_ip(12), lab.lan_ip(13)] {
-        let out = std::process::Command::new("ssh-keygen")
-            .args(["-R", &host, "-f"])
-            .arg(&kh)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", describe("ssh-keygen -R", &out));
-    }
+    let [w2, w3]: [String; 2] = switched_off(&lab, inv, &["w2", "w3"]).try_into().unwrap();
+    forget_host_keys(&lab, &[12, 13]);
     let out = lab.run(&["apply", "-i", inv, "--wait", "60"]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
     let before = std::fs::read_to_string(lab.dir.path().join(inv)).unwrap();
+    let watch = [
+        "add-node",
+        "-i",
+        inv,
+        "--from-leases",
+        "node1",
+        "--watch",
+        "--no-apply",
+    ];
 
     // Without --watch, too few machines is an error; with it, Ctrl-C
     // leaves the inventory as it was.
@@ -181,18 +199,7 @@ fn running_workers_join_from_the_leases_and_move_onto_their_reservations() {
         "{}",
         describe("add-node", &out)
     );
-    let child = spawn(
-        &lab,
-        &[
-            "add-node",
-            "-i",
-            inv,
-            "--from-leases",
-            "node1",
-            "--watch",
-            "--no-apply",
-        ],
-    );
+    let child = spawn(&lab, &watch);
     std::thread::sleep(Duration::from_secs(3));
     let _ = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
@@ -216,18 +223,7 @@ fn running_workers_join_from_the_leases_and_move_onto_their_reservations() {
     );
 
     // --watch names w3 as soon as it asks.
-    let child = spawn(
-        &lab,
-        &[
-            "add-node",
-            "-i",
-            inv,
-            "--from-leases",
-            "node1",
-            "--watch",
-            "--no-apply",
-        ],
-    );
+    let child = spawn(&lab, &watch);
     power_on(&lab, inv, "w3", &w3);
     let out = finish(child);
     assert_eq!(
@@ -303,12 +299,12 @@ fn running_workers_join_from_the_leases_and_move_onto_their_reservations() {
         describe("apply new ip", &out)
     );
     let stderr = text(&out.stderr);
-    assert!(
-        stderr.contains(&format!(
-            "node1: holds {ip1} from the head's DHCP, not its reservation {ip9}: asked dhclient on eth0 to renew; its host key, known for {ip1}, recorded for {ip9}"
-        )),
-        "{stderr}"
-    );
+    for line in [
+        format!("node1: its host key, known for {ip1} (its address until now), recorded for {ip9}"),
+        format!("node1: holds {ip1} from the head's DHCP, not its reservation {ip9}: asked dhclient on eth0 to renew"),
+    ] {
+        assert!(stderr.contains(&line), "{line}\n{stderr}");
+    }
     assert_eq!(held(&lab, "w3"), format!("{ip9}/24"));
     let out = lab.run(&["verify", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("verify", &out));
@@ -365,15 +361,7 @@ fn running_workers_on_every_stack_join_and_move_with_their_own_dhcp_client() {
     let inv = "lab/cluster.yaml";
     let hosts = ["w2", "w3", "w4"];
     let macs: Vec<String> = hosts.iter().map(|w| lab.drop_worker(inv, w)).collect();
-    let kh = lab.dir.path().join("lab/known_hosts");
-    for host in [lab.lan_ip(12), lab.lan_ip(13), lab.lan_ip(14)] {
-        let out = std::process::Command::new("ssh-keygen")
-            .args(["-R", &host, "-f"])
-            .arg(&kh)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", describe("ssh-keygen -R", &out));
-    }
+    forget_host_keys(&lab, &[12, 13, 14]);
     let out = lab.run(&["apply", "-i", inv]);
     assert_eq!(out.status.code(), Some(0), "{}", describe("apply", &out));
 
@@ -428,7 +416,7 @@ fn running_workers_on_every_stack_join_and_move_with_their_own_dhcp_client() {
         assert_eq!(mac, d.0, "{name}: {yaml}");
         let host = hosts[macs.iter().position(|m| *m == mac).unwrap()];
         assert_eq!(held(&lab, host), format!("{ip}/24"), "{host} ({name})");
-        name_of.insert(host, name);
+        name_of.insert(host, (name, ip));
     }
     let out = lab.run(&["apply", "-i", inv]);
     assert!(
@@ -442,8 +430,11 @@ fn running_workers_on_every_stack_join_and_move_with_their_own_dhcp_client() {
     assert!(out.status.success(), "{}", describe("lab reboot all", &out));
     let mut moved = Vec::new();
     for (host, last) in [("w2", 70), ("w3", 71), ("w4", 72)] {
+        // Running again, on its reservation, before the inventory moves it.
+        let (name, old) = &name_of[host];
+        wait_for_lease(&lab, host, old, 120);
         let ip = lab.lan_ip(last);
-        set_ip(&lab, inv, &name_of[host], &ip);
+        set_ip(&lab, inv, name, &ip);
         moved.push((host, ip));
     }
     let out = lab.run(&["apply", "-i", inv, "--wait", "180"]);
