@@ -47,6 +47,7 @@ pub mod nspawn;
 pub mod output;
 pub mod serve;
 pub mod state;
+pub mod suite;
 pub mod topology;
 
 mod console;
